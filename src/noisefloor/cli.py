@@ -1,0 +1,249 @@
+"""Command line: ``noisefloor <subcommand>`` (or ``python -m noisefloor``).
+
+Only argument handling and paths live here. Every path is an explicit flag,
+data goes to files, progress and errors go to stderr, and failures exit
+non-zero with one line naming the problem. Both workflow engines call these
+same subcommands, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+def _err(msg: str) -> None:
+    print(f"noisefloor: error: {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- subcommands
+
+
+def cmd_check(args) -> int:
+    from . import params as P
+
+    p = P.load(args.params)
+    print(f"{args.params}: ok: {len(p.config_names)} configs, {len(p.runs())} runs "
+          f"({len(p.noise_seeds)} noise seeds, {len(p.signal_seeds)} signal seeds)", file=sys.stderr)
+    return 0
+
+
+def cmd_train(args) -> int:
+    from . import params as P
+    from .aggregate import run_dir
+    from .data import load_dataset
+    from .train import train_run
+
+    p = P.load(args.params)
+    cfg = p.resolve(args.config)
+    splits = load_dataset(cfg.data)   # once, shared by every seed of this call
+    for seed in args.seed:
+        m = train_run(cfg, seed, run_dir(args.runs_dir, args.config, seed), splits=splits)
+        print(f"[{args.config} seed={seed}] {m['status']}: val_acc={m['val_acc']} test_acc={m['test_acc']} "
+              f"({m['wall_time_s']:.1f} s)", file=sys.stderr, flush=True)
+    return 0
+
+
+def cmd_aggregate(args) -> int:
+    from . import io, params as P
+    from .aggregate import collect_histories, collect_runs
+
+    p = P.load(args.params)
+    runs = collect_runs(p, args.runs_dir)
+    io.write_csv(args.out, runs)
+    if args.histories_out:
+        io.write_csv(args.histories_out, collect_histories(p, args.runs_dir))
+    print(f"aggregate: {len(runs)} runs -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def _eval_size(runs, metric: str) -> int | None:
+    """Size of the evaluation set behind ``metric`` when the table records it."""
+    col = {"val": "n_val", "best": "n_val", "test": "n_test"}.get(metric.split("_")[0])
+    if col and col in runs.columns and runs[col].nunique(dropna=True) == 1:
+        return int(runs[col].dropna().iloc[0])
+    return None
+
+
+def cmd_analyze(args) -> int:
+    import pandas as pd
+
+    from . import io, params as P, stats
+
+    settings = P.load(args.params).stats if args.params else P.StatsParams()
+    metric = args.metric or settings.metric
+    try:
+        runs = pd.read_csv(args.runs)
+    except FileNotFoundError:
+        raise stats.AnalysisError(f"{args.runs}: runs table not found") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise stats.AnalysisError(f"{args.runs}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    result = stats.analyze(
+        runs, metric,
+        direction=args.direction or settings.direction,
+        baseline=args.baseline or settings.baseline,
+        alpha=args.alpha if args.alpha is not None else settings.alpha,
+        correction=args.correction or settings.correction,
+        confidence_level=settings.confidence_level, power=settings.power,
+        n_boot=settings.n_boot, n_perm=settings.n_perm,
+        eval_size=_eval_size(runs, metric),
+        hparams=args.hparams.split(",") if args.hparams else None,
+    )
+    out = Path(args.out)
+    io.write_csv(out / "comparisons.csv", result.comparisons)
+    io.write_csv(out / "importance.csv", result.importance)
+    io.write_csv(out / "excluded.csv", result.excluded)
+    io.write_json(out / "summary.json", result.summary)   # last: marks a finished analysis
+    s = result.summary
+    print(f"analyze: {s['n_runs']} runs, noise floor {s['noise_floor']:.4g}, signal {s['signal']:.4g}, "
+          f"snr {s['snr']:.3g} -> {out}", file=sys.stderr)
+    return 0
+
+
+PLOT_FILES = {
+    "noise_vs_signal": "noise_vs_signal.png",
+    "config_distributions": "config_distributions.png",
+    "differences": "differences.png",
+    "learning_curves": "learning_curves.png",
+    "importance": "importance.png",
+}
+
+
+def cmd_plot(args) -> int:
+    import pandas as pd
+
+    from . import params as P, plots
+
+    p = P.load(args.params)
+    analysis = Path(args.analysis)
+    runs = pd.read_csv(args.runs)
+    histories = pd.read_csv(args.histories)
+    summary = json.loads((analysis / "summary.json").read_text())
+    comparisons = pd.read_csv(analysis / "comparisons.csv")
+    importance = pd.read_csv(analysis / "importance.csv")
+    metric, out = summary["metric"], Path(args.out)
+    plots.plot_noise_vs_signal(runs, metric, p.baseline, list(p.noise_seeds), list(p.signal_seeds),
+                               out / PLOT_FILES["noise_vs_signal"])
+    plots.plot_config_distributions(runs, comparisons, metric, p.baseline, summary["noise_floor"],
+                                    out / PLOT_FILES["config_distributions"])
+    plots.plot_differences(comparisons, summary["noise_floor"], out / PLOT_FILES["differences"])
+    hist_metric = metric if metric in histories.columns else "val_acc"
+    plots.plot_learning_curves(histories, hist_metric, p.baseline, list(p.signal_seeds),
+                               out / PLOT_FILES["learning_curves"])
+    plots.plot_importance(importance, out / PLOT_FILES["importance"])
+    print(f"plot: {len(PLOT_FILES)} figures -> {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args) -> int:
+    import pandas as pd
+
+    from . import report
+
+    analysis = Path(args.analysis)
+    summary = json.loads((analysis / "summary.json").read_text())
+    comparisons = pd.read_csv(analysis / "comparisons.csv")
+    importance = pd.read_csv(analysis / "importance.csv")
+    plot_paths = {k: Path(args.plots) / v for k, v in PLOT_FILES.items()}
+    params_text = Path(args.params).read_text() if args.params else None
+    report.render_report(summary, comparisons, importance, plot_paths, args.out, params_text=params_text)
+    print(f"report: -> {args.out}", file=sys.stderr)
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="noisefloor",
+        description="Is a hyperparameter improvement real, or seed noise? Train under many seeds "
+                    "(noise) and many configs (signal), then compare against the noise floor.")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
+
+    s = sub.add_parser("check", help="validate a params file",
+                       description="Reads PARAMS; writes nothing. Exits 2 with one line naming the bad key.")
+    s.add_argument("--params", default="params.yaml")
+    s.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("train", help="train one config at one or more seeds",
+                       description="Reads PARAMS and the dataset; writes RUNS_DIR/CONFIG/seedS/"
+                                   "{metrics.json,history.csv} (checkpoint.pt while running). "
+                                   "Progress per epoch on stderr.")
+    s.add_argument("--params", default="params.yaml")
+    s.add_argument("--config", required=True, help="'baseline' or a name under configs:")
+    s.add_argument("--seed", type=int, action="append", required=True, help="repeatable")
+    s.add_argument("--runs-dir", required=True)
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("aggregate", help="collect the experiment's runs into one table",
+                       description="Reads PARAMS and RUNS_DIR/<config>/seed<s>/ for exactly the runs the params "
+                                   "ask for; writes OUT (one row per run) and optionally HISTORIES_OUT.")
+    s.add_argument("--params", default="params.yaml")
+    s.add_argument("--runs-dir", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--histories-out")
+    s.set_defaults(func=cmd_aggregate)
+
+    s = sub.add_parser("analyze", help="noise floor, signal and per-config verdicts from any runs table",
+                       description="Reads RUNS (CSV with config, seed and the metric column; optional hp.* "
+                                   "columns); writes OUT/{summary.json,comparisons.csv,importance.csv,"
+                                   "excluded.csv}. Settings default to PARAMS' stats section when given.")
+    s.add_argument("runs", metavar="RUNS.csv")
+    s.add_argument("--out", required=True)
+    s.add_argument("--params", help="take defaults from this params file's stats section")
+    s.add_argument("--metric")
+    s.add_argument("--direction", choices=["max", "min"])
+    s.add_argument("--baseline")
+    s.add_argument("--alpha", type=float)
+    s.add_argument("--correction", choices=["holm", "bh", "none"])
+    s.add_argument("--hparams", help="comma-separated hyperparameter columns (default: hp.* columns)")
+    s.set_defaults(func=cmd_analyze)
+
+    s = sub.add_parser("plot", help="render the figures",
+                       description="Reads PARAMS, RUNS, HISTORIES and ANALYSIS/; writes OUT/*.png.")
+    s.add_argument("--params", default="params.yaml")
+    s.add_argument("--runs", required=True)
+    s.add_argument("--histories", required=True)
+    s.add_argument("--analysis", required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_plot)
+
+    s = sub.add_parser("report", help="write the self-contained HTML report",
+                       description="Reads ANALYSIS/ and PLOTS/*.png (and PARAMS to quote it); writes OUT.")
+    s.add_argument("--params")
+    s.add_argument("--analysis", required=True)
+    s.add_argument("--plots", required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_report)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .aggregate import AggregateError
+    from .data import DataError
+    from .params import ParamsError
+
+    known: tuple[type[BaseException], ...] = (ParamsError, DataError, AggregateError)
+    try:
+        from .stats import AnalysisError
+        known += (AnalysisError,)
+    except ImportError:  # pragma: no cover - stats is part of the package
+        pass
+    try:
+        return args.func(args)
+    except known as exc:
+        _err(str(exc))
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""Datasets behind one interface: images as (N, rows, cols) float tensors.
+
+Each image is read by the LSTM one row per time step. Everything is held as an
+in-memory tensor and indexed directly; there is no per-item PIL transform
+(that path, not the model, dominates a small model's step time).
+
+- ``digits``: scikit-learn's bundled 8x8 digits (1,797 images), offline.
+- ``fashion-mnist``: the real IDX files from a directory (Debian's
+  ``dataset-fashion-mnist`` installs them in /usr/share/datasets/fashion-mnist),
+  read through torchvision's ``FashionMNIST`` class.
+- ``mnist``: torchvision's ``MNIST``, downloaded when a network exists.
+
+Splits are fixed by ``data.split_seed`` alone, never by a run's seed: the noise
+floor measures training randomness against one fixed validation set.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .params import DataParams
+
+FASHION_DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+class DataError(RuntimeError):
+    """A dataset cannot be read; the message is one line naming the file or directory."""
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Train / validation / test tensors. Images are float32 in [0, 1], labels int64."""
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    n_classes: int
+
+    @property
+    def row_size(self) -> int:
+        """Features per time step (the image width)."""
+        return int(self.x_train.shape[-1])
+
+    def sizes(self) -> dict[str, int]:
+        return {"n_train": len(self.y_train), "n_val": len(self.y_val), "n_test": len(self.y_test)}
+
+    def to(self, device) -> "Splits":
+        moved = {k: getattr(self, k).to(device) for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
+        return Splits(name=self.name, n_classes=self.n_classes, **moved)
+
+
+def _stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (kept, held_out): ``fraction`` of each class held out, fixed by ``seed``."""
+    rng = np.random.default_rng(seed)
+    held = []
+    for label in np.unique(y):
+        idx = np.flatnonzero(y == label)
+        rng.shuffle(idx)
+        held.append(idx[: int(round(fraction * len(idx)))])
+    held_out = np.sort(np.concatenate(held))
+    kept = np.setdiff1d(np.arange(len(y)), held_out)
+    return kept, held_out
+
+
+def _finish(name: str, x_trainval, y_trainval, x_test, y_test, p: DataParams, n_classes: int) -> Splits:
+    """Carve the validation set from the training set and apply ``train_subset``."""
+    y_np = np.asarray(y_trainval)
+    train_idx, val_idx = _stratified_split(y_np, p.val_fraction, p.split_seed + 1)
+    if p.train_subset is not None:
+        train_idx = train_idx[: p.train_subset]
+    t = torch.as_tensor
+    return Splits(
+        name=name,
+        x_train=t(x_trainval[train_idx]), y_train=t(y_np[train_idx]).long(),
+        x_val=t(x_trainval[val_idx]), y_val=t(y_np[val_idx]).long(),
+        x_test=t(x_test), y_test=t(np.asarray(y_test)).long(),
+        n_classes=n_classes,
+    )
+
+
+def load_digits(p: DataParams) -> Splits:
+    """scikit-learn's 8x8 digits; test and validation sets carved with ``split_seed``."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    bunch = sk_digits()
+    x = (bunch.images / 16.0).astype(np.float32)        # pixel values are 0..16
+    y = bunch.target.astype(np.int64)
+    trainval, test = _stratified_split(y, p.test_fraction, p.split_seed)
+    return _finish("digits", x[trainval], y[trainval], x[test], y[test], p, n_classes=10)
+
+
+def _stage_idx(src: Path, raw_dir: Path) -> None:
+    """Put the four uncompressed IDX files where torchvision looks for them.
+
+    torchvision's ``download=False`` check wants uncompressed files in
+    ``<root>/<Class>/raw/``; Debian ships them gzipped (recompressed, so their
+    md5s differ from torchvision's list, though the content is the real set).
+    """
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    for stem in IDX_FILES:
+        target = raw_dir / stem
+        if target.exists():
+            continue
+        plain, gz = src / stem, src / f"{stem}.gz"
+        tmp = raw_dir / f".{stem}.partial"
+        if plain.is_file():
+            shutil.copyfile(plain, tmp)
+        elif gz.is_file():
+            try:
+                with gzip.open(gz, "rb") as fin, open(tmp, "wb") as fout:
+                    shutil.copyfileobj(fin, fout)
+            except (OSError, EOFError) as exc:
+                tmp.unlink(missing_ok=True)
+                raise DataError(f"{gz}: not a readable gzip file ({exc})") from None
+        else:
+            raise DataError(f"{src}: missing {stem}[.gz] (expected the four Fashion-MNIST IDX files; "
+                            "on Debian: apt-get install dataset-fashion-mnist)")
+        tmp.replace(target)     # atomic: concurrent runs never see a partial file
+
+
+def _torchvision_tensors(cls, root: Path, train: bool, raw_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        ds = cls(str(root), train=train, download=False)
+        x, y = ds.data, ds.targets
+    except (RuntimeError, ValueError, AssertionError, OSError) as exc:
+        raise DataError(f"{raw_dir}: corrupt or unreadable IDX files ({str(exc).splitlines()[0]})") from None
+    expected = 60000 if train else 10000
+    if x.ndim != 3 or len(x) != len(y) or len(x) != expected:
+        raise DataError(f"{raw_dir}: IDX files hold {tuple(x.shape)} images and {len(y)} labels; "
+                        f"expected {expected} of 28x28")
+    return (x.numpy().astype(np.float32) / 255.0), y.numpy().astype(np.int64)
+
+
+def load_fashion_mnist(p: DataParams) -> Splits:
+    """Fashion-MNIST from IDX files (plain or .gz) in ``p.root``."""
+    from torchvision.datasets import FashionMNIST
+
+    src = Path(p.root or FASHION_DEFAULT_ROOT)
+    if not src.is_dir():
+        raise DataError(f"{src}: Fashion-MNIST directory not found (set data.root, or on Debian: "
+                        "apt-get install dataset-fashion-mnist)")
+    root = Path(p.cache_dir) / "fashion-mnist"
+    raw_dir = root / "FashionMNIST" / "raw"
+    _stage_idx(src, raw_dir)
+    x_tr, y_tr = _torchvision_tensors(FashionMNIST, root, True, raw_dir)
+    x_te, y_te = _torchvision_tensors(FashionMNIST, root, False, raw_dir)
+    return _finish("fashion-mnist", x_tr, y_tr, x_te, y_te, p, n_classes=10)
+
+
+def load_mnist(p: DataParams) -> Splits:
+    """MNIST through torchvision: the local copy if present, else a download."""
+    from torchvision.datasets import MNIST
+
+    root = Path(p.root or Path(p.cache_dir) / "mnist")
+    raw_dir = root / "MNIST" / "raw"
+    if not all((raw_dir / stem).is_file() for stem in IDX_FILES):
+        try:
+            MNIST(str(root), train=True, download=True)
+            MNIST(str(root), train=False, download=True)
+        except Exception as exc:  # any network failure: say where the files go
+            raise DataError(
+                f"MNIST could not be downloaded ({type(exc).__name__}); put the four files "
+                f"{', '.join(IDX_FILES)} (uncompressed) in {raw_dir}/ or set data.root"
+            ) from None
+    x_tr, y_tr = _torchvision_tensors(MNIST, root, True, raw_dir)
+    x_te, y_te = _torchvision_tensors(MNIST, root, False, raw_dir)
+    return _finish("mnist", x_tr, y_tr, x_te, y_te, p, n_classes=10)
+
+
+LOADERS = {"digits": load_digits, "fashion-mnist": load_fashion_mnist, "mnist": load_mnist}
+
+
+def load_dataset(p: DataParams) -> Splits:
+    """Load ``p.dataset`` and split it (deterministic in ``p`` alone)."""
+    return LOADERS[p.dataset](p)

@@ -1,0 +1,313 @@
+"""Parse and validate ``params.yaml``: the one source of truth of an experiment.
+
+No other module opens the YAML. :func:`load` returns frozen dataclasses, checked
+against ``schemas/params.schema.yaml`` plus the rules a schema cannot express
+(signal seeds among the noise seeds, the baseline name not reused, ...). Every
+problem raises :class:`ParamsError` with one line naming the offending key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import yaml
+
+CONFIG_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+_FLOAT_LIKE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+class ParamsError(ValueError):
+    """A params file is malformed; the message is one line naming the key."""
+
+
+@dataclass(frozen=True)
+class DataParams:
+    """Which dataset, and how it is split.
+
+    Attributes
+    ----------
+    dataset : {"digits", "fashion-mnist", "mnist"}
+    root : str or None
+        IDX directory (fashion-mnist) or download folder (mnist); None = default.
+    cache_dir : str
+        Where decompressed files are staged.
+    val_fraction, test_fraction : float
+        Validation share of the training set; test share for datasets without
+        an official test split.
+    split_seed : int
+        Fixes the splits; never varies with the run's seed.
+    train_subset : int or None
+        Keep only the first N training images (for quick tests).
+    """
+
+    dataset: str = "digits"
+    root: str | None = None
+    cache_dir: str = "data"
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+    split_seed: int = 0
+    train_subset: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """The BiLSTM classifier's shape (see :mod:`noisefloor.models`)."""
+
+    hidden_size: int = 128
+    num_layers: int = 2
+    bidirectional: bool = True
+    dropout: float = 0.0
+    pooling: str = "last"
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Optimisation settings; the values under ``train:`` are the baseline's."""
+
+    optimizer: str = "adam"
+    lr: float = 0.003
+    momentum: float = 0.9
+    batch_size: int = 100
+    epochs: int = 10
+    weight_decay: float = 0.0
+    grad_clip: float | None = None
+    threads: int = 1
+    device: str = "auto"
+    keep_checkpoint: bool = False
+
+
+@dataclass(frozen=True)
+class StatsParams:
+    """Analysis settings (see :func:`noisefloor.stats.analyze`)."""
+
+    metric: str = "val_acc"
+    direction: str = "max"
+    baseline: str = "baseline"
+    alpha: float = 0.05
+    correction: str = "holm"
+    confidence_level: float = 0.95
+    power: float = 0.8
+    n_boot: int = 2000
+    n_perm: int = 2000
+
+
+@dataclass(frozen=True)
+class ResourceParams:
+    """What each training job asks a scheduler for; never part of a run's identity."""
+
+    mem_mb: int = 2000
+    runtime: int = 60
+    gpus: int = 0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One fully resolved configuration: the baseline with a variant's overrides.
+
+    ``config_hash`` identifies everything that shapes a run's result except the
+    seed; a run is (config_hash, seed).
+    """
+
+    name: str
+    data: DataParams
+    model: ModelParams
+    train: TrainParams
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "data": dataclasses.asdict(self.data),
+            "model": dataclasses.asdict(self.model),
+            "train": dataclasses.asdict(self.train),
+        }
+
+    @property
+    def config_hash(self) -> str:
+        # keep_checkpoint only decides what is left on disk, not the result.
+        d = self.as_dict()
+        d["train"].pop("keep_checkpoint")
+        blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """Model and training hyperparameters as flat ``hp.<key>`` columns."""
+        skip = {"threads", "device", "keep_checkpoint"}
+        out = {f"hp.{k}": v for k, v in dataclasses.asdict(self.model).items()}
+        out.update({f"hp.{k}": v for k, v in dataclasses.asdict(self.train).items() if k not in skip})
+        return out
+
+
+MODEL_KEYS = frozenset(f.name for f in dataclasses.fields(ModelParams))
+TRAIN_KEYS = frozenset(f.name for f in dataclasses.fields(TrainParams))
+
+
+@dataclass(frozen=True)
+class Params:
+    """A validated params file.
+
+    Attributes
+    ----------
+    data, model, train, stats, resources : the sections as dataclasses (train = the baseline)
+    configs : mapping of variant name -> overrides (read-only)
+    noise_seeds : seeds of the baseline's runs (noise condition)
+    signal_seeds : seeds at which every variant runs (signal condition); a
+        subset of ``noise_seeds`` so every comparison can be paired by seed
+    source : path the params were read from
+    """
+
+    data: DataParams
+    model: ModelParams
+    train: TrainParams
+    stats: StatsParams
+    resources: ResourceParams
+    configs: Mapping[str, Mapping[str, Any]]
+    noise_seeds: tuple[int, ...]
+    signal_seeds: tuple[int, ...]
+    source: str = field(default="params.yaml")
+
+    @property
+    def baseline(self) -> str:
+        return self.stats.baseline
+
+    @property
+    def config_names(self) -> tuple[str, ...]:
+        """The baseline first, then the variants in file order."""
+        return (self.baseline, *self.configs)
+
+    def resolve(self, name: str) -> RunConfig:
+        """The full configuration of ``name`` (baseline or a variant)."""
+        if name == self.baseline:
+            overrides: Mapping[str, Any] = {}
+        elif name in self.configs:
+            overrides = self.configs[name]
+        else:
+            known = ", ".join(self.config_names)
+            raise ParamsError(f"{self.source}: unknown config {name!r} (known: {known})")
+        model = dataclasses.replace(self.model, **{k: v for k, v in overrides.items() if k in MODEL_KEYS})
+        train = dataclasses.replace(self.train, **{k: v for k, v in overrides.items() if k in TRAIN_KEYS})
+        return RunConfig(name=name, data=self.data, model=model, train=train)
+
+    def seeds_for(self, name: str) -> tuple[int, ...]:
+        """Seeds at which config ``name`` runs."""
+        return self.noise_seeds if name == self.baseline else self.signal_seeds
+
+    def runs(self) -> list[tuple[str, int]]:
+        """Every (config, seed) training run the experiment needs, in a stable order."""
+        return [(name, seed) for name in self.config_names for seed in self.seeds_for(name)]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    """The params JSON schema (shared by every engine)."""
+    text = resources.files("noisefloor").joinpath("schemas/params.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def _key_path(path) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def _describe(error, source: str) -> str:
+    """One line for a jsonschema error, naming the key and what is expected."""
+    where = _key_path(error.absolute_path)
+    v = error.validator
+    if v == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        allowed = ", ".join(sorted(error.schema.get("properties", {})))
+        return f"{source}: {where}: unknown key {', '.join(map(repr, extra))} (allowed: {allowed})"
+    if v == "propertyNames" or "propertyNames" in error.schema_path:
+        return (f"{source}: {where}: config name {error.instance!r} is not allowed "
+                "(use letters, digits and _ only)")
+    if v == "required":
+        return f"{source}: {where}: {error.message}"
+    if v == "type" and isinstance(error.instance, str) and _FLOAT_LIKE.match(error.instance.strip()):
+        return (f"{source}: {where}: {error.instance!r} was read as text, not a number "
+                "(YAML reads 1e-4 as a string: write 0.0001 or 1.0e-4)")
+    if v == "enum":
+        opts = ", ".join(map(repr, error.validator_value))
+        return f"{source}: {where}: {error.instance!r} is not one of {opts}"
+    if v == "minItems" and error.instance == []:
+        return f"{source}: {where}: must not be empty"
+    if v == "uniqueItems":
+        dup = sorted({x for x in error.instance if error.instance.count(x) > 1})
+        return f"{source}: {where}: duplicated seeds {dup}"
+    return f"{source}: {where}: {error.message}"
+
+
+def _validate(raw: Any, source: str) -> None:
+    import jsonschema
+
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: expected a mapping of sections at the top level")
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(raw), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        # The deepest-first ordering of best_match picks the most specific key.
+        best = jsonschema.exceptions.best_match(errors)
+        raise ParamsError(_describe(best, source))
+
+
+def from_dict(raw: Any, source: str = "params.yaml") -> Params:
+    """Validate a parsed params mapping and build :class:`Params`."""
+    _validate(raw, source)
+    stats = StatsParams(**raw.get("stats") or {})
+    configs = raw.get("configs") or {}
+    if stats.baseline in configs:
+        raise ParamsError(f"{source}: configs.{stats.baseline}: the baseline is the train/model sections; "
+                          "do not list it among the variants")
+    noise, signal = raw["seeds"]["noise"], raw["seeds"]["signal"]
+    missing = [s for s in signal if s not in noise]
+    if missing:
+        raise ParamsError(f"{source}: seeds.signal: {missing} not in seeds.noise "
+                          "(the baseline must run at every signal seed so comparisons pair by seed)")
+    params = Params(
+        data=DataParams(**raw["data"]),
+        model=ModelParams(**raw.get("model") or {}),
+        train=TrainParams(**raw.get("train") or {}),
+        stats=stats,
+        resources=ResourceParams(**raw.get("resources") or {}),
+        configs=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in configs.items()}),
+        noise_seeds=tuple(noise),
+        signal_seeds=tuple(signal),
+        source=source,
+    )
+    for name in params.configs:   # every variant must resolve to a valid whole
+        params.resolve(name)
+    return params
+
+
+def load(path: str | os.PathLike = "params.yaml") -> Params:
+    """Read and validate a params file.
+
+    Raises
+    ------
+    ParamsError
+        One line naming the file and the offending key.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: params file not found") from None
+    except OSError as exc:
+        raise ParamsError(f"{path}: cannot read params file ({exc.strerror})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ParamsError(f"{path}: malformed YAML{where}: {problem}") from None
+    return from_dict(raw, source=str(path))

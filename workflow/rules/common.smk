@@ -1,0 +1,44 @@
+# Shared setup: load and validate params, the (config x seed) grid, wildcard
+# constraints and input functions. Logic lives in src/noisefloor/.
+import sys
+
+from noisefloor import params as nf_params
+
+# params.yaml is read by noisefloor's own loader (the same schema and checks the
+# CLI and DVC use), not by `configfile:`, so every engine sees identical values.
+PARAMS_FILE = config.get("params", "params.yaml")
+RESULTS = config.get("results", "results")
+try:
+    P = nf_params.load(PARAMS_FILE)
+except nf_params.ParamsError as exc:
+    sys.exit(f"noisefloor: error: {exc}")
+
+RUNS_DIR = f"{RESULTS}/runs"
+CONFIGS = list(P.config_names)
+
+
+wildcard_constraints:
+    config="|".join(CONFIGS),
+    seed=r"\d+",
+
+
+def get_run_metrics():
+    """metrics.json of every run the experiment needs (baseline x noise seeds, variants x signal seeds)."""
+    return [f"{RUNS_DIR}/{c}/seed{s}/metrics.json" for c, s in P.runs()]
+
+
+def get_config_hash(wildcards):
+    """Everything that shapes a run except its seed: a changed value retrains only its config."""
+    return P.resolve(wildcards.config).config_hash
+
+
+def get_threads(wildcards):
+    return P.resolve(wildcards.config).train.threads
+
+
+def get_final_outputs():
+    return [
+        f"{RESULTS}/runs.csv",
+        f"{RESULTS}/analysis/summary.json",
+        f"{RESULTS}/report.html",
+    ]
