@@ -1,5 +1,33 @@
 """Shared fixtures. Matplotlib must never try to open a window in tests."""
 
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
 import matplotlib
+import pytest
+import yaml
 
 matplotlib.use("Agg")
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "tests" / "fixtures" / "params.smoke.yaml"
+
+
+@pytest.fixture
+def smoke_raw() -> dict:
+    """The smoke params as a fresh, mutable dict."""
+    return copy.deepcopy(yaml.safe_load(SMOKE.read_text()))
+
+
+@pytest.fixture
+def write_params(tmp_path):
+    """Write a params dict (or raw text) to a file in tmp_path and return its path."""
+
+    def _write(raw, name="params.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(raw if isinstance(raw, str) else yaml.safe_dump(raw, sort_keys=False))
+        return path
+
+    return _write

@@ -140,10 +140,10 @@ def _torchvision_tensors(cls, root: Path, train: bool, raw_dir: Path) -> tuple[n
         x, y = ds.data, ds.targets
     except (RuntimeError, ValueError, AssertionError, OSError) as exc:
         raise DataError(f"{raw_dir}: corrupt or unreadable IDX files ({str(exc).splitlines()[0]})") from None
-    expected = 60000 if train else 10000
-    if x.ndim != 3 or len(x) != len(y) or len(x) != expected:
-        raise DataError(f"{raw_dir}: IDX files hold {tuple(x.shape)} images and {len(y)} labels; "
-                        f"expected {expected} of 28x28")
+    if x.ndim != 3 or len(x) != len(y) or len(x) == 0:
+        split = "train" if train else "t10k"
+        raise DataError(f"{raw_dir}: {split} IDX files hold {tuple(x.shape)} images and {len(y)} labels "
+                        "(expected one label per 2-D image)")
     return (x.numpy().astype(np.float32) / 255.0), y.numpy().astype(np.int64)
 
 

@@ -198,18 +198,21 @@ def train_run(cfg: RunConfig, seed: int, out_dir: str | os.PathLike, *,
                 nn.utils.clip_grad_norm_(model.parameters(), tp.grad_clip)
             optimizer.step()
             loss_sum += loss.detach() * len(idx)
+        # One check per epoch (a per-step check would sync the GPU every step);
+        # a NaN anywhere in the epoch propagates into the sum.
         train_loss = float(loss_sum) / n_train
-        if not math.isfinite(train_loss):
-            status, diverged_at = "diverged", epoch + 1
-            log(f"{tag} epoch {epoch + 1}/{tp.epochs}: loss is {train_loss}; stopping (diverged)")
-            break
         val_loss, val_acc = evaluate(model, splits.x_val, splits.y_val)
+        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+            status, diverged_at = "diverged", epoch + 1
+            log(f"{tag} epoch {epoch + 1}/{tp.epochs}: loss is {train_loss} (validation {val_loss}); "
+                "stopping: diverged")
+            break
         history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
                         "val_acc": val_acc, "time_s": time.perf_counter() - t_epoch})
-        log(f"{tag} epoch {epoch + 1}/{tp.epochs}  train_loss {train_loss:.4f}  "
-            f"val_loss {val_loss:.4f}  val_acc {100 * val_acc:.2f}%  ({history[-1]['time_s']:.1f} s)")
         io.write_bytes(ckpt_path, _checkpoint_bytes(cfg, seed, epoch + 1, model, optimizer, data_gen,
                                                     history, device))
+        log(f"{tag} epoch {epoch + 1}/{tp.epochs}  train_loss {train_loss:.4f}  "
+            f"val_loss {val_loss:.4f}  val_acc {100 * val_acc:.2f}%  ({history[-1]['time_s']:.1f} s)")
 
     # ---- final evaluation (the test set is reported, never used for choices)
     if status == "ok":
