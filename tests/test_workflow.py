@@ -1,0 +1,123 @@
+"""End to end: the real Snakefile on the tiny smoke params, in a temporary directory."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import ROOT, SMOKE
+
+pytestmark = pytest.mark.slow
+SNAKEMAKE = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or shutil.which("snakemake")
+
+
+def snakemake(workdir: Path, *args: str, check=True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--cores", "2",
+           "--config", "params=params.yaml", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def metrics_stamps(workdir: Path) -> dict[str, int]:
+    return {str(p.relative_to(workdir)): p.stat().st_mtime_ns
+            for p in sorted((workdir / "results" / "runs").rglob("metrics.json"))}
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """One full run of the smoke experiment; later tests edit params and rerun."""
+    if SNAKEMAKE is None:
+        pytest.skip("snakemake is not installed")
+    work = tmp_path_factory.mktemp("sweep")
+    shutil.copy(SMOKE, work / "params.yaml")
+    snakemake(work)
+    return work
+
+
+def test_artifacts_have_the_expected_content(sweep):
+    runs = pd.read_csv(sweep / "results" / "runs.csv")
+    assert len(runs) == 7 and set(runs.config) == {"baseline", "lr_hi", "wide"}
+    assert (runs.status == "ok").all() and runs.val_acc.between(0, 1).all()
+    summary = json.loads((sweep / "results" / "analysis" / "summary.json").read_text())
+    assert summary["n_runs"] == 7 and summary["noise_floor"] > 0
+    assert summary["noise_floor_ci"][0] < summary["noise_floor"] < summary["noise_floor_ci"][1]
+    # the noise floor is the pooled within-config std of what runs.csv holds
+    groups = runs.groupby("config").val_acc
+    pooled = ((groups.var(ddof=1) * (groups.count() - 1)).sum() / (len(runs) - groups.ngroups)) ** 0.5
+    assert summary["noise_floor"] == pytest.approx(pooled, rel=1e-9)
+    comp = pd.read_csv(sweep / "results" / "analysis" / "comparisons.csv")
+    assert list(comp.config) == ["lr_hi", "wide"]
+    base = runs[runs.config == "baseline"].set_index("seed").val_acc
+    lr_hi = runs[runs.config == "lr_hi"].set_index("seed").val_acc
+    assert comp.set_index("config").loc["lr_hi", "diff"] == pytest.approx((lr_hi - base.loc[lr_hi.index]).mean())
+    assert set(comp.verdict) <= {"better", "worse", "within_noise", "insufficient_runs"}
+    for name in ("noise_vs_signal", "config_distributions", "differences", "learning_curves", "importance"):
+        png = sweep / "results" / "plots" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = (sweep / "results" / "report.html").read_text()
+    assert "lr_hi" in html and "wide" in html and "data:image/png;base64," in html
+    assert "src=\"http" not in html
+    # each run's log holds its per-epoch progress
+    log = (sweep / "logs" / "train" / "wide" / "seed1.log").read_text()
+    assert "epoch 1/2" in log and "epoch 2/2" in log
+
+
+def test_second_run_does_nothing(sweep):
+    before = metrics_stamps(sweep)
+    proc = snakemake(sweep)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    assert metrics_stamps(sweep) == before
+
+
+def test_changing_one_variant_retrains_only_its_runs(sweep):
+    before = metrics_stamps(sweep)
+    raw = yaml.safe_load((sweep / "params.yaml").read_text())
+    raw["configs"]["lr_hi"]["lr"] = 0.03
+    (sweep / "params.yaml").write_text(yaml.safe_dump(raw))
+    snakemake(sweep)
+    after = metrics_stamps(sweep)
+    changed = {k for k in before if after[k] != before[k]}
+    assert changed == {"results/runs/lr_hi/seed0/metrics.json", "results/runs/lr_hi/seed1/metrics.json"}
+    m = json.loads((sweep / "results/runs/lr_hi/seed0/metrics.json").read_text())
+    assert m["resolved_config"]["train"]["lr"] == 0.03
+
+
+def test_adding_a_seed_trains_only_that_seed(sweep):
+    before = metrics_stamps(sweep)
+    raw = yaml.safe_load((sweep / "params.yaml").read_text())
+    raw["seeds"]["noise"].append(7)
+    (sweep / "params.yaml").write_text(yaml.safe_dump(raw))
+    snakemake(sweep)
+    after = metrics_stamps(sweep)
+    assert set(after) - set(before) == {"results/runs/baseline/seed7/metrics.json"}
+    assert all(after[k] == before[k] for k in before)
+    assert len(pd.read_csv(sweep / "results" / "runs.csv")) == 8
+
+
+def test_bad_params_stop_before_any_training(tmp_path):
+    if SNAKEMAKE is None:
+        pytest.skip("snakemake is not installed")
+    raw = yaml.safe_load(SMOKE.read_text())
+    raw["configs"]["lr/hi"] = {"lr": 0.1}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    proc = snakemake(tmp_path, check=False)
+    assert proc.returncode != 0
+    assert "config name 'lr/hi' is not allowed" in proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_lint_and_dry_run_of_the_shipped_workflow(tmp_path):
+    if SNAKEMAKE is None:
+        pytest.skip("snakemake is not installed")
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    dry = snakemake(tmp_path, "-n")
+    assert "train" in dry.stdout and "36" in dry.stdout     # 20 noise + 4 variants x 4 signal seeds
