@@ -23,6 +23,15 @@ def test_digits_splits_are_disjoint_fixed_and_scaled():
     assert set(a.y_val.tolist()) == set(range(10))
 
 
+def test_embedded_digits_equal_scikit_learns():
+    sklearn = pytest.importorskip("sklearn.datasets")
+    from noisefloor.data import digits_arrays
+
+    ref = sklearn.load_digits()
+    images, target = digits_arrays()
+    assert np.array_equal(images, ref.images) and np.array_equal(target, ref.target)
+
+
 def test_split_seed_changes_the_split_and_subset_truncates():
     a = load_dataset(DataParams(dataset="digits", split_seed=0))
     b = load_dataset(DataParams(dataset="digits", split_seed=1, train_subset=100))

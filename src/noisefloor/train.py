@@ -49,7 +49,7 @@ def derive_seed(seed: int, stream: str) -> int:
     return int(state[0] >> np.uint64(1))
 
 
-def seed_everything(seed: int) -> None:
+def seed_everything(seed: int, device_type: str = "cpu") -> None:
     """Seed Python, NumPy and torch, and make torch deterministic.
 
     TF32 is off because it changes matmul results with the hardware
@@ -59,7 +59,12 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by deterministic cuBLAS
-    torch.use_deterministic_algorithms(True)
+    if device_type == "cuda":
+        torch.use_deterministic_algorithms(True)
+    else:
+        # The same flag, minus the public call's import of the compiler stack
+        # (torch._inductor: about 3 s, longer than a small run's training).
+        torch._C._set_deterministic_algorithms(True)
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -142,8 +147,8 @@ def train_run(cfg: RunConfig, seed: int, out_dir: str | os.PathLike, *,
 
     # ---- setup: threads are part of a run's identity (1 and 2 threads give different bits)
     torch.set_num_threads(tp.threads)
-    seed_everything(seed)
     device = pick_device(tp.device)
+    seed_everything(seed, device.type)
 
     # ---- data: fixed splits, held as tensors on the device
     if splits is None:
