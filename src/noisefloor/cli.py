@@ -53,10 +53,22 @@ def train_here(args) -> int:
 
     p = P.load(args.params)
     cfg = p.resolve(args.config)
+    seeds = list(dict.fromkeys(args.seed))   # a seed given twice is one run
     splits = load_dataset(cfg.data)   # once, shared by every seed of this call
-    for seed in args.seed:
-        m = train_run(cfg, seed, run_dir(args.runs_dir, args.config, seed), splits=splits)
-        print(f"[{args.config} seed={seed}] {m['status']}: val_acc={m['val_acc']} test_acc={m['test_acc']} "
+    k = cfg.train.seed_batch
+    if k > 1:
+        # train.seed_batch: this call's seeds, k at a time, each group as one batched model.
+        from .batched import train_batch
+
+        results = []
+        for i in range(0, len(seeds), k):
+            group = seeds[i:i + k]
+            results += train_batch(cfg, group, [run_dir(args.runs_dir, args.config, s) for s in group],
+                                   splits=splits)
+    else:
+        results = (train_run(cfg, seed, run_dir(args.runs_dir, args.config, seed), splits=splits) for seed in seeds)
+    for m in results:
+        print(f"[{args.config} seed={m['seed']}] {m['status']}: val_acc={m['val_acc']} test_acc={m['test_acc']} "
               f"({m['wall_time_s']:.1f} s)", file=sys.stderr, flush=True)
     return 0
 
