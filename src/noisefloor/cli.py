@@ -130,11 +130,11 @@ def cmd_plot(args) -> int:
                                out / PLOT_FILES["noise_vs_signal"])
     plots.plot_config_distributions(runs, comparisons, metric, p.baseline, summary["noise_floor"],
                                     out / PLOT_FILES["config_distributions"])
-    plots.plot_differences(comparisons, summary["noise_floor"], out / PLOT_FILES["differences"])
+    plots.plot_differences(comparisons, summary["noise_floor"], out / PLOT_FILES["differences"], metric=metric)
     hist_metric = metric if metric in histories.columns else "val_acc"
     plots.plot_learning_curves(histories, hist_metric, p.baseline, list(p.signal_seeds),
-                               out / PLOT_FILES["learning_curves"])
-    plots.plot_importance(importance, out / PLOT_FILES["importance"])
+                               out / PLOT_FILES["learning_curves"], runs=runs)
+    plots.plot_importance(importance, out / PLOT_FILES["importance"], alpha=summary["alpha"], metric=metric)
     print(f"plot: {len(PLOT_FILES)} figures -> {out}", file=sys.stderr)
     return 0
 
