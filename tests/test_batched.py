@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+import yaml
 
 from noisefloor import batched, cli, params as P, train
 from noisefloor.data import load_dataset
@@ -202,3 +203,36 @@ def test_on_cpu_a_seeds_result_does_not_depend_on_its_batch_mates(smoke, splits,
     assert a["batch_seeds"] != b["batch_seeds"]
     drop = {"batch_seeds", "wall_time_s"}
     assert {k: v for k, v in a.items() if k not in drop} == {k: v for k, v in b.items() if k not in drop}
+
+
+@pytest.mark.slow
+def test_snakemake_trains_seed_blocks_and_reruns_only_the_block_a_seed_joins(smoke_raw, tmp_path):
+    from tests.test_workflow import SNAKEMAKE, metrics_stamps, snakemake
+
+    if SNAKEMAKE is None:
+        pytest.skip("snakemake is not installed")
+    smoke_raw["train"]["seed_batch"] = 2                 # blocks of seeds {0, 1}, {2, 3}, ...
+    smoke_raw["configs"]["wide"]["seed_batch"] = 1       # a config may stay one job per seed
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(smoke_raw))
+    snakemake(tmp_path, "--until", "aggregate")
+
+    def batch_seeds(config, seed):
+        return json.loads((tmp_path / f"results/runs/{config}/seed{seed}/metrics.json").read_text())["batch_seeds"]
+
+    assert [batch_seeds("baseline", s) for s in (0, 1, 2)] == [[0, 1], [0, 1], [2]]
+    assert batch_seeds("lr_hi", 1) == [0, 1] and "batch_seeds" not in json.loads(
+        (tmp_path / "results/runs/wide/seed0/metrics.json").read_text())
+    before = metrics_stamps(tmp_path)
+    old_seed2 = json.loads((tmp_path / "results/runs/baseline/seed2/metrics.json").read_text())
+
+    smoke_raw["seeds"]["noise"] += [7, 3]                 # 7 starts a block; 3 joins 2's
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(smoke_raw))
+    snakemake(tmp_path, "--until", "aggregate")
+    after = metrics_stamps(tmp_path)
+    assert set(after) - set(before) == {"results/runs/baseline/seed7/metrics.json",
+                                        "results/runs/baseline/seed3/metrics.json"}
+    assert {k for k in before if after[k] != before[k]} == {"results/runs/baseline/seed2/metrics.json"}
+    new_seed2 = json.loads((tmp_path / "results/runs/baseline/seed2/metrics.json").read_text())
+    assert new_seed2["batch_seeds"] == [2, 3]
+    same = {k for k in old_seed2 if k not in ("batch_seeds", "wall_time_s")}
+    assert {k: old_seed2[k] for k in same} == {k: new_seed2[k] for k in same}   # CPU: the bits do not move
