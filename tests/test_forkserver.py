@@ -189,3 +189,15 @@ def test_a_bad_setting_is_one_line_and_exit_2(tmp_path):
     proc = _train(dict(os.environ, NOISEFLOOR_FORKSERVER="maybe"), SMOKE, tmp_path, "baseline", 0)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "noisefloor: error: NOISEFLOOR_FORKSERVER='maybe': expected 0 or 1"
+
+
+def test_a_server_that_dies_while_starting_means_training_here(tmp_path, monkeypatch, capsys):
+    def broken_server(sock_path, log_path, environ):
+        return subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+
+    monkeypatch.setattr(forkserver, "_start_server", broken_server)
+    env = _env(tmp_path / "fs")
+    with pytest.raises(forkserver.Unavailable, match="exited with status 3"):
+        forkserver.connect(env)
+    assert forkserver.run(["train", "--help"], env) is None        # nothing started: the caller trains
+    assert "fork server unavailable (the fork server exited with status 3" in capsys.readouterr().err

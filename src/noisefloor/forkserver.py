@@ -131,20 +131,29 @@ def runtime_dir(environ=os.environ) -> Path:
     return path
 
 
-def server_key(environ=os.environ) -> str:
-    """Hash of everything a server's imports depend on (see the module docstring)."""
+def _import_path() -> list[str]:
+    """This process's ``sys.path`` with relative entries made absolute (the server runs in /)."""
+    return [os.path.abspath(entry or ".") for entry in sys.path]
+
+
+def _package_dir() -> str:
     import noisefloor
 
-    parts: list = [PROTOCOL, os.getuid(), os.path.realpath(sys.executable), sys.prefix, list(sys.path)]
-    pkg = Path(noisefloor.__file__).parent
+    return os.path.realpath(Path(noisefloor.__file__).parent)
+
+
+def server_key(environ=os.environ) -> str:
+    """Hash of everything a server's imports depend on (see the module docstring)."""
+    pkg = Path(_package_dir())
+    parts: list = [PROTOCOL, os.getuid(), os.path.realpath(sys.executable), sys.prefix, _import_path(), str(pkg)]
     for f in sorted(pkg.rglob("*")):
         if "__pycache__" not in f.parts and f.is_file():
             st = f.stat()
             parts.append((str(f.relative_to(pkg)), st.st_mtime_ns, st.st_size))
     # An install into any import directory changes that directory's mtime.
-    for entry in sys.path:
+    for entry in _import_path():
         with contextlib.suppress(OSError):
-            parts.append((entry, os.stat(entry or ".").st_mtime_ns))
+            parts.append((entry, os.stat(entry).st_mtime_ns))
     parts.append(sorted((k, v) for k, v in environ.items() if k.startswith(IMPORT_ENV_PREFIXES)))
     blob = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
@@ -217,13 +226,14 @@ def _paths(directory: Path, key: str) -> tuple[Path, Path, Path]:
 def _start_server(sock_path: Path, log_path: Path, environ) -> subprocess.Popen:
     """Launch a detached server; it puts its socket at ``sock_path`` once ready."""
     env = dict(environ)
-    env["_NOISEFLOOR_FORKSERVER_SYSPATH"] = json.dumps(sys.path)
+    env["_NOISEFLOOR_FORKSERVER_SYSPATH"] = json.dumps(_import_path())
     code = ("import json, os, sys; sys.path[:] = json.loads(os.environ.pop('_NOISEFLOOR_FORKSERVER_SYSPATH')); "
-            "from noisefloor.forkserver import serve; serve(sys.argv[1], float(sys.argv[2]))")
+            "from noisefloor.forkserver import serve; serve(sys.argv[1], float(sys.argv[2]), sys.argv[3])")
     with open(log_path, "ab") as log:
         # A session of its own: a Ctrl-C meant for the workflow engine's jobs
         # must not reach the shared server (its runs get the client's signals).
-        return subprocess.Popen([sys.executable, "-c", code, str(sock_path), repr(idle_timeout(environ))],
+        return subprocess.Popen([sys.executable, "-c", code, str(sock_path), repr(idle_timeout(environ)),
+                                 _package_dir()],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd="/", env=env,
                                 start_new_session=True, close_fds=True)
 
@@ -401,9 +411,16 @@ def preload() -> None:
         raise RuntimeError("CUDA was initialised while preloading; a forked worker could not use it")
 
 
-def serve(sock_path: str | os.PathLike, idle_s: float = DEFAULT_IDLE_S) -> None:
-    """Run a server on ``sock_path`` until it has been idle for ``idle_s`` seconds."""
+def serve(sock_path: str | os.PathLike, idle_s: float = DEFAULT_IDLE_S, package_dir: str | None = None) -> None:
+    """Run a server on ``sock_path`` until it has been idle for ``idle_s`` seconds.
+
+    ``package_dir`` is the noisefloor package the clients import; a server
+    that imported another copy exits instead of serving (the client then
+    trains in its own process).
+    """
     sock_path = Path(sock_path)
+    if package_dir is not None and _package_dir() != package_dir:
+        raise SystemExit(f"noisefloor fork server: imported {_package_dir()}, clients use {package_dir}; exiting")
     preload()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     tmp = sock_path.with_name(f".{sock_path.name}.{os.getpid()}")
@@ -576,14 +593,19 @@ def _work(request: dict, fds: list[int]) -> None:
     for fd, target in zip(fds, (0, 1, 2)):
         os.dup2(fd, target)
         os.close(fd)
-    os.environ.clear()
-    os.environ.update(request["env"])
-    os.environ[ENV_ENABLE] = "0"        # the worker trains itself
-    os.chdir(request["cwd"])
-    os.umask(int(request["umask"]))
-    if request.get("affinity"):
-        with contextlib.suppress(OSError, AttributeError):
-            os.sched_setaffinity(0, request["affinity"])
+    try:
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.environ[ENV_ENABLE] = "0"        # the worker trains itself
+        os.chdir(request["cwd"])
+        os.umask(int(request["umask"]))
+        if request.get("affinity"):
+            with contextlib.suppress(OSError, AttributeError):
+                os.sched_setaffinity(0, request["affinity"])
+    except Exception as exc:
+        print(f"noisefloor: error: the fork-server worker could not take over the caller's process state "
+              f"({exc})", file=sys.stderr, flush=True)
+        os._exit(1)
     from .cli import main
 
     sys.argv = ["noisefloor", *request["argv"]]
