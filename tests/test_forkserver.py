@@ -146,6 +146,23 @@ def test_signals_reach_the_worker(server_dir, long_params, tmp_path, sig, code):
     assert _wait_gone(worker)
 
 
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_a_killed_worker_fails_its_job_with_the_signal(server_dir, long_params, tmp_path):
+    client, worker = _start_long_run(_env(server_dir), long_params, tmp_path / "runs")
+    os.kill(worker, signal.SIGKILL)                         # e.g. the kernel's out-of-memory killer
+    assert client.wait(timeout=30) == 128 + signal.SIGKILL
+
+
+def test_a_killed_supervisor_takes_its_worker_with_it(server_dir, long_params, tmp_path):
+    client, worker = _start_long_run(_env(server_dir), long_params, tmp_path / "runs")
+    os.kill(_parent(worker), signal.SIGKILL)
+    assert _wait_gone(worker)                               # PR_SET_PDEATHSIG
+    assert client.wait(timeout=30) == 1                     # no exit status came back: a failure
+
+
 def test_falls_back_to_training_in_process(tmp_path):
     shared = tmp_path / "shared"
     shared.mkdir(mode=0o777)
