@@ -91,13 +91,15 @@ class BatchedBiLSTMClassifier(nn.Module):
         k, batch, steps, feat = x.shape
         # All time steps' input projections in one bmm; only h @ W_hh is sequential.
         pre = torch.baddbmm(b.unsqueeze(1), x.reshape(k, batch * steps, feat), w_ih.transpose(1, 2))
-        pre = pre.view(k, batch, steps, -1)
+        # unbind, not pre[:, :, t]: each indexing's backward would zero-fill and
+        # add a tensor of pre's full size, once per time step.
+        pre_t = pre.view(k, batch, steps, -1).unbind(dim=2)
         h = x.new_zeros(k, batch, self.hidden_size)
         c = x.new_zeros(k, batch, self.hidden_size)
         outs: list[torch.Tensor] = [h] * steps
         w_hh_t = w_hh.transpose(1, 2)
         for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
-            gates = torch.baddbmm(pre[:, :, t], h, w_hh_t)
+            gates = torch.baddbmm(pre_t[t], h, w_hh_t)
             i, f, g, o = gates.chunk(4, dim=-1)          # PyTorch's gate order
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
             h = torch.sigmoid(o) * torch.tanh(c)
