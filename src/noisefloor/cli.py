@@ -72,7 +72,7 @@ def _eval_size(runs, metric: str) -> int | None:
 def cmd_analyze(args) -> int:
     import pandas as pd
 
-    from . import io, params as P, stats
+    from . import io, params as P, stats, tracking
 
     settings = P.load(args.params).stats if args.params else P.StatsParams()
     metric = args.metric or settings.metric
@@ -97,6 +97,9 @@ def cmd_analyze(args) -> int:
     io.write_csv(out / "comparisons.csv", result.comparisons)
     io.write_csv(out / "importance.csv", result.importance)
     io.write_csv(out / "excluded.csv", result.excluded)
+    # Not write_json: its sorted keys would reorder the columns of `dvc exp show`.
+    io.write_text(out / "metrics.json",
+                  json.dumps(tracking.headline_metrics(result.summary), indent=2, allow_nan=False) + "\n")
     io.write_json(out / "summary.json", result.summary)   # last: marks a finished analysis
     s = result.summary
     print(f"analyze: {s['n_runs']} runs, noise floor {s['noise_floor']:.4g}, signal {s['signal']:.4g}, "
@@ -192,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("analyze", help="noise floor, signal and per-config verdicts from any runs table",
                        description="Reads RUNS (CSV with config, seed and the metric column; optional hp.* "
                                    "columns); writes OUT/{summary.json,comparisons.csv,importance.csv,"
-                                   "excluded.csv}. Settings default to PARAMS' stats section when given.")
+                                   "excluded.csv,metrics.json} (metrics.json: the flat headline numbers for experiment "
+                                   "trackers). Settings default to PARAMS' stats section when given.")
     s.add_argument("runs", metavar="RUNS.csv")
     s.add_argument("--out", required=True)
     s.add_argument("--params", help="take defaults from this params file's stats section")

@@ -27,6 +27,8 @@ rule analyze:
                            category="Numbers"),
         importance=f"{RESULTS}/analysis/importance.csv",
         excluded=f"{RESULTS}/analysis/excluded.csv",
+        # the flat headline numbers (what DVC shows as metrics); same file under both engines
+        metrics=f"{RESULTS}/analysis/metrics.json",
     log:
         "logs/analyze.log",
     params:
