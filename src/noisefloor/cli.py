@@ -26,7 +26,10 @@ def _err(msg: str) -> None:
 def cmd_check(args) -> int:
     from . import params as P
 
+    from .data import check_available
+
     p = P.load(args.params)
+    check_available(p.data)
     print(f"{args.params}: ok: {len(p.config_names)} configs, {len(p.runs())} runs "
           f"({len(p.noise_seeds)} noise seeds, {len(p.signal_seeds)} signal seeds)", file=sys.stderr)
     return 0
