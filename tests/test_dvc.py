@@ -196,8 +196,19 @@ def test_same_params_give_the_same_results_under_snakemake(project, tmp_path):
     # Handing Snakemake's results to DVC: `dvc commit` adopts them, and nothing reruns.
     dvc(other, "commit", "--force")
     assert ran_stages(dvc(other, "repro")) == []
-    # ...and the other way: Snakemake accepts DVC's results as they are (by timestamps).
+    # ...and the other way: Snakemake accepts DVC's results by their timestamps, but has no record
+    # of the params behind them until `--touch --forceall` writes one; then it notices an edit.
     assert "Nothing to be done" in run(project, SNAKEMAKE, "--cores", "1", "--dry-run")
+    run(project, SNAKEMAKE, "--cores", "1", "--touch", "--forceall")
+    original = (project / "params.yaml").read_text()
+    set_params(project, lambda raw: raw["configs"]["lr_hi"].update(lr=0.04))
+    try:
+        dry = run(project, SNAKEMAKE, "--cores", "1", "--dry-run")
+    finally:
+        (project / "params.yaml").write_text(original)
+    retrain = re.findall(r"rule train:\s+output: results/runs/(\w+)/seed(\d+)/", dry)
+    assert sorted(retrain) == [("lr_hi", "0"), ("lr_hi", "1")]
+    assert ran_stages(dvc(project, "repro")) == []        # touching left DVC's view unchanged
 
 
 def test_changing_one_variant_reruns_only_its_stages(project):
