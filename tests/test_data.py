@@ -102,3 +102,16 @@ def test_mnist_without_network_says_where_to_put_files(tmp_path, monkeypatch):
         load_dataset(DataParams(dataset="mnist", cache_dir=str(tmp_path)))
     msg = str(info.value)
     assert "could not be downloaded" in msg and str(tmp_path / "mnist" / "MNIST" / "raw") in msg
+
+
+def test_check_available_fails_fast_without_reading_data(tmp_path):
+    from noisefloor.data import check_available
+
+    check_available(DataParams(dataset="digits"))
+    src = _fake_fashion(tmp_path)
+    check_available(DataParams(dataset="fashion-mnist", root=str(src)))
+    (src / (IDX_FILES[1] + ".gz")).unlink()
+    with pytest.raises(DataError, match="missing train-labels-idx1-ubyte"):
+        check_available(DataParams(dataset="fashion-mnist", root=str(src)))
+    with pytest.raises(DataError, match="directory not found"):
+        check_available(DataParams(dataset="fashion-mnist", root=str(tmp_path / "nope")))

@@ -115,6 +115,18 @@ def test_bad_params_stop_before_any_training(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_missing_dataset_directory_stops_before_any_training(tmp_path):
+    if SNAKEMAKE is None:
+        pytest.skip("snakemake is not installed")
+    raw = yaml.safe_load(SMOKE.read_text())
+    raw["data"] = {"dataset": "fashion-mnist", "root": str(tmp_path / "no-such-dir")}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    proc = snakemake(tmp_path, check=False)
+    assert proc.returncode != 0
+    assert f"{tmp_path / 'no-such-dir'}: Fashion-MNIST directory not found" in proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
 def test_lint_and_dry_run_of_the_shipped_workflow(tmp_path):
     if SNAKEMAKE is None:
         pytest.skip("snakemake is not installed")

@@ -26,7 +26,10 @@ def _err(msg: str) -> None:
 def cmd_check(args) -> int:
     from . import params as P
 
+    from .data import check_available
+
     p = P.load(args.params)
+    check_available(p.data)
     print(f"{args.params}: ok: {len(p.config_names)} configs, {len(p.runs())} runs "
           f"({len(p.noise_seeds)} noise seeds, {len(p.signal_seeds)} signal seeds)", file=sys.stderr)
     return 0
@@ -130,11 +133,11 @@ def cmd_plot(args) -> int:
                                out / PLOT_FILES["noise_vs_signal"])
     plots.plot_config_distributions(runs, comparisons, metric, p.baseline, summary["noise_floor"],
                                     out / PLOT_FILES["config_distributions"])
-    plots.plot_differences(comparisons, summary["noise_floor"], out / PLOT_FILES["differences"])
+    plots.plot_differences(comparisons, summary["noise_floor"], out / PLOT_FILES["differences"], metric=metric)
     hist_metric = metric if metric in histories.columns else "val_acc"
     plots.plot_learning_curves(histories, hist_metric, p.baseline, list(p.signal_seeds),
-                               out / PLOT_FILES["learning_curves"])
-    plots.plot_importance(importance, out / PLOT_FILES["importance"])
+                               out / PLOT_FILES["learning_curves"], runs=runs)
+    plots.plot_importance(importance, out / PLOT_FILES["importance"], alpha=summary["alpha"], metric=metric)
     print(f"plot: {len(PLOT_FILES)} figures -> {out}", file=sys.stderr)
     return 0
 

@@ -194,6 +194,24 @@ def load_mnist(p: DataParams) -> Splits:
     return _finish("mnist", x_tr, y_tr, x_te, y_te, p, n_classes=10)
 
 
+def check_available(p: DataParams) -> None:
+    """Fail fast, before any training, when a dataset's files cannot be found.
+
+    Cheap (looks at file names only); corrupt content is caught when loading.
+    MNIST may still be downloaded, so only an unusable ``root`` is an error.
+    """
+    if p.dataset == "fashion-mnist":
+        src = Path(p.root or FASHION_DEFAULT_ROOT)
+        if not src.is_dir():
+            raise DataError(f"{src}: Fashion-MNIST directory not found (set data.root, or on Debian: "
+                            "apt-get install dataset-fashion-mnist)")
+        missing = [s for s in IDX_FILES if not (src / s).is_file() and not (src / f"{s}.gz").is_file()]
+        if missing:
+            raise DataError(f"{src}: missing {', '.join(missing)} (plain or .gz)")
+    elif p.dataset == "mnist" and p.root is not None and Path(p.root).exists() and not Path(p.root).is_dir():
+        raise DataError(f"{p.root}: data.root is a file, not a directory")
+
+
 LOADERS = {"digits": load_digits, "fashion-mnist": load_fashion_mnist, "mnist": load_mnist}
 
 

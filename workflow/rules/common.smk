@@ -2,6 +2,7 @@
 # constraints and input functions. Logic lives in src/noisefloor/.
 import sys
 
+from noisefloor import data as nf_data
 from noisefloor import params as nf_params
 
 # params.yaml is read by noisefloor's own loader (the same schema and checks the
@@ -10,7 +11,8 @@ PARAMS_FILE = config.get("params", "params.yaml")
 RESULTS = config.get("results", "results")
 try:
     P = nf_params.load(PARAMS_FILE)
-except nf_params.ParamsError as exc:
+    nf_data.check_available(P.data)   # a missing dataset stops the workflow before any job
+except (nf_params.ParamsError, nf_data.DataError) as exc:
     sys.exit(f"noisefloor: error: {exc}")
 
 RUNS_DIR = f"{RESULTS}/runs"

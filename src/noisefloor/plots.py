@@ -1,0 +1,1001 @@
+"""Figures for a noisefloor analysis.
+
+Every public ``plot_*`` function takes already-computed data and an output
+path, writes exactly one PNG through :func:`noisefloor.io.save_figure`, and
+returns the path. The matching ``*_figure`` function builds and returns the
+:class:`matplotlib.figure.Figure` without saving it, so tests (and notebooks)
+can inspect axes directly.
+
+Nothing here does inference: the only numbers computed are means and standard
+deviations used to draw bands and to state the finding in a title. Runs whose
+``status`` is not ``"ok"`` (or whose metric is missing) are left out and
+counted in a footnote.
+
+Figures are built on :class:`matplotlib.figure.Figure` rather than
+``pyplot`` so rendering works under any backend and no global figure state
+leaks between calls.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib import transforms
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from .display import (
+    BASELINE_COLOR,
+    correction_name,
+    is_missing,
+    metric_is_fraction,
+    verdict_color,
+    verdict_label,
+)
+from .io import save_figure
+
+__all__ = [
+    "DPI",
+    "plot_noise_vs_signal",
+    "noise_vs_signal_figure",
+    "plot_config_distributions",
+    "config_distributions_figure",
+    "plot_differences",
+    "differences_figure",
+    "plot_learning_curves",
+    "learning_curves_figure",
+    "plot_importance",
+    "importance_figure",
+]
+
+#: Resolution of every PNG written by this module.
+DPI = 120
+
+_NOISE_COLOR = BASELINE_COLOR
+_TITLE_SIZE = 12
+_FOOTNOTE_COLOR = "#555555"
+
+
+# --------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------
+
+
+class _Units:
+    """How a metric is displayed: scale factor and unit strings."""
+
+    def __init__(self, metric: str | None, values=None):
+        self.metric = str(metric or "metric").replace("$", r"\$")
+        self.fraction = metric_is_fraction(metric, values)
+        self.scale = 100.0 if self.fraction else 1.0
+        # Values in %, differences in percentage points.
+        self.value_unit = "%" if self.fraction else ""
+        self.diff_unit = "pp" if self.fraction else ""
+
+    def axis_label(self, what: str | None = None) -> str:
+        base = what or self.metric
+        return f"{base} (%)" if self.fraction else base
+
+    def diff_axis_label(self, what: str) -> str:
+        return f"{what} (percentage points)" if self.fraction else f"{what} ({self.metric} units)"
+
+    def fmt_spread(self, value: float) -> str:
+        """Format a spread (std, difference) in display units."""
+        if is_missing(value):
+            return "n/a"
+        v = float(value) * self.scale
+        if self.fraction:
+            return f"{v:.2f} pp"
+        return f"{_sig(v)}"
+
+
+def _sig(value: float, digits: int = 3) -> str:
+    """Format ``value`` with about ``digits`` significant digits, no exponent."""
+    if value == 0 or not np.isfinite(value):
+        return f"{value:g}" if not np.isfinite(value) else "0"
+    decimals = max(0, digits - 1 - int(np.floor(np.log10(abs(value)))))
+    return f"{value:.{min(decimals, 8)}f}"
+
+
+def _ok_mask(frame: pd.DataFrame, metric: str) -> pd.Series:
+    """Rows that can be plotted: status ok (if present) and a finite metric."""
+    mask = pd.Series(True, index=frame.index)
+    if "status" in frame.columns:
+        mask &= frame["status"].astype(str).eq("ok")
+    if metric in frame.columns:
+        vals = pd.to_numeric(frame[metric], errors="coerce")
+        mask &= np.isfinite(vals.to_numpy(dtype=float))
+    else:
+        mask &= False
+    return mask
+
+
+def _split_ok(frame: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, int]:
+    """Return the plottable rows of ``frame`` and how many were left out."""
+    mask = _ok_mask(frame, metric)
+    return frame.loc[mask].copy(), int((~mask).sum())
+
+
+def _excluded_note(fig: Figure, n_excluded: int, what: str = "run") -> None:
+    """Add a footnote saying how many items were left out (only when > 0)."""
+    if n_excluded > 0:
+        plural = "s" if n_excluded != 1 else ""
+        # supxlabel takes part in constrained layout, so it never overlaps ticks.
+        fig.supxlabel(
+            f"{n_excluded} excluded/diverged {what}{plural} not shown",
+            fontsize=9,
+            color=_FOOTNOTE_COLOR,
+            style="italic",
+        )
+
+
+def _new_figure(width: float, height: float, **kwargs) -> Figure:
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained", **kwargs)
+
+
+def _empty_message(ax, message: str) -> None:
+    ax.text(
+        0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes,
+        fontsize=11, color=_FOOTNOTE_COLOR, wrap=True,
+    )
+
+
+def _jitter(n: int, width: float = 0.12, seed: int = 0) -> np.ndarray:
+    # A fixed generator keeps re-rendered figures byte-comparable.
+    return np.random.default_rng(seed).uniform(-width, width, size=n)
+
+
+def _seed_colors(seeds: Sequence) -> dict:
+    """A distinct colour per seed (qualitative up to 10, then a colormap)."""
+    from matplotlib import colormaps
+
+    seeds = list(seeds)
+    if len(seeds) <= 10:
+        cmap = colormaps["tab10"]
+        return {s: cmap(i) for i, s in enumerate(seeds)}
+    cmap = colormaps["viridis"]
+    return {s: cmap(i / max(1, len(seeds) - 1)) for i, s in enumerate(seeds)}
+
+
+def _config_colors(configs: Sequence, baseline: str) -> dict:
+    """Baseline in the baseline colour (black-ish line), variants qualitative."""
+    from matplotlib import colormaps
+
+    variants = [c for c in configs if c != baseline]
+    cmap = colormaps["tab10" if len(variants) <= 9 else "tab20"]
+    # Skip tab10's blue so no variant is confused with the baseline.
+    palette = [cmap(i) for i in range(cmap.N) if i != 0] if cmap.N == 10 else [cmap(i) for i in range(cmap.N)]
+    colors = {c: palette[i % len(palette)] for i, c in enumerate(variants)}
+    colors[baseline] = BASELINE_COLOR
+    return colors
+
+
+def _n(count: int, word: str) -> str:
+    """``"1 seed"``, ``"3 seeds"``."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _t(text) -> str:
+    """Text from the data, shown literally: a ``$`` would otherwise start mathtext."""
+    return str(text).replace("$", r"\$")
+
+
+def _baseline_tick(name: str) -> str:
+    """Tick label for the baseline, tagged unless its name already says so."""
+    return _t(name) if "baseline" in str(name).lower() else f"{_t(name)}\n(baseline)"
+
+
+def _shorten(label: str, limit: int = 28) -> str:
+    """Shorten one line of a tick label in the middle, keeping both distinguishing ends."""
+    if len(label) <= limit:
+        return label
+    keep = (limit - 1) // 2
+    return f"{label[:keep]}…{label[-keep:]}"
+
+
+def _tick_room(labels: Sequence[str], width_in: float) -> float:
+    """Extra figure height (inches) that rotated tick labels will need; 0 if they fit flat."""
+    lines = [_shorten(part) for l in labels for part in str(l).split("\n")]
+    longest = max((len(part) for part in lines), default=0)
+    if (longest + 2) / 12 <= width_in / max(1, len(labels)):
+        return 0.0
+    one_line = max((len(" · ".join(_shorten(p) for p in str(l).split("\n"))) for l in labels), default=0)
+    # Roughly 0.075 in per character, times sin(45°); never more than 3.5 in.
+    return min(3.5, 0.055 * one_line)
+
+
+def _style_category_ticks(ax, labels: Sequence[str], colors: Sequence | None = None,
+                          width_in: float | None = None) -> None:
+    """Category tick labels that do not collide.
+
+    Horizontal when they fit, otherwise on one line rotated 45° (or 90° when
+    the categories are packed tightly). Very long names are shortened in the
+    middle; the report's tables carry the full names.
+    """
+    labels = ["\n".join(_shorten(part) for part in str(l).split("\n")) for l in labels]
+    ax.set_xticks(range(len(labels)))
+    if width_in is None:
+        width_in = ax.figure.get_figwidth() * ax.get_position().width
+    spacing = width_in / max(1, len(labels))
+    longest = max((len(part) for l in labels for part in l.split("\n")), default=0)
+    # About 12 characters of 10 pt text fit in an inch; leave a gap between labels.
+    if (longest + 2) / 12 <= spacing:
+        ax.set_xticklabels(labels)
+    else:
+        labels = [l.replace("\n", " · ") for l in labels]
+        # A rotated label needs about text height / sin(angle) of horizontal room.
+        angle = 45 if spacing >= 0.28 else 90
+        ax.set_xticklabels(labels, rotation=angle, ha="right" if angle == 45 else "center",
+                           rotation_mode="anchor" if angle == 45 else "default")
+    if colors is not None:
+        for tick, color in zip(ax.get_xticklabels(), colors):
+            tick.set_color(color)
+
+
+def _save(fig: Figure, path) -> Path:
+    path = Path(path)
+    save_figure(path, fig, dpi=DPI)
+    return path
+
+
+# --------------------------------------------------------------------------
+# noise vs signal (headline)
+# --------------------------------------------------------------------------
+
+
+def noise_vs_signal_figure(
+    runs: pd.DataFrame,
+    metric: str,
+    baseline: str,
+    noise_seeds: Sequence[int],
+    signal_seeds: Sequence[int],
+) -> Figure:
+    """Build the headline noise-vs-signal figure (see :func:`plot_noise_vs_signal`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Figure with two axes sharing the y axis: ``fig.axes[0]`` is the noise
+        panel, ``fig.axes[1]`` the signal panel.
+    """
+    noise_seeds = list(noise_seeds)
+    signal_seeds = list(signal_seeds)
+    noise_all = runs[(runs["config"] == baseline) & runs["seed"].isin(noise_seeds)]
+    signal_all = runs[runs["seed"].isin(signal_seeds)]
+    noise, n_ex_noise = _split_ok(noise_all, metric)
+    signal, _ = _split_ok(signal_all, metric)
+    # A run can sit in both conditions (baseline at a shared seed); count it once.
+    shown_or_not = pd.concat([noise_all, signal_all]).drop_duplicates(subset=["config", "seed"])
+    n_excluded = int((~_ok_mask(shown_or_not, metric)).sum())
+
+    units = _Units(metric, pd.concat([noise[metric], signal[metric]]))
+    s = units.scale
+
+    n_signal_configs = signal["config"].nunique()
+    fig_width = min(20.0, max(11.0, 5.0 + 0.45 * n_signal_configs))
+    # The seed legend takes about 1.6 in to the right of the signal panel.
+    signal_width = (fig_width - 1.6) * 2.6 / 3.6
+    fig = _new_figure(fig_width, 5.4 + _tick_room([str(c) for c in pd.unique(signal["config"])], signal_width))
+    gs = fig.add_gridspec(1, 2, width_ratios=[1, 2.6])
+    ax_n = fig.add_subplot(gs[0])
+    ax_s = fig.add_subplot(gs[1], sharey=ax_n)
+
+    # ---- noise panel --------------------------------------------------------
+    noise_vals = noise[metric].to_numpy(dtype=float) * s
+    noise_std = float(np.std(noise_vals, ddof=1)) if noise_vals.size > 1 else np.nan
+    noise_mean = float(np.mean(noise_vals)) if noise_vals.size else np.nan
+    if noise_vals.size:
+        ax_n.boxplot(
+            [noise_vals], positions=[0], widths=0.5, showfliers=False, patch_artist=True,
+            boxprops=dict(facecolor="#dbe7f3", edgecolor="#555555"),
+            medianprops=dict(color="#333333"), whiskerprops=dict(color="#555555"),
+            capprops=dict(color="#555555"),
+        )
+        ax_n.scatter(_jitter(noise_vals.size), noise_vals, s=22, color=_NOISE_COLOR,
+                     alpha=0.75, edgecolor="white", linewidth=0.5, zorder=3)
+        if np.isfinite(noise_std):
+            for ax, alpha in ((ax_n, 0.18), (ax_s, 0.10)):
+                ax.axhspan(noise_mean - noise_std, noise_mean + noise_std,
+                           color=_NOISE_COLOR, alpha=alpha, lw=0, zorder=0)
+                ax.axhline(noise_mean, color=_NOISE_COLOR, lw=1.2, ls="--", zorder=1)
+    else:
+        _empty_message(ax_n, "no successful\nbaseline runs\nat the noise seeds")
+    ax_n.set_xlim(-0.6, 0.6)
+    ax_n.set_xticks([0])
+    ax_n.set_xticklabels([f"{_t(baseline)}\n{_n(noise_vals.size, 'seed')}"])
+    ax_n.set_ylabel(units.axis_label())
+    ax_n.set_title("Noise: same config, seed varies", fontsize=10.5)
+    ax_n.grid(axis="y", alpha=0.3)
+
+    # ---- signal panel -------------------------------------------------------
+    if len(signal):
+        means = signal.groupby("config")[metric].mean()
+        variants = sorted((c for c in means.index if c != baseline), key=lambda c: -means[c])
+        order = ([baseline] if baseline in means.index else []) + variants
+        xpos = {c: i for i, c in enumerate(order)}
+        seed_colors = _seed_colors([sd for sd in signal_seeds if sd in set(signal["seed"])])
+        n_seeds = len(seed_colors)
+        # Small horizontal offsets per seed keep coincident points visible.
+        offsets = np.linspace(-0.18, 0.18, n_seeds) if n_seeds > 1 else np.zeros(1)
+        for k, (sd, color) in enumerate(seed_colors.items()):
+            sub = signal[signal["seed"] == sd]
+            sub = sub.assign(_x=sub["config"].map(xpos)).sort_values("_x")
+            x = sub["_x"].to_numpy(dtype=float) + offsets[k]
+            y = sub[metric].to_numpy(dtype=float) * s
+            ax_s.plot(x, y, color=color, lw=0.9, alpha=0.55, zorder=2)
+            ax_s.scatter(x, y, color=color, s=30, edgecolor="white", linewidth=0.5,
+                         zorder=3, label=f"seed {sd}")
+        mean_vals = np.array([means[c] for c in order]) * s
+        ax_s.scatter(range(len(order)), mean_vals, marker="_", s=600, color="black",
+                     linewidth=2, zorder=4, label="config mean")
+        labels = [_baseline_tick(c) if c == baseline else _t(c) for c in order]
+        _style_category_ticks(ax_s, labels, width_in=signal_width)
+        ax_s.set_xlim(-0.6, len(order) - 0.4)
+        handles, lbls = ax_s.get_legend_handles_labels()
+        if np.isfinite(noise_std):
+            handles.append(Patch(color=_NOISE_COLOR, alpha=0.25, lw=0))
+            lbls.append("baseline mean ± 1 std\n(noise condition)")
+        ax_s.legend(handles, lbls, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                    fontsize=8.5, frameon=False, title="lines join a seed", title_fontsize=8.5)
+        signal_std = float(np.std(mean_vals, ddof=1)) if len(order) > 1 else np.nan
+        n_configs = len(order)
+    else:
+        _empty_message(ax_s, "no successful runs at the signal seeds")
+        ax_s.set_xticks([])
+        signal_std, n_configs, n_seeds = np.nan, 0, 0
+    ax_s.tick_params(axis="y", labelleft=False)
+    ax_s.set_title(f"Signal: seed fixed, config varies ({_n(n_configs, 'config')} × {_n(n_seeds, 'shared seed')})",
+                   fontsize=10.5)
+    ax_s.grid(axis="y", alpha=0.3)
+
+    # ---- finding ------------------------------------------------------------
+    # noise_std/signal_std are already in display units (pp for fractions).
+    unit = " pp" if units.fraction else ""
+    fmt = (lambda v: f"{v:.2f}") if units.fraction else _sig
+    nf = fmt(noise_std) + unit if np.isfinite(noise_std) else "n/a"
+    sg = fmt(signal_std) + unit if np.isfinite(signal_std) else "n/a"
+    numbers = (f"noise floor: std {nf} over {_n(noise_vals.size, 'seed')}  |  "
+               f"signal: std of config means {sg} across {_n(n_configs, 'config')}")
+    if np.isfinite(noise_std) and np.isfinite(signal_std) and noise_std > 0:
+        ratio = signal_std / noise_std
+        if ratio >= 1:
+            headline = f"Hyperparameters move {_t(metric)} {ratio:.1f}× as much as seed noise does"
+        else:
+            headline = f"Hyperparameter changes move {_t(metric)} less than seed noise does ({ratio:.1f}×)"
+    else:
+        headline = f"{_t(metric)}: seed noise vs hyperparameter signal"
+    fig.suptitle(f"{headline}\n{numbers}", fontsize=_TITLE_SIZE)
+    _excluded_note(fig, n_excluded)
+    return fig
+
+
+def plot_noise_vs_signal(
+    runs: pd.DataFrame,
+    metric: str,
+    baseline: str,
+    noise_seeds: Sequence[int],
+    signal_seeds: Sequence[int],
+    path: str | os.PathLike,
+) -> Path:
+    """Headline figure: the metric under the noise condition next to the signal condition.
+
+    Left panel: the baseline at the noise seeds (points + box, dashed mean and
+    a shaded mean ± 1 std band). Right panel: every config at the shared signal
+    seeds; points of one seed share a colour and are joined by a line, so the
+    pairing across configs is visible. Both panels share the y axis, and the
+    noise band is repeated faintly behind the signal panel for comparison.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        One row per run with at least ``config``, ``seed`` and ``metric``;
+        rows whose ``status`` is not ``"ok"`` are left out and counted.
+    metric : str
+        Column to plot (fractions in [0, 1] are shown in percent).
+    baseline : str
+        Name of the baseline config.
+    noise_seeds, signal_seeds : sequence of int
+        Seeds of the noise condition (baseline only) and of the signal
+        condition (every config).
+    path : str or os.PathLike
+        Output PNG path.
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+    """
+    return _save(noise_vs_signal_figure(runs, metric, baseline, noise_seeds, signal_seeds), path)
+
+
+# --------------------------------------------------------------------------
+# per-config distributions
+# --------------------------------------------------------------------------
+
+
+def _verdicts(comparisons: pd.DataFrame | None) -> dict:
+    if comparisons is None or len(comparisons) == 0 or "verdict" not in comparisons:
+        return {}
+    return dict(zip(comparisons["config"].astype(str), comparisons["verdict"]))
+
+
+def _verdict_title(verdicts: dict, baseline: str) -> str:
+    counts = pd.Series(list(verdicts.values()), dtype=object).value_counts()
+    n = len(verdicts)
+    nb, nw = int(counts.get("better", 0)), int(counts.get("worse", 0))
+    if n == 0:
+        return "No variant comparisons available"
+    parts = [f"{nb} of {n} variant{'s' if n != 1 else ''} beat {_t(baseline)} beyond seed noise"]
+    extra = []
+    if nw:
+        extra.append(f"{nw} worse")
+    nn = int(counts.get("within_noise", 0))
+    if nn:
+        extra.append(f"{nn} within noise")
+    ni = int(counts.get("insufficient_runs", 0))
+    if ni:
+        extra.append(f"{ni} with too few runs")
+    if extra:
+        parts.append(", ".join(extra))
+    return "; ".join(parts)
+
+
+def config_distributions_figure(
+    runs: pd.DataFrame,
+    comparisons: pd.DataFrame | None,
+    metric: str,
+    baseline: str,
+    noise_floor: float | None,
+) -> Figure:
+    """Build the per-config distribution figure (see :func:`plot_config_distributions`)."""
+    ok, n_excluded = _split_ok(runs, metric)
+    units = _Units(metric, ok[metric])
+    s = units.scale
+    verdicts = _verdicts(comparisons)
+
+    n_configs = max(1, ok["config"].nunique())
+    fig_width = min(16.0, max(8.0, 3.0 + 1.4 * n_configs))
+    # The legend to the right takes about 1.9 in of the figure width.
+    axes_width = fig_width - 2.9
+    config_names = [str(c) for c in pd.unique(ok["config"])]
+    longest_verdict = max((verdict_label(v) for v in verdicts.values()), key=len, default="")
+    probe = [f"{c}\n{longest_verdict}\nn=00" for c in config_names]
+    fig = _new_figure(fig_width, 5.6 + _tick_room(probe, axes_width))
+    ax = fig.add_subplot()
+    if len(ok) == 0:
+        _empty_message(ax, "no successful runs to show")
+        fig.suptitle(f"{_t(metric)}: per-config distributions", fontsize=_TITLE_SIZE)
+        _excluded_note(fig, n_excluded)
+        return fig
+
+    means = ok.groupby("config")[metric].mean()
+    # Baseline first, then the variants from best-looking to worst-looking by diff
+    # (from the comparison table when available, so the order matches the report).
+    if comparisons is not None and len(comparisons) and "diff" in comparisons:
+        diff = dict(zip(comparisons["config"].astype(str), comparisons["diff"]))
+    else:
+        diff = {}
+    base_level = means.get(baseline, np.nan)
+
+    def _order_key(config) -> float:
+        d = diff.get(str(config))
+        if is_missing(d):
+            d = means[config] - base_level
+        return -float(d) if not is_missing(d) else np.inf
+
+    variants = sorted((c for c in means.index if c != baseline), key=_order_key)
+    order = ([baseline] if baseline in means.index else []) + variants
+
+    colors = [BASELINE_COLOR if c == baseline else verdict_color(verdicts.get(str(c))) for c in order]
+    data = [ok.loc[ok["config"] == c, metric].to_numpy(dtype=float) * s for c in order]
+
+    # Baseline band first so it sits behind everything.
+    base_mean = means.get(baseline, np.nan) * s
+    have_band = not is_missing(noise_floor) and np.isfinite(base_mean)
+    if have_band:
+        nf = float(noise_floor) * s
+        ax.axhspan(base_mean - nf, base_mean + nf, color=BASELINE_COLOR, alpha=0.13, lw=0, zorder=0)
+    if np.isfinite(base_mean):
+        ax.axhline(base_mean, color=BASELINE_COLOR, lw=1.2, ls="--", zorder=1)
+
+    bp = ax.boxplot(data, positions=range(len(order)), widths=0.55, showfliers=False,
+                    patch_artist=True, medianprops=dict(color="#333333"))
+    for patch, color in zip(bp["boxes"], colors):
+        patch.set_facecolor(color)
+        patch.set_alpha(0.22)
+        patch.set_edgecolor("#555555")
+    for i, (vals, color) in enumerate(zip(data, colors)):
+        ax.scatter(i + _jitter(vals.size, seed=i), vals, s=20, color=color, alpha=0.85,
+                   edgecolor="white", linewidth=0.4, zorder=3)
+
+    labels = []
+    for c, vals in zip(order, data):
+        name = _baseline_tick(c) if c == baseline else f"{_t(c)}\n{verdict_label(verdicts.get(str(c)))}"
+        labels.append(f"{name}\nn={vals.size}")
+    _style_category_ticks(ax, labels, colors, width_in=axes_width)
+    ax.set_xlim(-0.6, len(order) - 0.4)
+    ax.set_ylabel(units.axis_label())
+    ax.set_xlabel("config (colour = verdict against the baseline)")
+    ax.grid(axis="y", alpha=0.3)
+
+    handles = [
+        Line2D([], [], color=BASELINE_COLOR, ls="--", label=f"{_t(baseline)} mean"),
+    ]
+    if have_band:
+        handles.append(Patch(color=BASELINE_COLOR, alpha=0.25, lw=0,
+                             label=f"± noise floor ({units.fmt_spread(noise_floor)})"))
+    present = [v for v in ("better", "worse", "within_noise", "insufficient_runs")
+               if v in {str(x) for x in verdicts.values()}]
+    handles += [Patch(color=verdict_color(v), alpha=0.6, label=verdict_label(v)) for v in present]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8.5,
+              frameon=False)
+
+    title = _verdict_title({k: v for k, v in verdicts.items() if k in set(map(str, order))}, baseline)
+    fig.suptitle(title.replace("; ", "\n", 1), fontsize=_TITLE_SIZE)
+    ax.set_title(f"{_t(metric)} of every successful run, per config", fontsize=10.5)
+    _excluded_note(fig, n_excluded)
+    return fig
+
+
+def plot_config_distributions(
+    runs: pd.DataFrame,
+    comparisons: pd.DataFrame | None,
+    metric: str,
+    baseline: str,
+    noise_floor: float | None,
+    path: str | os.PathLike,
+) -> Path:
+    """Per-config distributions against the baseline's noise band.
+
+    Each config gets a box and its individual runs as points, coloured by the
+    verdict from ``comparisons`` (better green, worse red, within noise grey).
+    A horizontal band of the baseline mean ± ``noise_floor`` spans the plot so
+    a reader sees at once which configs leave the band.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        One row per run (``config``, ``seed``, ``status``, ``metric``).
+    comparisons : pandas.DataFrame or None
+        One row per variant with at least ``config`` and ``verdict``
+        (``diff`` orders the configs when present).
+    metric : str
+        Column to plot.
+    baseline : str
+        Baseline config name.
+    noise_floor : float or None
+        Seed-noise standard deviation in metric units; no band when None.
+    path : str or os.PathLike
+        Output PNG path.
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+    """
+    return _save(config_distributions_figure(runs, comparisons, metric, baseline, noise_floor), path)
+
+
+# --------------------------------------------------------------------------
+# differences (forest plot)
+# --------------------------------------------------------------------------
+
+
+def _p_text(p) -> str:
+    if is_missing(p):
+        return "p n/a"
+    p = float(p)
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def differences_figure(
+    comparisons: pd.DataFrame,
+    noise_floor: float | None,
+    *,
+    metric: str | None = None,
+) -> Figure:
+    """Build the forest plot of differences (see :func:`plot_differences`)."""
+    comp = comparisons.copy() if comparisons is not None else pd.DataFrame()
+    level_values = []
+    for col in ("mean", "baseline_mean"):
+        if col in comp:
+            level_values += list(pd.to_numeric(comp[col], errors="coerce"))
+    units = _Units(metric, level_values if level_values else None)
+    s = units.scale
+    baseline = str(comp["baseline"].iloc[0]) if "baseline" in comp and len(comp) else "baseline"
+
+    n = len(comp)
+    fig = _new_figure(9.5, max(3.2, 1.6 + 0.42 * n))
+    ax = fig.add_subplot()
+    if n == 0:
+        _empty_message(ax, "no variant comparisons to show")
+        ax.set_axis_off()
+        fig.suptitle("Differences from the baseline", fontsize=_TITLE_SIZE)
+        return fig
+
+    comp["_diff"] = pd.to_numeric(comp["diff"], errors="coerce") * s
+    comp["_lo"] = pd.to_numeric(comp.get("ci_low"), errors="coerce") * s
+    comp["_hi"] = pd.to_numeric(comp.get("ci_high"), errors="coerce") * s
+    # Largest difference at the top; rows without a difference go to the bottom.
+    comp = comp.sort_values("_diff", ascending=True, na_position="first").reset_index(drop=True)
+    y = np.arange(n)
+
+    if not is_missing(noise_floor):
+        nf = float(noise_floor) * s
+        ax.axvspan(-nf, nf, color=BASELINE_COLOR, alpha=0.13, lw=0, zorder=0,
+                   label=f"± noise floor ({units.fmt_spread(noise_floor)})")
+    ax.axvline(0, color="#333333", lw=1, zorder=1)
+
+    for i, row in comp.iterrows():
+        color = verdict_color(row.get("verdict"))
+        if np.isfinite(row["_lo"]) and np.isfinite(row["_hi"]):
+            ax.plot([row["_lo"], row["_hi"]], [i, i], color=color, lw=2.2, solid_capstyle="butt", zorder=2)
+            ax.plot([row["_lo"]] * 2, [i - 0.15, i + 0.15], color=color, lw=1.5, zorder=2)
+            ax.plot([row["_hi"]] * 2, [i - 0.15, i + 0.15], color=color, lw=1.5, zorder=2)
+        if np.isfinite(row["_diff"]):
+            ax.scatter([row["_diff"]], [i], s=55, color=color, edgecolor="white", zorder=3)
+
+    ax.set_yticks(y)
+    ax.set_yticklabels([_t(c) for c in comp["config"]])
+    for tick, v in zip(ax.get_yticklabels(), comp.get("verdict", [None] * n)):
+        tick.set_color(verdict_color(v))
+    ax.set_ylim(-0.7, n - 0.3)
+
+    # Right-hand annotation column (axes-x, data-y) outside the data area so it
+    # never covers an interval.
+    trans = transforms.blended_transform_factory(ax.transAxes, ax.transData)
+    for i, row in comp.iterrows():
+        corr = correction_name(row.get("correction"))
+        p = row.get("p_adjusted", row.get("p_value"))
+        text = verdict_label(row.get("verdict"))
+        if not is_missing(p):
+            text += f", {corr} {_p_text(p)}"
+        ax.text(1.02, i, text, transform=trans, va="center", ha="left", fontsize=8.5,
+                color=verdict_color(row.get("verdict")), clip_on=False)
+    level = comp["confidence_level"].dropna().iloc[0] if "confidence_level" in comp and comp["confidence_level"].notna().any() else None
+    ci_label = f"{float(level) * 100:g} % CI" if not is_missing(level) else "CI"
+    ax.set_xlabel(units.diff_axis_label(f"difference from {_t(baseline)}, point = mean, bar = {ci_label}"))
+    ax.grid(axis="x", alpha=0.3)
+    if not is_missing(noise_floor):
+        # Outside the axes: inside, it would sooner or later cover an interval.
+        fig.legend(loc="outside lower center", fontsize=8.5, frameon=False)
+
+    title = _verdict_title(dict(zip(comp["config"].astype(str), comp.get("verdict", []))), baseline)
+    fig.suptitle(title.replace("; ", "\n", 1), fontsize=_TITLE_SIZE)
+    return fig
+
+
+def plot_differences(
+    comparisons: pd.DataFrame,
+    noise_floor: float | None,
+    path: str | os.PathLike,
+    *,
+    metric: str | None = None,
+) -> Path:
+    """Forest plot of each variant's difference from the baseline.
+
+    Each row is one variant: the point is the mean difference, the bar its
+    confidence interval, the colour its verdict. A vertical zero line and a
+    shaded ± noise-floor band show whether a difference is larger than what
+    seeds alone produce. The verdict and the multiplicity-adjusted p value
+    are written to the right of each row.
+
+    Parameters
+    ----------
+    comparisons : pandas.DataFrame
+        One row per variant (``config``, ``baseline``, ``diff``, ``ci_low``,
+        ``ci_high``, ``confidence_level``, ``p_adjusted``, ``correction``,
+        ``verdict``).
+    noise_floor : float or None
+        Seed-noise standard deviation in metric units; no band when None.
+    path : str or os.PathLike
+        Output PNG path.
+    metric : str, optional
+        Metric name, used for the axis label and to decide on percent units.
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+    """
+    return _save(differences_figure(comparisons, noise_floor, metric=metric), path)
+
+
+# --------------------------------------------------------------------------
+# learning curves
+# --------------------------------------------------------------------------
+
+
+def _curves(histories: pd.DataFrame, metric: str, runs: pd.DataFrame | None) -> tuple[pd.DataFrame, int]:
+    """Drop curves of excluded runs and curves that blew up; count the dropped runs."""
+    h = histories.copy()
+    h[metric] = pd.to_numeric(h[metric], errors="coerce")
+    keys = h[["config", "seed"]].drop_duplicates()
+    bad = set()
+    if runs is not None and "status" in runs:
+        not_ok = runs.loc[runs["status"].astype(str) != "ok", ["config", "seed"]]
+        bad |= set(map(tuple, not_ok.itertuples(index=False, name=None)))
+    # A curve with a non-finite value is a divergence even without a runs table;
+    # drawing it would stretch the y axis until the other curves are flat lines.
+    finite = np.isfinite(h[metric].to_numpy(dtype=float))
+    bad |= set(map(tuple, h.loc[~finite, ["config", "seed"]].itertuples(index=False, name=None)))
+    key_tuples = list(map(tuple, h[["config", "seed"]].itertuples(index=False, name=None)))
+    keep = np.array([k not in bad for k in key_tuples], dtype=bool)
+    n_bad = sum(1 for k in map(tuple, keys.itertuples(index=False, name=None)) if k in bad)
+    return h.loc[keep].sort_values(["config", "seed", "epoch"]), n_bad
+
+
+def _draw_curves(ax_n, ax_s, base, at_seed, metric, scale, baseline, legends: bool) -> None:
+    """Draw the noise (baseline, every seed) and signal (every config, one seed) curves."""
+    seeds = list(pd.unique(base["seed"]))
+    colors = _seed_colors(seeds)
+    for sd in seeds:
+        c = base[base["seed"] == sd]
+        ax_n.plot(c["epoch"], c[metric] * scale, color=colors[sd], lw=1.0, alpha=0.7)
+    if len(base):
+        by_epoch = base.groupby("epoch")[metric]
+        mean = by_epoch.mean() * scale
+        std = by_epoch.std(ddof=1).fillna(0.0) * scale
+        ax_n.fill_between(mean.index, mean - std, mean + std, color="black", alpha=0.10, lw=0,
+                          label="mean ± 1 std")
+        ax_n.plot(mean.index, mean, color="black", lw=2.2, label=f"mean over {_n(len(seeds), 'seed')}")
+        if legends:
+            ax_n.legend(loc="best", fontsize=8.5, framealpha=0.9)
+    else:
+        _empty_message(ax_n, f"no learning curves for {_t(baseline)}")
+
+    configs = list(pd.unique(at_seed["config"]))
+    # Baseline drawn last so it stays visible on top of the variants.
+    configs = [c for c in configs if c != baseline] + ([baseline] if baseline in configs else [])
+    ccolors = _config_colors(configs, baseline)
+    for c in configs:
+        cur = at_seed[at_seed["config"] == c]
+        is_base = c == baseline
+        ax_s.plot(cur["epoch"], cur[metric] * scale, color=ccolors[c], lw=2.2 if is_base else 1.3,
+                  label=_baseline_tick(c).replace("\n", " ") if is_base else _t(c),
+                  zorder=3 if is_base else 2)
+    if not configs:
+        _empty_message(ax_s, "no learning curves at the signal seed")
+    elif legends:
+        ax_s.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8.5, frameon=False,
+                    title="config", title_fontsize=8.5)
+    ax_s.tick_params(axis="y", labelleft=False)
+    for ax in (ax_n, ax_s):
+        ax.grid(alpha=0.3)
+
+
+def learning_curves_figure(
+    histories: pd.DataFrame,
+    metric: str,
+    baseline: str,
+    signal_seeds: Sequence[int],
+    *,
+    runs: pd.DataFrame | None = None,
+) -> Figure:
+    """Build the learning-curve figure (see :func:`plot_learning_curves`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``fig.axes[0]`` noise (baseline, all seeds) and ``fig.axes[1]`` signal
+        (all configs at the first signal seed), sharing y. When there are at
+        least four epochs, ``fig.axes[2]`` and ``fig.axes[3]`` repeat them
+        zoomed on the last third of training, again sharing y.
+    """
+    h, n_bad = _curves(histories, metric, runs)
+    units = _Units(metric, h[metric])
+    s = units.scale
+    signal_seeds = list(signal_seeds)
+    seed0 = signal_seeds[0] if signal_seeds else None
+    base = h[h["config"] == baseline]
+    at_seed = h[h["seed"] == seed0] if seed0 is not None else h.iloc[0:0]
+    n_seeds = base["seed"].nunique()
+    n_configs = at_seed["config"].nunique()
+
+    max_epoch = int(h["epoch"].max()) if len(h) else 0
+    # Early epochs dominate the y range, hiding the spread that matters at the
+    # end of training; a zoomed second row shows it.
+    zoom = max_epoch >= 4
+    fig = _new_figure(12, 8.6 if zoom else 5.0)
+    nrows = 2 if zoom else 1
+    ax_n = fig.add_subplot(nrows, 2, 1)
+    ax_s = fig.add_subplot(nrows, 2, 2, sharey=ax_n, sharex=ax_n)
+    _draw_curves(ax_n, ax_s, base, at_seed, metric, s, baseline, legends=True)
+    ax_n.set_title(f"Noise: {_t(baseline)}, {_n(n_seeds, 'seed')} (one colour per seed)", fontsize=10.5)
+    seed_txt = f"seed {seed0}" if seed0 is not None else "no signal seed"
+    ax_s.set_title(f"Signal: {_n(n_configs, 'config')} at {seed_txt}", fontsize=10.5)
+    ax_n.set_ylabel(units.axis_label())
+    bottom = [ax_n, ax_s]
+    if zoom:
+        first = max_epoch - int(np.ceil(max_epoch / 3)) + 1
+        zn = fig.add_subplot(2, 2, 3)
+        zs = fig.add_subplot(2, 2, 4, sharey=zn, sharex=zn)
+        _draw_curves(zn, zs, base[base["epoch"] >= first], at_seed[at_seed["epoch"] >= first],
+                     metric, s, baseline, legends=False)
+        zn.set_title(f"Noise, zoomed on epochs {first}–{max_epoch}", fontsize=10.5)
+        zs.set_title(f"Signal, zoomed on epochs {first}–{max_epoch}", fontsize=10.5)
+        zn.set_ylabel(units.axis_label())
+        bottom = [zn, zs]
+    for ax in bottom:
+        ax.set_xlabel("epoch")
+    for ax in fig.axes:
+        # Epochs are whole numbers; never label 2.5.
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.suptitle(
+        f"{_t(metric)} during training: spread between seeds (left) vs between configs (right)",
+        fontsize=_TITLE_SIZE,
+    )
+    _excluded_note(fig, n_bad)
+    return fig
+
+
+def plot_learning_curves(
+    histories: pd.DataFrame,
+    metric: str,
+    baseline: str,
+    signal_seeds: Sequence[int],
+    path: str | os.PathLike,
+    *,
+    runs: pd.DataFrame | None = None,
+) -> Path:
+    """Learning curves under the noise and the signal condition, same y axis.
+
+    Left: every baseline run, one colour per seed, with the per-epoch mean
+    ± 1 std. Right: every config at the first signal seed, one colour per
+    config. If the curves on the right fan out no more than those on the left,
+    the configs differ by no more than seed noise. With four or more epochs a
+    second row repeats both panels zoomed on the last third of training.
+
+    Parameters
+    ----------
+    histories : pandas.DataFrame
+        Per-epoch history of every run: ``config``, ``seed``, ``epoch`` and
+        ``metric``.
+    metric : str
+        History column to plot (``val_acc``, ``val_loss``, ``train_loss``).
+    baseline : str
+        Baseline config name.
+    signal_seeds : sequence of int
+        Shared seeds; the first one is used for the right panel.
+    path : str or os.PathLike
+        Output PNG path.
+    runs : pandas.DataFrame, optional
+        Run table; runs whose ``status`` is not ``"ok"`` are left out. Curves
+        with non-finite values are always left out. Both are counted in a
+        footnote.
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+    """
+    return _save(learning_curves_figure(histories, metric, baseline, signal_seeds, runs=runs), path)
+
+
+# --------------------------------------------------------------------------
+# importance
+# --------------------------------------------------------------------------
+
+
+def importance_figure(
+    importance: pd.DataFrame | None, *, alpha: float = 0.05, metric: str | None = None
+) -> Figure:
+    """Build the hyperparameter-importance figure (see :func:`plot_importance`)."""
+    what = _t(metric) if metric else "the metric"
+    if importance is None or len(importance) == 0:
+        fig = _new_figure(6, 2.2)
+        ax = fig.add_subplot()
+        ax.set_axis_off()
+        _empty_message(ax, "No hyperparameter importance to show:\n"
+                           "no hyperparameter was varied over two or more levels.")
+        fig.suptitle("Hyperparameter importance", fontsize=_TITLE_SIZE)
+        return fig
+
+    imp = importance.copy()
+    for col in ("var_explained", "noise_var", "ratio", "p_value"):
+        imp[col] = pd.to_numeric(imp[col], errors="coerce") if col in imp else np.nan
+    imp = imp.sort_values("ratio", ascending=True, na_position="first").reset_index(drop=True)
+    n = len(imp)
+    y = np.arange(n)
+    significant = imp["p_value"].lt(alpha).to_numpy()
+    # Variances of a fraction are shown in pp² so they match the other figures.
+    units = _Units(metric)
+    vscale = units.scale ** 2
+    var_unit = "pp²" if units.fraction else f"{units.metric} units²"
+
+    fig = _new_figure(12, max(3.2, 1.9 + 0.5 * n))
+    ax_v, ax_r = fig.subplots(1, 2, sharey=True, width_ratios=[1.2, 1])
+
+    h = 0.38
+    var_h = imp["var_explained"].fillna(0) * vscale
+    var_n = imp["noise_var"].fillna(0) * vscale
+    ax_v.barh(y + h / 2, var_h, height=h, color="#e08214", label="variance explained by the hyperparameter")
+    ax_v.barh(y - h / 2, var_n, height=h, color="#8c8c8c", label="seed-noise variance")
+    pos = pd.concat([var_h, var_n])
+    pos = pos[np.isfinite(pos) & (pos > 0)]
+    # Variances often differ by orders of magnitude; a linear axis would hide the small bar.
+    if len(pos) and pos.max() / pos.min() > 30:
+        ax_v.set_xscale("log")
+    ax_v.set_xlabel(f"variance ({var_unit})")
+    ax_v.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=8.5, frameon=False, ncol=2)
+    ax_v.set_yticks(y)
+    levels = imp["n_levels"] if "n_levels" in imp else pd.Series([None] * n)
+    ax_v.set_yticklabels([f"{_t(p)}  ({int(k)} levels)" if not is_missing(k) else _t(p)
+                          for p, k in zip(imp["hparam"], levels)])
+    ax_v.set_title("Variance: hyperparameter (orange) vs seed noise (grey)", fontsize=10.5)
+    ax_v.grid(axis="x", alpha=0.3)
+
+    ratio = imp["ratio"].to_numpy(dtype=float)
+    finite = np.isfinite(ratio) & (ratio > 0)
+    colors = ["#e08214" if sig else "#bdbdbd" for sig in significant]
+    ax_r.barh(y[finite], ratio[finite], height=0.6, color=[c for c, f in zip(colors, finite) if f])
+    ax_r.set_xscale("log")
+    ax_r.axvline(1.0, color="#333333", lw=1, ls="--")
+    lo = np.nanmin(ratio[finite]) if finite.any() else 0.1
+    hi = np.nanmax(ratio[finite]) if finite.any() else 10
+    ax_r.set_xlim(min(lo, 1.0) / 2, max(hi, 1.0) * 2)
+    # Annotations in a column right of the axes, so they never cross a bar or the line.
+    trans = transforms.blended_transform_factory(ax_r.transAxes, ax_r.transData)
+    verdicts = imp["verdict"] if "verdict" in imp else pd.Series([""] * n)
+    for i in range(n):
+        label = ("* " if significant[i] else "") + _p_text(imp["p_value"].iloc[i])
+        if isinstance(verdicts.iloc[i], str) and verdicts.iloc[i]:
+            label += f", {verdicts.iloc[i].replace('_', ' ')}"
+        if not finite[i]:
+            label += ", ratio 0" if ratio[i] == 0 else ", ratio n/a"
+        ax_r.text(1.02, i, label, transform=trans, va="center", ha="left", fontsize=8.5,
+                  color="#b35806" if significant[i] else "#555555", clip_on=False)
+    ax_r.set_xlabel("hyperparameter variance / seed-noise variance\n(log scale; dashed line = equal)")
+    ax_r.set_title(f"Ratio (orange and * = p < {alpha:g})", fontsize=10.5)
+    ax_r.tick_params(axis="y", labelleft=False)
+    ax_r.grid(axis="x", alpha=0.3, which="major")
+
+    n_sig = int(significant.sum())
+    if n_sig:
+        names = ", ".join(_t(p) for p, sgn in zip(imp["hparam"][::-1], significant[::-1]) if sgn)
+        title = f"{n_sig} of {n} hyperparameters move {what} beyond seed noise: {names}"
+    else:
+        title = f"None of {n} hyperparameters moves {what} detectably beyond seed noise"
+    fig.suptitle(title, fontsize=_TITLE_SIZE)
+    return fig
+
+
+def plot_importance(
+    importance: pd.DataFrame | None,
+    path: str | os.PathLike,
+    *,
+    alpha: float = 0.05,
+    metric: str | None = None,
+) -> Path:
+    """Variance explained per hyperparameter next to the seed-noise variance.
+
+    Left panel: for each hyperparameter, the variance its levels explain and
+    the seed-noise variance, as paired bars (log axis when they differ by more
+    than 30×). Right panel: their ratio on a log axis with a reference line
+    at 1 (= as large as seed noise); significant rows are orange and starred.
+    An empty table yields a small figure saying there is nothing to show.
+
+    Parameters
+    ----------
+    importance : pandas.DataFrame or None
+        Columns ``hparam``, ``n_levels``, ``n_runs``, ``var_explained``,
+        ``noise_var``, ``ratio``, ``p_value``, ``verdict``; both variances in
+        the same units.
+    path : str or os.PathLike
+        Output PNG path.
+    alpha : float, default 0.05
+        Significance level used to star a row.
+    metric : str, optional
+        Metric name for the title; variances of a fraction are shown in pp².
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+    """
+    return _save(importance_figure(importance, alpha=alpha, metric=metric), path)

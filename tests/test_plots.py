@@ -1,0 +1,282 @@
+"""Tests for noisefloor.plots: every figure renders, reads correctly and survives bad runs."""
+
+from __future__ import annotations
+
+import matplotlib.image as mpimg
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.colors import to_hex
+from matplotlib.patches import Rectangle
+
+import synthetic as sy
+from noisefloor import plots
+from noisefloor.display import VERDICT_COLORS
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return sy.make_runs()
+
+
+@pytest.fixture(scope="module")
+def histories(runs):
+    return sy.make_histories(runs)
+
+
+@pytest.fixture(scope="module")
+def noise_floor(runs):
+    base = runs[(runs["config"] == sy.BASELINE) & (runs["status"] == "ok")]
+    return float(base["val_acc"].std(ddof=1))
+
+
+@pytest.fixture(scope="module")
+def comparisons(runs, noise_floor):
+    return sy.make_comparisons(runs, noise_floor)
+
+
+def assert_readable_png(path, min_width=400):
+    """A real PNG of a sensible size whose pixels are not all one colour."""
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE, "not a PNG"
+    img = mpimg.imread(path)
+    assert img.ndim == 3 and img.shape[1] >= min_width
+    rgb = img[..., :3]
+    assert rgb.std() > 0.02, "image is (nearly) blank"
+    # Some real ink: a noticeable share of pixels is not background white.
+    non_white = (rgb.min(axis=2) < 0.9).mean()
+    assert non_white > 0.01
+
+
+def footnote(fig) -> str:
+    label = fig._supxlabel  # set by the module for the excluded-runs note
+    return label.get_text() if label is not None else ""
+
+
+# ---------------------------------------------------------------------------
+# every plot writes a valid, non-blank PNG
+# ---------------------------------------------------------------------------
+
+
+def test_every_plot_writes_a_nonblank_png(tmp_path, runs, histories, comparisons, noise_floor):
+    written = [
+        plots.plot_noise_vs_signal(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS,
+                                   tmp_path / "a" / "noise_vs_signal.png"),
+        plots.plot_config_distributions(runs, comparisons, "val_acc", sy.BASELINE, noise_floor,
+                                        tmp_path / "config_distributions.png"),
+        plots.plot_differences(comparisons, noise_floor, tmp_path / "differences.png", metric="val_acc"),
+        plots.plot_learning_curves(histories, "val_acc", sy.BASELINE, sy.SIGNAL_SEEDS,
+                                   tmp_path / "learning_curves.png", runs=runs),
+        plots.plot_importance(sy.make_importance(), tmp_path / "importance.png", metric="val_acc"),
+    ]
+    for path in written:
+        assert path.exists()
+        assert_readable_png(path)
+    # Atomic writes leave no temporary files behind.
+    leftovers = [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+def test_empty_importance_table_renders_a_message(tmp_path):
+    path = plots.plot_importance(pd.DataFrame(columns=["hparam", "n_levels", "n_runs", "var_explained",
+                                                       "noise_var", "ratio", "p_value", "verdict"]),
+                                 tmp_path / "importance.png")
+    assert_readable_png(path, min_width=300)
+    fig = plots.importance_figure(pd.DataFrame())
+    texts = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    assert "No hyperparameter importance" in texts
+
+
+# ---------------------------------------------------------------------------
+# headline figure
+# ---------------------------------------------------------------------------
+
+
+def test_noise_and_signal_panels_share_the_y_axis(runs):
+    fig = plots.noise_vs_signal_figure(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS)
+    fig.canvas.draw()
+    noise_ax, signal_ax = fig.axes[:2]
+    assert noise_ax.get_ylim() == signal_ax.get_ylim()
+    # And that common range holds every plotted value of both conditions (in percent).
+    ok = runs[runs["status"] == "ok"]
+    lo, hi = noise_ax.get_ylim()
+    assert lo <= ok["val_acc"].min() * 100 and ok["val_acc"].max() * 100 <= hi
+    assert "(%)" in noise_ax.get_ylabel()
+
+
+def test_noise_panel_shows_exactly_the_baseline_at_noise_seeds(runs):
+    fig = plots.noise_vs_signal_figure(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS)
+    noise_ax = fig.axes[0]
+    points = np.concatenate([c.get_offsets()[:, 1] for c in noise_ax.collections])
+    expected = runs[(runs["config"] == sy.BASELINE) & runs["seed"].isin(sy.NOISE_SEEDS)]["val_acc"] * 100
+    np.testing.assert_allclose(np.sort(points), np.sort(expected.to_numpy()))
+
+
+def test_signal_panel_colours_and_labels_each_shared_seed(runs):
+    fig = plots.noise_vs_signal_figure(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS)
+    signal_ax = fig.axes[1]
+    labels = [t.get_text() for t in signal_ax.get_legend().get_texts()]
+    for seed in sy.SIGNAL_SEEDS:
+        assert f"seed {seed}" in labels
+    # One joining line per seed, through one point per config that ran it successfully.
+    lines = [l for l in signal_ax.get_lines() if l.get_linestyle() == "-"]  # not the dashed mean
+    ok = runs[(runs["status"] == "ok") & runs["seed"].isin(sy.SIGNAL_SEEDS)]
+    assert sorted(len(l.get_xdata()) for l in lines) == sorted(ok.groupby("seed").size().tolist())
+    # Config tick labels, baseline first.
+    ticks = [t.get_text() for t in signal_ax.get_xticklabels()]
+    assert ticks[0] == sy.BASELINE and set(ticks) == set(sy.CONFIGS)
+
+
+def test_headline_title_states_noise_floor_and_signal_spread(runs):
+    fig = plots.noise_vs_signal_figure(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS)
+    title = fig.get_suptitle()
+    base = runs[(runs["config"] == sy.BASELINE) & (runs["status"] == "ok")]["val_acc"]
+    assert f"std {base.std(ddof=1) * 100:.2f} pp over 20 seeds" in title
+    ok = runs[(runs["status"] == "ok") & runs["seed"].isin(sy.SIGNAL_SEEDS)]
+    spread = ok.groupby("config")["val_acc"].mean().std(ddof=1) * 100
+    assert f"{spread:.2f} pp across 6 configs" in title
+
+
+def test_diverged_runs_are_left_out_and_counted(runs):
+    fig = plots.noise_vs_signal_figure(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS)
+    assert footnote(fig) == "1 excluded/diverged run not shown"
+    clean = runs[runs["status"] == "ok"]
+    fig = plots.noise_vs_signal_figure(clean, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS)
+    assert footnote(fig) == ""
+
+
+def test_all_runs_diverged_still_renders(tmp_path, runs, comparisons):
+    dead = runs.assign(status="diverged")
+    path = plots.plot_noise_vs_signal(dead, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS,
+                                      tmp_path / "nvs.png")
+    assert_readable_png(path)
+    fig = plots.config_distributions_figure(dead, comparisons, "val_acc", sy.BASELINE, 0.002)
+    assert footnote(fig) == f"{len(dead)} excluded/diverged runs not shown"
+
+
+def test_loss_metric_is_not_shown_in_percent(runs):
+    fig = plots.noise_vs_signal_figure(runs, "val_loss", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS)
+    assert fig.axes[0].get_ylabel() == "val_loss"
+    assert "pp" not in fig.get_suptitle()
+
+
+# ---------------------------------------------------------------------------
+# per-config distributions
+# ---------------------------------------------------------------------------
+
+
+def test_config_distributions_colour_configs_by_verdict(runs, comparisons, noise_floor):
+    fig = plots.config_distributions_figure(runs, comparisons, "val_acc", sy.BASELINE, noise_floor)
+    ax = fig.axes[0]
+    colour_of = {t.get_text().split("\n")[0]: to_hex(t.get_color()) for t in ax.get_xticklabels()}
+    for config, verdict in sy.VERDICTS.items():
+        assert colour_of[config] == VERDICT_COLORS[verdict], config
+    assert "1 of 5 variants beat baseline beyond seed noise" in fig.get_suptitle()
+
+
+def test_config_distributions_shade_baseline_mean_plus_minus_noise_floor(runs, comparisons, noise_floor):
+    fig = plots.config_distributions_figure(runs, comparisons, "val_acc", sy.BASELINE, noise_floor)
+    ax = fig.axes[0]
+    base_mean = runs[(runs["config"] == sy.BASELINE) & (runs["status"] == "ok")]["val_acc"].mean() * 100
+    bands = [p for p in ax.patches if isinstance(p, Rectangle)
+             and np.isclose(p.get_y(), base_mean - noise_floor * 100)
+             and np.isclose(p.get_height(), 2 * noise_floor * 100)]
+    assert len(bands) == 1
+    # Spans the full width of the axes (axes coordinates 0..1).
+    assert bands[0].get_x() == 0 and bands[0].get_width() == 1
+
+
+def test_config_distributions_without_noise_floor_or_comparisons(tmp_path, runs):
+    path = plots.plot_config_distributions(runs, None, "val_acc", sy.BASELINE, None, tmp_path / "cd.png")
+    assert_readable_png(path)
+
+
+# ---------------------------------------------------------------------------
+# differences
+# ---------------------------------------------------------------------------
+
+
+def test_differences_orders_rows_and_annotates_adjusted_p(comparisons, noise_floor):
+    fig = plots.differences_figure(comparisons, noise_floor, metric="val_acc")
+    ax = fig.axes[0]
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    # Largest difference at the top (last tick), most negative at the bottom.
+    assert rows[-1] == "lr_hi" and rows[0] == "lr_lo"
+    notes = [t.get_text() for t in ax.texts]
+    assert "better, Holm p = 0.004" in notes
+    assert "worse, Holm p < 0.001" in notes
+    assert "too few runs" in notes  # no p value to report
+    assert "percentage points" in ax.get_xlabel()
+    # The noise band is ± noise floor around zero, in pp.
+    lo, hi = noise_floor * -100, noise_floor * 100
+    spans = [p for p in ax.patches if isinstance(p, Rectangle) and np.isclose(p.get_x(), lo)
+             and np.isclose(p.get_x() + p.get_width(), hi)]
+    assert len(spans) == 1
+
+
+def test_differences_with_no_comparisons(tmp_path):
+    path = plots.plot_differences(pd.DataFrame(), None, tmp_path / "d.png")
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+
+
+# ---------------------------------------------------------------------------
+# learning curves
+# ---------------------------------------------------------------------------
+
+
+def test_learning_curve_panels_share_y_per_row(histories, runs):
+    fig = plots.learning_curves_figure(histories, "val_acc", sy.BASELINE, sy.SIGNAL_SEEDS, runs=runs)
+    fig.canvas.draw()
+    assert len(fig.axes) == 4
+    assert fig.axes[0].get_ylim() == fig.axes[1].get_ylim()
+    assert fig.axes[2].get_ylim() == fig.axes[3].get_ylim()
+    # The zoomed row really zooms: a narrower range than the full row.
+    full = np.diff(fig.axes[0].get_ylim())[0]
+    zoom = np.diff(fig.axes[2].get_ylim())[0]
+    assert zoom < full / 2
+
+
+def test_learning_curves_drop_diverged_runs(histories, runs):
+    diverged_seed = sy.DIVERGED[1]
+    for kwargs in ({"runs": runs}, {}):  # by status, and by non-finite values alone
+        fig = plots.learning_curves_figure(histories, "val_loss", sy.BASELINE, [diverged_seed], **kwargs)
+        signal_ax = fig.axes[1]
+        labels = [l.get_label() for l in signal_ax.get_lines()]
+        assert sy.DIVERGED[0] not in labels
+        assert len(labels) == len(sy.CONFIGS) - 1
+        assert footnote(fig) == "1 excluded/diverged run not shown"
+        assert fig.axes[0].get_ylabel() == "val_loss"
+
+
+def test_learning_curves_noise_panel_has_one_line_per_baseline_seed(histories):
+    fig = plots.learning_curves_figure(histories, "val_acc", sy.BASELINE, sy.SIGNAL_SEEDS)
+    lines = fig.axes[0].get_lines()
+    # One per seed plus the bold mean curve.
+    assert len(lines) == len(sy.NOISE_SEEDS) + 1
+    assert lines[-1].get_label() == "mean over 20 seeds"
+
+
+# ---------------------------------------------------------------------------
+# importance
+# ---------------------------------------------------------------------------
+
+
+def test_importance_marks_significant_hyperparameters():
+    imp = sy.make_importance()
+    fig = plots.importance_figure(imp, metric="val_acc")
+    assert fig.get_suptitle() == "1 of 4 hyperparameters move val_acc beyond seed noise: hp.lr"
+    ratio_ax = fig.axes[1]
+    assert ratio_ax.get_xscale() == "log"
+    starred = [t.get_text() for t in ratio_ax.texts if t.get_text().startswith("*")]
+    assert starred == ["* p < 0.001, matters"]
+
+
+def test_names_with_dollar_signs_render_literally(tmp_path, runs, comparisons, noise_floor):
+    odd = runs.replace({"config": {"lr_hi": "lr$x$_hi"}})
+    comp = comparisons.replace({"config": {"lr_hi": "lr$x$_hi"}})
+    path = plots.plot_config_distributions(odd, comp, "val_acc", sy.BASELINE, noise_floor, tmp_path / "d.png")
+    assert_readable_png(path)
+    fig = plots.differences_figure(comp, noise_floor)
+    assert r"lr\$x\$_hi" in [t.get_text() for t in fig.axes[0].get_yticklabels()]
