@@ -5,7 +5,10 @@ tests/slurm_cluster.py); the smoke sweep is submitted with the shipped profile
 (workflow/profiles/slurm) and must give exactly a local run's results, every
 training run having been a Slurm job of its own.
 
-Skipped, with the reason, where Slurm cannot be started (not root, packages
+The cluster tests are marked slow. A dry run (no cluster) checks what every
+rule would ask a scheduler for, including the GPU request this cluster lacks.
+
+The cluster tests are skipped, with the reason, where Slurm cannot be started (not root, packages
 missing). CI installs the packages and sets NOISEFLOOR_REQUIRE_SLURM=1, which
 turns that skip into a failure, so the test cannot silently stop running there.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -28,7 +32,6 @@ import yaml
 from tests import slurm_cluster
 from tests.conftest import ROOT, SMOKE
 
-pytestmark = pytest.mark.slow
 
 PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 BIN = Path(sys.executable).parent
@@ -127,6 +130,7 @@ def local_sweep(tmp_path_factory):
     return work
 
 
+@pytest.mark.slow
 def test_every_training_run_was_a_slurm_job_with_the_params_resources(cluster, slurm_sweep):
     work, _ = slurm_sweep
     runs = pd.read_csv(work / "results" / "runs.csv", dtype={"slurm_job_id": "string"})
@@ -150,6 +154,7 @@ def test_every_training_run_was_a_slurm_job_with_the_params_resources(cluster, s
     assert len(comments) == 7 and all(c.startswith("rule_train_") for c in comments)
 
 
+@pytest.mark.slow
 def test_slurm_results_equal_a_local_run(slurm_sweep, local_sweep):
     slurm_dir, _ = slurm_sweep
     ignore = ["wall_time_s", "slurm_job_id"]  # when and where, not what
@@ -161,6 +166,7 @@ def test_slurm_results_equal_a_local_run(slurm_sweep, local_sweep):
     pd.testing.assert_frame_equal(*hist, check_exact=True)
 
 
+@pytest.mark.slow
 def test_stopping_the_cluster_leaves_no_daemon_job_or_files(tmp_path):
     reason = _unavailable()
     if reason:
@@ -179,6 +185,30 @@ def test_stopping_the_cluster_leaves_no_daemon_job_or_files(tmp_path):
     assert not [name for name, pid in daemons.items() if _alive(pid)]
     assert not _alive(job_pid), "the running job's process outlived the cluster"
     assert not cluster_dir.exists()
+
+
+def test_every_rule_declares_its_resources_from_params(tmp_path):
+    """What each job would ask a scheduler for, from a dry run (no cluster needed)."""
+    if SNAKEMAKE is None:
+        pytest.skip("snakemake is not installed")
+    raw = yaml.safe_load(SMOKE.read_text())
+    raw["resources"] = {"mem_mb": 3000, "runtime": 90, "gpus": 1}
+    raw["train"]["threads"] = 2
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    out = _snakemake(tmp_path, ["--dry-run", "--cores", "2"], _clean_env(os.environ), 300)
+    jobs: dict[str, list[tuple[dict, int]]] = {}
+    for block in re.split(r"^rule ", out, flags=re.M)[1:]:
+        name = block.split(":", 1)[0]
+        resources = dict(re.findall(r"(\w+)=([^,\s]+)", re.search(r"resources: (.*)", block).group(1)))
+        threads = re.search(r"^\s+threads: (\d+)", block, flags=re.M)  # shown only when > 1
+        jobs.setdefault(name, []).append((resources, int(threads.group(1)) if threads else 1))
+    assert len(jobs["train"]) == 7
+    for resources, threads in jobs["train"]:
+        assert (resources["mem_mb"], resources["runtime"], resources["gpu"], threads) == ("3000", "90", "1", 2)
+    for name in ("aggregate", "analyze", "plot", "report_html"):
+        [(resources, threads)] = jobs[name]
+        assert (resources["mem_mb"], resources["runtime"], threads) == ("1000", "15", 1), name
+        assert "gpu" not in resources, name
 
 
 def _alive(pid: int) -> bool:
