@@ -8,9 +8,10 @@ training run having been a Slurm job of its own.
 The cluster tests are marked slow. A dry run (no cluster) checks what every
 rule would ask a scheduler for, including the GPU request this cluster lacks.
 
-The cluster tests are skipped, with the reason, where Slurm cannot be started (not root, packages
-missing). CI installs the packages and sets NOISEFLOOR_REQUIRE_SLURM=1, which
-turns that skip into a failure, so the test cannot silently stop running there.
+The cluster tests are skipped, with the reason, where Slurm cannot be started
+(not root, packages missing). CI installs the packages and sets
+NOISEFLOOR_REQUIRE_SLURM=1, which turns that skip into a failure, so they cannot
+silently stop running there.
 """
 
 from __future__ import annotations
