@@ -37,7 +37,7 @@ from tests.conftest import ROOT, SMOKE
 PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 BIN = Path(sys.executable).parent
 SNAKEMAKE = shutil.which("snakemake", path=str(BIN)) or shutil.which("snakemake")
-SWEEP_TIMEOUT_S = 600
+SWEEP_TIMEOUT_S = 900
 # Resources the test's params ask for: not the defaults, so finding them on the
 # Slurm jobs shows they came from params.yaml.
 RESOURCES = {"mem_mb": 1500, "runtime": 7, "gpus": 0}
@@ -58,7 +58,9 @@ def cluster():
         if os.environ.get("NOISEFLOOR_REQUIRE_SLURM") == "1":
             pytest.fail(f"NOISEFLOOR_REQUIRE_SLURM=1 but {reason}")
         pytest.skip(reason)
-    with slurm_cluster.LocalSlurm() as c:
+    # Finished jobs stay visible to squeue/scontrol for an hour: the checks
+    # below look them up after the whole sweep, minutes after the first ended.
+    with slurm_cluster.LocalSlurm(min_job_age=3600) as c:
         yield c
 
 
@@ -111,7 +113,7 @@ def slurm_sweep(cluster, tmp_path_factory):
     args = [
         "--workflow-profile", str(PROFILE),
         # This cluster has no accounting database, so sacct cannot see jobs:
-        # poll with squeue (MinJobAge=300 >= 3 x 2 s), and poll early, as the
+        # poll with squeue (MinJobAge >= 3 x 2 s), and poll early, as the
         # smoke runs take seconds.
         "--slurm-status-command", "squeue",
         "--slurm-init-seconds-before-status-checks", "2",
@@ -139,7 +141,6 @@ def test_every_training_run_was_a_slurm_job_with_the_params_resources(cluster, s
     assert runs.slurm_job_id.notna().all() and runs.slurm_job_id.is_unique
     for row in runs.itertuples():
         job = cluster.job(row.slurm_job_id)
-        # MinJobAge keeps finished jobs in slurmctld's memory for 300 s.
         assert job, f"Slurm does not know job {row.slurm_job_id} recorded for {row.config} seed {row.seed}"
         assert job["JobState"] == "COMPLETED"
         # The job that wrote this run's metrics is the one submitted for it.
