@@ -315,11 +315,16 @@ def _answer_paragraph(summary: Mapping, comparisons: pd.DataFrame, fraction: boo
         sentences.append(f"The seed-noise floor of {metric} could not be estimated.")
     else:
         sentences.append(f"Seed noise alone moves {metric} by ±{_spread(nf, fraction)} (std).")
-    signal = summary.get("signal")
+    # The fixed-seed spread is the reference design's signal and the numerator of
+    # signal/noise; the ANOVA component stands in when no seed is shared.
+    signal = summary.get("signal_fixed_seed")
+    how = " at a fixed seed"
+    if is_missing(signal):
+        signal, how = summary.get("signal"), ""
     if is_missing(signal):
         sentences.append("The spread caused by hyperparameters could not be estimated.")
     else:
-        sentences.append(f"Hyperparameters move it by {_spread(signal, fraction)}.")
+        sentences.append(f"Hyperparameters move it by {_spread(signal, fraction)}{how}.")
 
     verdicts = list(comparisons["verdict"].astype(str)) if len(comparisons) and "verdict" in comparisons else []
     n_variants = len(comparisons)
