@@ -133,7 +133,7 @@ def cmd_plot(args) -> int:
     importance = pd.read_csv(analysis / "importance.csv")
     metric, out = summary["metric"], Path(args.out)
     plots.plot_noise_vs_signal(runs, metric, p.baseline, list(p.noise_seeds), list(p.signal_seeds),
-                               out / PLOT_FILES["noise_vs_signal"])
+                               out / PLOT_FILES["noise_vs_signal"], summary=summary)
     plots.plot_config_distributions(runs, comparisons, metric, p.baseline, summary["noise_floor"],
                                     out / PLOT_FILES["config_distributions"])
     plots.plot_differences(comparisons, summary["noise_floor"], out / PLOT_FILES["differences"], metric=metric)
