@@ -15,6 +15,22 @@ ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "tests" / "fixtures" / "params.smoke.yaml"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_fork_servers(tmp_path_factory):
+    """Fork servers started by the tests live in a directory of their own and are stopped at the end.
+
+    Without this, `noisefloor train` subprocesses would share (and leave
+    running for a minute) the user's own servers.
+    """
+    from noisefloor import forkserver
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv(forkserver.ENV_DIR, str(tmp_path_factory.mktemp("forkservers")))
+    yield
+    forkserver.stop()
+    mp.undo()
+
+
 @pytest.fixture
 def smoke_raw() -> dict:
     """The smoke params as a fresh, mutable dict."""

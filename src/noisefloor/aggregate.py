@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .params import Params
-from .train import HISTORY_FILE, METRICS_FILE
+from .runfiles import HISTORY_FILE, METRICS_FILE
 
 RUN_COLUMNS = [
     "config", "seed", "status", "val_acc", "best_val_acc", "best_epoch", "test_acc",

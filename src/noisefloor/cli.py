@@ -36,6 +36,19 @@ def cmd_check(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from . import forkserver
+
+    # A warm server saves this process the ~5 s of importing torch; the run
+    # itself is the same code either way (see noisefloor.forkserver).
+    if forkserver.enabled():
+        rc = forkserver.run(args.raw_argv)
+        if rc is not None:
+            return rc
+    return train_here(args)
+
+
+def train_here(args) -> int:
+    """``noisefloor train`` in this process."""
     from . import params as P
     from .aggregate import run_dir
     from .data import load_dataset
@@ -43,10 +56,22 @@ def cmd_train(args) -> int:
 
     p = P.load(args.params)
     cfg = p.resolve(args.config)
+    seeds = list(dict.fromkeys(args.seed))   # a seed given twice is one run
     splits = load_dataset(cfg.data)   # once, shared by every seed of this call
-    for seed in args.seed:
-        m = train_run(cfg, seed, run_dir(args.runs_dir, args.config, seed), splits=splits)
-        print(f"[{args.config} seed={seed}] {m['status']}: val_acc={m['val_acc']} test_acc={m['test_acc']} "
+    k = cfg.train.seed_batch
+    if k > 1:
+        # train.seed_batch: this call's seeds, k at a time, each group as one batched model.
+        from .batched import train_batch
+
+        results = []
+        for i in range(0, len(seeds), k):
+            group = seeds[i:i + k]
+            results += train_batch(cfg, group, [run_dir(args.runs_dir, args.config, s) for s in group],
+                                   splits=splits)
+    else:
+        results = (train_run(cfg, seed, run_dir(args.runs_dir, args.config, seed), splits=splits) for seed in seeds)
+    for m in results:
+        print(f"[{args.config} seed={m['seed']}] {m['status']}: val_acc={m['val_acc']} test_acc={m['test_acc']} "
               f"({m['wall_time_s']:.1f} s)", file=sys.stderr, flush=True)
     return 0
 
@@ -230,26 +255,37 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from .aggregate import AggregateError
-    from .data import DataError
-    from .params import ParamsError
+# Errors that mean bad input (one line, exit 2), by module. A module that was
+# never imported cannot have raised its error, and importing them all here
+# would cost the fork-server client the torch import it exists to avoid.
+KNOWN_ERRORS = {
+    "noisefloor.params": "ParamsError",
+    "noisefloor.data": "DataError",
+    "noisefloor.aggregate": "AggregateError",
+    "noisefloor.stats": "AnalysisError",
+    "noisefloor.forkserver": "ForkServerError",
+}
 
-    known: tuple[type[BaseException], ...] = (ParamsError, DataError, AggregateError)
-    try:
-        from .stats import AnalysisError
-        known += (AnalysisError,)
-    except ImportError:  # pragma: no cover - stats is part of the package
-        pass
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    return tuple(getattr(sys.modules[mod], name) for mod, name in KNOWN_ERRORS.items()
+                 if hasattr(sys.modules.get(mod), name))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    args.raw_argv = argv
     try:
         return args.func(args)
-    except known as exc:
-        _err(str(exc))
-        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
+    except Exception as exc:
+        if isinstance(exc, _known_errors()):
+            _err(str(exc))
+            return EXIT_BAD_INPUT
+        raise
 
 
 if __name__ == "__main__":

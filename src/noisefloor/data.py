@@ -21,11 +21,14 @@ import shutil
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from .params import DataParams
+
+if TYPE_CHECKING:
+    import torch
 
 FASHION_DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
 IDX_FILES = (
@@ -85,6 +88,8 @@ def _finish(name: str, x_trainval, y_trainval, x_test, y_test, p: DataParams, n_
     train_idx, val_idx = _stratified_split(y_np, p.val_fraction, p.split_seed + 1)
     if p.train_subset is not None:
         train_idx = train_idx[: p.train_subset]
+    import torch   # here, not at the top: the workflow imports this module to check paths only (torch: ~3 s)
+
     t = torch.as_tensor
     return Splits(
         name=name,

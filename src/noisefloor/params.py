@@ -84,6 +84,7 @@ class TrainParams:
     threads: int = 1
     device: str = "auto"
     keep_checkpoint: bool = False
+    seed_batch: int = 1
 
 
 @dataclass(frozen=True)
@@ -135,12 +136,16 @@ class RunConfig:
         # keep_checkpoint only decides what is left on disk, not the result.
         d = self.as_dict()
         d["train"].pop("keep_checkpoint")
+        # seed_batch > 1 rounds differently (see noisefloor.batched), so it is
+        # part of the identity; the default leaves hashes as they were before it existed.
+        if d["train"]["seed_batch"] == 1:
+            d["train"].pop("seed_batch")
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def hyperparameters(self) -> dict[str, Any]:
         """Model and training hyperparameters as flat ``hp.<key>`` columns."""
-        skip = {"threads", "device", "keep_checkpoint"}
+        skip = {"threads", "device", "keep_checkpoint", "seed_batch"}
         out = {f"hp.{k}": v for k, v in dataclasses.asdict(self.model).items()}
         out.update({f"hp.{k}": v for k, v in dataclasses.asdict(self.train).items() if k not in skip})
         return out

@@ -27,11 +27,8 @@ from . import __version__, io
 from .data import Splits, load_dataset
 from .models import BiLSTMClassifier
 from .params import RunConfig, TrainParams
+from .runfiles import CHECKPOINT_FILE, HISTORY_COLUMNS, HISTORY_FILE, METRICS_FILE  # noqa: F401  (re-exported)
 
-METRICS_FILE = "metrics.json"
-HISTORY_FILE = "history.csv"
-CHECKPOINT_FILE = "checkpoint.pt"
-HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_acc", "time_s")
 EVAL_CHUNK = 1000
 
 

@@ -44,6 +44,23 @@ def get_config_hash(wildcards):
     return P.resolve(wildcards.config).config_hash
 
 
+# Configs trained one job per (config, seed); the others (train.seed_batch > 1) by seed block.
+UNBATCHED_CONFIGS = "|".join(c for c in CONFIGS if P.resolve(c).train.seed_batch == 1) or "(?!)"
+
+
+def get_seed_batches():
+    """(config, seeds) of each batch job: the config's seeds grouped by seed // seed_batch."""
+    batches = []
+    for c in CONFIGS:
+        k = P.resolve(c).train.seed_batch
+        if k > 1:
+            blocks = {}
+            for s in sorted(P.seeds_for(c)):
+                blocks.setdefault(s // k, []).append(s)
+            batches += [(c, tuple(seeds)) for _, seeds in sorted(blocks.items())]
+    return batches
+
+
 def get_threads(wildcards):
     return P.resolve(wildcards.config).train.threads
 

@@ -1,0 +1,367 @@
+"""Train K seeds of one config in one process, as one hand-batched model (``train.seed_batch``).
+
+A small LSTM leaves a GPU mostly idle: one cuDNN model runs ~250 steps/s on an
+H100, and ``torch.func.vmap`` has no batching rule for ``nn.LSTM``. Here the
+K models' weights are stacked along a leading model dimension and the LSTM is
+written out with ``torch.bmm`` and a Python loop over time, so one kernel call
+serves all K models.
+
+What stays exactly as in :func:`noisefloor.train.train_run`, per seed:
+
+- initial weights: each seed's ``BiLSTMClassifier`` is built exactly as
+  ``train_run`` builds it (after ``torch.manual_seed(derive_seed(seed, "init"))``)
+  and its tensors are copied into the stack;
+- data order: one ``derive_seed(seed, "data")`` generator per seed, one
+  ``randperm`` per epoch, the same batch boundaries;
+- dropout between LSTM layers: the same masks, drawn the way ATen's CPU LSTM
+  draws them (one time-major ``bernoulli_`` per layer and step) from a
+  ``derive_seed(seed, "dropout")`` generator. cuDNN draws its own masks, so on
+  CUDA with ``dropout > 0`` the masks match the CPU run, not a cuDNN one;
+- the optimiser (its update is elementwise, so stacking changes nothing),
+  gradient clipping (each seed's own norm) and divergence (per seed).
+
+What differs: the LSTM's arithmetic (``bmm`` and elementwise ops instead of
+oneDNN or cuDNN kernels) rounds differently, so results agree with the
+single-seed run to floating-point tolerance, not bit for bit (the tests pin the
+tolerance). ``seed_batch`` is therefore part of a run's identity (its config
+hash), like ``threads``; each run still writes its own ``metrics.json`` and
+``history.csv``, with the seeds it was trained with under ``batch_seeds``.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from . import io
+from .data import Splits, load_dataset
+from .models import BiLSTMClassifier
+from .params import RunConfig
+from .train import (CHECKPOINT_FILE, EVAL_CHUNK, HISTORY_COLUMNS, HISTORY_FILE, METRICS_FILE, _finite_or_none,
+                    _history_csv, derive_seed, library_versions, make_optimizer, pick_device, seed_everything)
+
+
+class BatchedBiLSTMClassifier(nn.Module):
+    """K independent :class:`~noisefloor.models.BiLSTMClassifier` s with stacked weights.
+
+    Parameters
+    ----------
+    models : sequence of BiLSTMClassifier
+        Same shape; their current weights are copied (model k = index k).
+
+    Notes
+    -----
+    Parameters have the single model's names and order, with a leading model
+    dimension: ``lstm.weight_ih_l0`` is (K, 4H, input), ``head.weight`` (K, C, D).
+    """
+
+    def __init__(self, models: Sequence[BiLSTMClassifier]):
+        super().__init__()
+        first = models[0]
+        lstm = first.lstm
+        self.k = len(models)
+        self.pooling = first.pooling
+        self.hidden_size, self.num_layers = lstm.hidden_size, lstm.num_layers
+        self.directions = 2 if lstm.bidirectional else 1
+        self.dropout = float(lstm.dropout)
+        self.lstm_names = [name for name, _ in lstm.named_parameters()]
+        self.lstm = nn.ParameterDict()
+        for name in self.lstm_names:
+            self.lstm[name] = nn.Parameter(torch.stack([m.lstm.get_parameter(name).detach() for m in models]).clone())
+        self.head = nn.ParameterDict()   # filled one by one: a dict given at once is sorted by key
+        for name in ("weight", "bias"):
+            self.head[name] = nn.Parameter(torch.stack([m.head.get_parameter(name).detach() for m in models]).clone())
+
+    def single_state_dict(self, k: int) -> dict[str, torch.Tensor]:
+        """Model k's weights under :class:`BiLSTMClassifier`'s names (loadable by it)."""
+        return {name: p[k].detach().clone() for name, p in self.named_parameters()}
+
+    def _direction(self, x: torch.Tensor, layer: int, reverse: bool) -> torch.Tensor:
+        """One direction of one layer: x (K, B, T, F) -> hidden states (K, B, T, H)."""
+        sfx = f"_l{layer}" + ("_reverse" if reverse else "")
+        w_ih, w_hh = self.lstm["weight_ih" + sfx], self.lstm["weight_hh" + sfx]
+        b = self.lstm["bias_ih" + sfx] + self.lstm["bias_hh" + sfx]
+        k, batch, steps, feat = x.shape
+        # All time steps' input projections in one bmm; only h @ W_hh is sequential.
+        pre = torch.baddbmm(b.unsqueeze(1), x.reshape(k, batch * steps, feat), w_ih.transpose(1, 2))
+        pre = pre.view(k, batch, steps, -1)
+        h = x.new_zeros(k, batch, self.hidden_size)
+        c = x.new_zeros(k, batch, self.hidden_size)
+        outs: list[torch.Tensor] = [h] * steps
+        w_hh_t = w_hh.transpose(1, 2)
+        for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+            gates = torch.baddbmm(pre[:, :, t], h, w_hh_t)
+            i, f, g, o = gates.chunk(4, dim=-1)          # PyTorch's gate order
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            outs[t] = h
+        return torch.stack(outs, dim=2)
+
+    def forward(self, x: torch.Tensor, dropout_gens: Sequence[torch.Generator] | None = None) -> torch.Tensor:
+        """x: (K, B, rows, cols) -> logits (K, B, n_classes).
+
+        ``dropout_gens`` (one per model) draw the between-layer dropout masks in
+        training mode; required then when ``dropout > 0`` and there are layers.
+        """
+        for layer in range(self.num_layers):
+            outs = [self._direction(x, layer, reverse=False)]
+            if self.directions == 2:
+                outs.append(self._direction(x, layer, reverse=True))
+            x = torch.cat(outs, dim=-1) if len(outs) > 1 else outs[0]
+            if self.training and self.dropout > 0 and layer < self.num_layers - 1:
+                x = x * self._dropout_noise(x, dropout_gens)
+        features = x[:, :, -1] if self.pooling == "last" else x.mean(dim=2)
+        return torch.baddbmm(self.head["bias"].unsqueeze(1), features, self.head["weight"].transpose(1, 2))
+
+    def _dropout_noise(self, x: torch.Tensor, gens) -> torch.Tensor:
+        """(K, B, T, F) scaled keep-masks, each drawn as ATen's LSTM draws a (T, B, F) one."""
+        if gens is None or len(gens) != self.k:
+            raise ValueError("training with dropout needs one generator per model")
+        k, batch, steps, feat = x.shape
+        p = self.dropout
+        masks = []
+        for gen in gens:
+            noise = torch.empty(steps, batch, feat).bernoulli_(1 - p, generator=gen)
+            masks.append(noise.div_(1 - p).transpose(0, 1))
+        return torch.stack(masks).to(x.device)
+
+
+def clip_per_model_(params: Sequence[torch.Tensor], max_norm: float) -> None:
+    """``clip_grad_norm_`` applied to each model of the stack separately."""
+    grads = [p.grad for p in params if p.grad is not None]
+    norms = torch.stack([torch.linalg.vector_norm(g.flatten(1), 2, dim=1) for g in grads])   # (P, K)
+    total = torch.linalg.vector_norm(norms, 2, dim=0)                                       # (K,)
+    coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    for g in grads:
+        g.mul_(coef.view(-1, *([1] * (g.dim() - 1))))
+
+
+@torch.no_grad()
+def evaluate(model: BatchedBiLSTMClassifier, x: torch.Tensor, y: torch.Tensor) -> list[tuple[float, float]]:
+    """Per model: mean cross-entropy and accuracy on (x, y), chunked as the single-seed evaluation."""
+    model.eval()
+    loss_sums, correct = [0.0] * model.k, [0] * model.k
+    for i in range(0, len(y), EVAL_CHUNK):
+        xb, yb = x[i:i + EVAL_CHUNK], y[i:i + EVAL_CHUNK]
+        logits = model(xb.unsqueeze(0).expand(model.k, *xb.shape))
+        for k in range(model.k):
+            loss_sums[k] += nn.functional.cross_entropy(logits[k], yb, reduction="sum").item()
+            correct[k] += int((logits[k].argmax(dim=1) == yb).sum())
+    model.train()
+    return [(loss_sums[k] / len(y), correct[k] / len(y)) for k in range(model.k)]
+
+
+def initial_models(cfg: RunConfig, seeds: Sequence[int], row_size: int, n_classes: int) -> list[BiLSTMClassifier]:
+    """Each seed's model, created exactly as :func:`noisefloor.train.train_run` creates it."""
+    models = []
+    for seed in seeds:
+        torch.manual_seed(derive_seed(seed, "init"))
+        models.append(BiLSTMClassifier.from_params(cfg.model, row_size, n_classes))
+    return models
+
+
+def train_batch(cfg: RunConfig, seeds: Sequence[int], out_dirs: Sequence[str | Path], *,
+                splits: Splits | None = None, log: Callable[[str], None] | None = None) -> list[dict]:
+    """Train ``cfg`` at each of ``seeds`` at once; write each run's outputs to its ``out_dirs`` entry.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+    seeds : sequence of int
+        Distinct seeds; all K are trained in one batched model.
+    out_dirs : sequence of path
+        One per seed: receives ``metrics.json``, ``history.csv`` and, while the
+        batch is under way, ``checkpoint.pt`` (one per finished epoch). The batch
+        resumes when every seed holds a checkpoint of the same epoch of this same
+        batch; otherwise it starts over.
+    splits : Splits, optional
+    log : callable, optional
+        One progress line per seed and epoch (default: stderr).
+
+    Returns
+    -------
+    list of dict
+        The metrics written, in the order of ``seeds``.
+    """
+    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    seeds = [int(s) for s in seeds]
+    if len(set(seeds)) != len(seeds) or len(seeds) != len(out_dirs) or not seeds:
+        raise ValueError("train_batch needs distinct seeds, one output directory each")
+    out_dirs = [Path(d) for d in out_dirs]
+    for d in out_dirs:
+        d.mkdir(parents=True, exist_ok=True)
+    tp = cfg.train
+    tags = [f"[{cfg.name} seed={s}]" for s in seeds]
+    t_start = time.perf_counter()
+
+    # ---- setup (as train_run; the first seed seeds the global state nobody draws from)
+    torch.set_num_threads(tp.threads)
+    device = pick_device(tp.device)
+    seed_everything(seeds[0], device.type)
+
+    # ---- data
+    if splits is None:
+        splits = load_dataset(cfg.data)
+    sizes = splits.sizes()
+    splits = splits.to(device)
+    n_train = sizes["n_train"]
+    data_gens = [torch.Generator().manual_seed(derive_seed(s, "data")) for s in seeds]
+
+    # ---- model: each seed's own initial weights, stacked
+    model = BatchedBiLSTMClassifier(initial_models(cfg, seeds, splits.row_size, splits.n_classes)).to(device)
+    optimizer = make_optimizer(tp, model.parameters())
+    dropout_gens = [torch.Generator().manual_seed(derive_seed(s, "dropout")) for s in seeds]
+
+    # ---- resume: only a complete set of checkpoints of this batch at one epoch
+    histories: list[list[dict]] = [[] for _ in seeds]
+    start_epoch, resumed_from = 0, None
+    state = _load_batch_checkpoints(cfg, seeds, out_dirs)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        for gen, s in zip(data_gens, state["rng_data"]):
+            gen.set_state(s)
+        for gen, s in zip(dropout_gens, state["rng_dropout"]):
+            gen.set_state(s)
+        histories = state["histories"]
+        start_epoch = resumed_from = state["epoch"]
+        log(f"[{cfg.name} seeds={seeds}] resuming after epoch {start_epoch}")
+
+    # ---- train loop
+    k = len(seeds)
+    status: list[str] = ["ok"] * k
+    diverged_at: list[int | None] = [None] * k
+    train_loss = [float("nan")] * k
+    model.train()
+    for epoch in range(start_epoch, tp.epochs):
+        if all(s != "ok" for s in status):
+            break
+        t_epoch = time.perf_counter()
+        perms = torch.stack([torch.randperm(n_train, generator=g) for g in data_gens]).to(device)
+        loss_sum = torch.zeros(k, device=device)
+        for i in range(0, n_train, tp.batch_size):
+            idx = perms[:, i:i + tp.batch_size]                       # (K, B): each seed's own batch
+            logits = model(splits.x_train[idx], dropout_gens)
+            n_cls = logits.shape[-1]
+            per_seed = nn.functional.cross_entropy(logits.reshape(-1, n_cls), splits.y_train[idx].reshape(-1),
+                                                   reduction="none").view(k, -1).mean(dim=1)
+            optimizer.zero_grad(set_to_none=True)
+            per_seed.sum().backward()   # seeds share no weights: each gets its own mean loss's gradient
+            if tp.grad_clip is not None:
+                clip_per_model_(list(model.parameters()), tp.grad_clip)
+            optimizer.step()
+            loss_sum += per_seed.detach() * idx.shape[1]
+        losses = (loss_sum / n_train).tolist()
+        evals = evaluate(model, splits.x_val, splits.y_val)
+        elapsed = time.perf_counter() - t_epoch
+        for j in range(k):
+            if status[j] != "ok":
+                continue
+            train_loss[j] = losses[j]
+            val_loss, val_acc = evals[j]
+            if not (math.isfinite(losses[j]) and math.isfinite(val_loss)):
+                status[j], diverged_at[j] = "diverged", epoch + 1
+                log(f"{tags[j]} epoch {epoch + 1}/{tp.epochs}: loss is {losses[j]} (validation {val_loss}); "
+                    "stopping: diverged")
+                continue
+            histories[j].append({"epoch": epoch + 1, "train_loss": losses[j], "val_loss": val_loss,
+                                 "val_acc": val_acc, "time_s": elapsed})
+            log(f"{tags[j]} epoch {epoch + 1}/{tp.epochs}  train_loss {losses[j]:.4f}  "
+                f"val_loss {val_loss:.4f}  val_acc {100 * val_acc:.2f}%  ({elapsed:.1f} s, batch of {k})")
+        _save_batch_checkpoints(cfg, seeds, out_dirs, epoch + 1, model, optimizer, data_gens, dropout_gens,
+                                histories, status)
+
+    # ---- final evaluation and outputs, per seed
+    tests = evaluate(model, splits.x_test, splits.y_test)
+    results = []
+    wall = time.perf_counter() - t_start
+    for j, seed in enumerate(seeds):
+        history = histories[j]
+        if status[j] == "ok":
+            val_loss, val_acc = history[-1]["val_loss"], history[-1]["val_acc"]
+            test_loss, test_acc = tests[j]
+        else:
+            val_loss = val_acc = test_loss = test_acc = None
+        best = max(history, key=lambda h: h["val_acc"]) if history else None
+        io.write_text(out_dirs[j] / HISTORY_FILE, _history_csv(history))
+        metrics = {
+            "config": cfg.name, "seed": seed, "config_hash": cfg.config_hash, "status": status[j],
+            "val_acc": _finite_or_none(val_acc), "val_loss": _finite_or_none(val_loss),
+            "test_acc": _finite_or_none(test_acc), "test_loss": _finite_or_none(test_loss),
+            "train_loss": _finite_or_none(train_loss[j]),
+            "best_val_acc": best["val_acc"] if best else None, "best_epoch": best["epoch"] if best else None,
+            "epochs": tp.epochs, "epochs_run": len(history), "diverged_at_epoch": diverged_at[j],
+            "resumed_from_epoch": resumed_from,
+            "wall_time_s": wall, "device": device.type, "threads": tp.threads, **sizes,
+            "seed_batch": tp.seed_batch, "batch_seeds": seeds,
+            "versions": library_versions(), "resolved_config": cfg.as_dict(),
+        }
+        io.write_json(out_dirs[j] / METRICS_FILE, metrics)
+        results.append(metrics)
+    if not tp.keep_checkpoint:
+        for d in out_dirs:
+            (d / CHECKPOINT_FILE).unlink(missing_ok=True)
+    return results
+
+
+# --------------------------------------------------------------------------- checkpoints: one per run directory
+
+
+def _save_batch_checkpoints(cfg, seeds, out_dirs, epoch, model, optimizer, data_gens, dropout_gens,
+                            histories, status) -> None:
+    """Each seed's slice of the batch state, in its own run directory.
+
+    A seed's file holds that seed's model (under the single model's names) and
+    optimiser slice, so no file depends on another run's directory.
+    """
+    opt_state = optimizer.state_dict()
+    for j, (seed, d) in enumerate(zip(seeds, out_dirs)):
+        state = {
+            "config_hash": cfg.config_hash, "seed": seed, "epoch": epoch, "batch_seeds": list(seeds),
+            "batched": True, "model": model.single_state_dict(j),
+            "optimizer": _slice_optimizer_state(opt_state, j),
+            "rng_data": data_gens[j].get_state(), "rng_dropout": dropout_gens[j].get_state(),
+            "history": [[h[c] for c in HISTORY_COLUMNS] for h in histories[j]], "status": status[j],
+        }
+        buf = _io.BytesIO()
+        torch.save(state, buf)
+        io.write_bytes(d / CHECKPOINT_FILE, buf.getvalue())
+
+
+def _slice_optimizer_state(opt_state: dict, j: int) -> dict:
+    sliced = {}
+    for pid, st in opt_state["state"].items():
+        sliced[pid] = {name: (v[j].clone() if torch.is_tensor(v) and v.dim() > 0 else v) for name, v in st.items()}
+    return {"state": sliced, "param_groups": opt_state["param_groups"]}
+
+
+def _load_batch_checkpoints(cfg, seeds, out_dirs) -> dict | None:
+    """The batch's state when every seed has a checkpoint of this batch at the same epoch."""
+    ckpts = []
+    for seed, d in zip(seeds, out_dirs):
+        path = d / CHECKPOINT_FILE
+        if not path.exists():
+            return None
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        if not (ckpt.get("batched") and ckpt.get("config_hash") == cfg.config_hash and ckpt.get("seed") == seed
+                and ckpt.get("batch_seeds") == list(seeds)):
+            return None
+        ckpts.append(ckpt)
+    if len({c["epoch"] for c in ckpts}) != 1 or any(c["status"] != "ok" for c in ckpts):
+        return None
+    model = {name: torch.stack([c["model"][name] for c in ckpts]) for name in ckpts[0]["model"]}
+    state = {}
+    for pid, st in ckpts[0]["optimizer"]["state"].items():
+        state[pid] = {n: (torch.stack([c["optimizer"]["state"][pid][n] for c in ckpts])
+                          if torch.is_tensor(v) and v.dim() > 0 else v) for n, v in st.items()}
+    histories = [[dict(zip(HISTORY_COLUMNS, row)) for row in c["history"]] for c in ckpts]
+    return {"model": model, "optimizer": {"state": state, "param_groups": ckpts[0]["optimizer"]["param_groups"]},
+            "rng_data": [c["rng_data"] for c in ckpts], "rng_dropout": [c["rng_dropout"] for c in ckpts],
+            "histories": histories, "epoch": ckpts[0]["epoch"]}
