@@ -58,7 +58,7 @@ def _set(raw, dotted, value):
 BAD = [
     ("train.lrr", 0.1, "train: unknown key 'lrr'"),
     ("bogus", 1, "unknown key 'bogus'"),
-    ("train.lr", "1e-4", "train.lr: '1e-4' was read as text"),
+    ("train.lr", "0.0001", "train.lr: '0.0001' was read as text"),
     ("train.epochs", 0, "train.epochs"),
     ("train.batch_size", -5, "train.batch_size"),
     ("train.lr", 0, "train.lr"),
@@ -93,6 +93,12 @@ def test_config_names_outside_the_pattern_are_refused(smoke_raw, write_params, n
         P.load(write_params(smoke_raw))
 
 
+def test_exponent_floats_read_as_numbers_as_dvc_writes_them(write_params):
+    text = SMOKE.read_text().replace("lr: 0.05", "lr: 5e-02").replace("lr: 0.01", "lr: 1e-05")
+    p = P.load(write_params(text))
+    assert p.resolve("lr_hi").train.lr == 0.05 and p.train.lr == 0.00001
+
+
 def test_malformed_yaml_and_missing_file(write_params, tmp_path):
     with pytest.raises(P.ParamsError, match=r"malformed YAML at line \d+"):
         P.load(write_params("data: {dataset: digits\nmodel: [\n"))
@@ -100,9 +106,8 @@ def test_malformed_yaml_and_missing_file(write_params, tmp_path):
         P.load(tmp_path / "nope.yaml")
 
 
-def test_cli_check_exits_nonzero_with_one_line(smoke_raw, write_params):
-    smoke_raw["train"]["lr"] = "1e-4"
-    path = write_params(smoke_raw)
+def test_cli_check_exits_nonzero_with_one_line(write_params):
+    path = write_params(SMOKE.read_text().replace("lr: 0.01", "lr: '1e-4'"))
     proc = subprocess.run([sys.executable, "-m", "noisefloor", "check", "--params", str(path)],
                           capture_output=True, text=True)
     assert proc.returncode == 2

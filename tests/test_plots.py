@@ -280,3 +280,15 @@ def test_names_with_dollar_signs_render_literally(tmp_path, runs, comparisons, n
     assert_readable_png(path)
     fig = plots.differences_figure(comp, noise_floor)
     assert r"lr\$x\$_hi" in [t.get_text() for t in fig.axes[0].get_yticklabels()]
+
+
+def test_noise_vs_signal_title_quotes_the_analysis_summary(runs):
+    summary = {"noise_floor": 0.01, "signal_fixed_seed": 0.025}
+    fig = plots.noise_vs_signal_figure(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS,
+                                       summary=summary)
+    title = fig._suptitle.get_text()
+    assert "2.5× as much as seed noise" in title
+    assert "pooled seed std 1.00 pp" in title and "at a fixed seed 2.50 pp" in title
+    # without a summary the figure still states what it computed itself
+    own = plots.noise_vs_signal_figure(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS)
+    assert "std of config means" in own._suptitle.get_text()

@@ -61,6 +61,19 @@ def test_outputs_are_self_describing(smoke, splits, tmp_path):
     assert not (tmp_path / CHECKPOINT_FILE).exists()   # removed once the run is done
 
 
+def test_slurm_job_id_is_recorded_from_the_environment(smoke, splits, tmp_path, monkeypatch):
+    cfg = _cfg(smoke)
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    inside = train_run(cfg, 0, tmp_path / "inside", splits=splits, log=lambda _: None)
+    assert inside["slurm_job_id"] == "4242"
+    assert json.loads((tmp_path / "inside" / "metrics.json").read_text())["slurm_job_id"] == "4242"
+    monkeypatch.delenv("SLURM_JOB_ID")
+    outside = train_run(cfg, 0, tmp_path / "outside", splits=splits, log=lambda _: None)
+    assert outside["slurm_job_id"] is None
+    # the job id is bookkeeping: it never changes a result
+    assert _strip(inside) == {**_strip(outside), "slurm_job_id": "4242"}
+
+
 def test_interrupted_run_resumes_bit_identically(smoke, splits, tmp_path):
     cfg = _cfg(smoke, epochs=4)
     full = train_run(cfg, 1, tmp_path / "full", splits=splits, log=lambda _: None)

@@ -100,7 +100,7 @@ def _eval_size(runs, metric: str) -> int | None:
 def cmd_analyze(args) -> int:
     import pandas as pd
 
-    from . import io, params as P, stats
+    from . import io, params as P, stats, tracking
 
     settings = P.load(args.params).stats if args.params else P.StatsParams()
     metric = args.metric or settings.metric
@@ -125,6 +125,9 @@ def cmd_analyze(args) -> int:
     io.write_csv(out / "comparisons.csv", result.comparisons)
     io.write_csv(out / "importance.csv", result.importance)
     io.write_csv(out / "excluded.csv", result.excluded)
+    # Not write_json: its sorted keys would reorder the columns of `dvc exp show`.
+    io.write_text(out / "metrics.json",
+                  json.dumps(tracking.headline_metrics(result.summary), indent=2, allow_nan=False) + "\n")
     io.write_json(out / "summary.json", result.summary)   # last: marks a finished analysis
     s = result.summary
     print(f"analyze: {s['n_runs']} runs, noise floor {s['noise_floor']:.4g}, signal {s['signal']:.4g}, "
@@ -155,7 +158,7 @@ def cmd_plot(args) -> int:
     importance = pd.read_csv(analysis / "importance.csv")
     metric, out = summary["metric"], Path(args.out)
     plots.plot_noise_vs_signal(runs, metric, p.baseline, list(p.noise_seeds), list(p.signal_seeds),
-                               out / PLOT_FILES["noise_vs_signal"])
+                               out / PLOT_FILES["noise_vs_signal"], summary=summary)
     plots.plot_config_distributions(runs, comparisons, metric, p.baseline, summary["noise_floor"],
                                     out / PLOT_FILES["config_distributions"])
     plots.plot_differences(comparisons, summary["noise_floor"], out / PLOT_FILES["differences"], metric=metric)
@@ -220,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("analyze", help="noise floor, signal and per-config verdicts from any runs table",
                        description="Reads RUNS (CSV with config, seed and the metric column; optional hp.* "
                                    "columns); writes OUT/{summary.json,comparisons.csv,importance.csv,"
-                                   "excluded.csv}. Settings default to PARAMS' stats section when given.")
+                                   "excluded.csv,metrics.json} (metrics.json: the flat headline numbers for experiment "
+                                   "trackers). Settings default to PARAMS' stats section when given.")
     s.add_argument("runs", metavar="RUNS.csv")
     s.add_argument("--out", required=True)
     s.add_argument("--params", help="take defaults from this params file's stats section")

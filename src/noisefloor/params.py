@@ -239,7 +239,7 @@ def _describe(error, source: str) -> str:
         return f"{source}: {where}: {error.message}"
     if v == "type" and isinstance(error.instance, str) and _FLOAT_LIKE.match(error.instance.strip()):
         return (f"{source}: {where}: {error.instance!r} was read as text, not a number "
-                "(YAML reads 1e-4 as a string: write 0.0001 or 1.0e-4)")
+                "(it is quoted: write 0.0001 or 1.0e-4 without quotes)")
     if v == "enum":
         opts = ", ".join(map(repr, error.validator_value))
         return f"{source}: {where}: {error.instance!r} is not one of {opts}"
@@ -293,6 +293,24 @@ def from_dict(raw: Any, source: str = "params.yaml") -> Params:
     return params
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's float syntax.
+
+    YAML 1.1 (PyYAML, and Snakemake's ``configfile:``) reads ``1e-4`` and
+    ``1e-05`` as text; YAML 1.2 (DVC, which writes ``dvc exp run -S
+    x=0.00001`` back as ``1e-05``) reads them as numbers. This loader is the
+    only reader of params for every engine, so it takes the 1.2 reading and
+    both engines agree. A quoted ``'1e-4'`` stays text and is refused.
+    """
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 def load(path: str | os.PathLike = "params.yaml") -> Params:
     """Read and validate a params file.
 
@@ -309,7 +327,7 @@ def load(path: str | os.PathLike = "params.yaml") -> Params:
     except OSError as exc:
         raise ParamsError(f"{path}: cannot read params file ({exc.strerror})") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -254,6 +254,7 @@ def noise_vs_signal_figure(
     baseline: str,
     noise_seeds: Sequence[int],
     signal_seeds: Sequence[int],
+    summary: Mapping[str, Any] | None = None,
 ) -> Figure:
     """Build the headline noise-vs-signal figure (see :func:`plot_noise_vs_signal`).
 
@@ -361,6 +362,13 @@ def noise_vs_signal_figure(
     sg = fmt(signal_std) + unit if np.isfinite(signal_std) else "n/a"
     numbers = (f"noise floor: std {nf} over {_n(noise_vals.size, 'seed')}  |  "
                f"signal: std of config means {sg} across {_n(n_configs, 'config')}")
+    if summary is not None and not is_missing(summary.get("noise_floor")) \
+            and not is_missing(summary.get("signal_fixed_seed")):
+        # The analysis' own numbers, so the figure and the report agree.
+        noise_std = float(summary["noise_floor"]) * s
+        signal_std = float(summary["signal_fixed_seed"]) * s
+        numbers = (f"noise floor: pooled seed std {fmt(noise_std) + unit}  |  "
+                   f"signal: spread across configs at a fixed seed {fmt(signal_std) + unit}")
     if np.isfinite(noise_std) and np.isfinite(signal_std) and noise_std > 0:
         ratio = signal_std / noise_std
         if ratio >= 1:
@@ -381,6 +389,8 @@ def plot_noise_vs_signal(
     noise_seeds: Sequence[int],
     signal_seeds: Sequence[int],
     path: str | os.PathLike,
+    *,
+    summary: Mapping[str, Any] | None = None,
 ) -> Path:
     """Headline figure: the metric under the noise condition next to the signal condition.
 
@@ -404,13 +414,17 @@ def plot_noise_vs_signal(
         condition (every config).
     path : str or os.PathLike
         Output PNG path.
+    summary : mapping, optional
+        The analysis summary: when it has ``noise_floor`` and
+        ``signal_fixed_seed``, the title quotes those (and their ratio, the
+        report's signal/noise) instead of recomputing from the runs shown.
 
     Returns
     -------
     pathlib.Path
         The written path.
     """
-    return _save(noise_vs_signal_figure(runs, metric, baseline, noise_seeds, signal_seeds), path)
+    return _save(noise_vs_signal_figure(runs, metric, baseline, noise_seeds, signal_seeds, summary), path)
 
 
 # --------------------------------------------------------------------------

@@ -315,11 +315,16 @@ def _answer_paragraph(summary: Mapping, comparisons: pd.DataFrame, fraction: boo
         sentences.append(f"The seed-noise floor of {metric} could not be estimated.")
     else:
         sentences.append(f"Seed noise alone moves {metric} by ±{_spread(nf, fraction)} (std).")
-    signal = summary.get("signal")
+    # The fixed-seed spread is the reference design's signal and the numerator of
+    # signal/noise; the ANOVA component stands in when no seed is shared.
+    signal = summary.get("signal_fixed_seed")
+    how = " at a fixed seed"
+    if is_missing(signal):
+        signal, how = summary.get("signal"), ""
     if is_missing(signal):
         sentences.append("The spread caused by hyperparameters could not be estimated.")
     else:
-        sentences.append(f"Hyperparameters move it by {_spread(signal, fraction)}.")
+        sentences.append(f"Hyperparameters move it by {_spread(signal, fraction)}{how}.")
 
     verdicts = list(comparisons["verdict"].astype(str)) if len(comparisons) and "verdict" in comparisons else []
     n_variants = len(comparisons)
@@ -555,8 +560,11 @@ def _how_to_read(summary: Mapping, fraction: bool) -> str:
         "<b>Verdict</b>: <i>better</i> / <i>worse</i> means the difference from the baseline is "
         "significant after the multiple-comparison correction; <i>within noise</i> means it is not; "
         "<i>too few runs</i> means there were not enough successful seeds to test.",
-        "<b>CI</b>: the range of differences compatible with the data. If it includes zero, the "
-        "variant may be no different from the baseline.",
+        "<b>CI</b>: the range of differences compatible with the data for this one comparison "
+        "(a bootstrap over seeds, expanded for small samples). If it includes zero, the variant may be "
+        "no different from the baseline. It is not adjusted for testing several variants: an interval "
+        "clear of zero can still be <i>within noise</i> once the correction is applied, and with very "
+        "few seeds no interval is reliable (see seeds needed).",
         "<b>Seeds needed</b>: how many seeds per config a difference of the observed size needs to be "
         "detected reliably. The smallest detectable difference says what the current number of seeds "
         "can resolve.",

@@ -570,8 +570,9 @@ def bootstrap_mean_diff_ci(
     n_resamples: int = 2000,
     confidence_level: float = 0.95,
     random_state=None,
+    method: str = "expanded",
 ) -> ConfidenceInterval:
-    """Percentile bootstrap interval for ``mean(x) - mean(y)``.
+    """Bootstrap interval for ``mean(x) - mean(y)``.
 
     Parameters
     ----------
@@ -588,12 +589,28 @@ def bootstrap_mean_diff_ci(
         Coverage of the two-sided interval.
     random_state : int, numpy.random.Generator or None
         Seed.
+    method : {"expanded", "percentile"}
+        ``"percentile"``: the plain percentile interval (as
+        ``scipy.stats.bootstrap(method="percentile")``).  ``"expanded"``
+        (default): Hesterberg's expanded percentile interval (Hesterberg 2015,
+        "What teachers should know about the bootstrap", The American
+        Statistician 69(4)): the same resamples, read at the percentiles
+        ``alpha'/2 = Phi(-c * t_{alpha/2, df})``.  The plain percentile interval
+        is too narrow with few seeds (a mean's bootstrap spread uses the divisor
+        n and normal tails: about 80 % coverage at n = 4 for a nominal 95 %);
+        the expansion restores the t interval's width, up to the bootstrap's
+        hard limit: no resample mean lies outside the data's range, so with n
+        paired seeds coverage cannot exceed ``1 - 2**(1 - n)`` (87.5 % at
+        n = 4, 97 % at n = 6).  One sample (paired):
+        ``c = sqrt(n / (n - 1))``, ``df = n - 1``; two samples: ``c`` is the
+        ratio of the unbiased to the plug-in standard error and ``df`` is
+        Welch's.
 
     Returns
     -------
     ConfidenceInterval
-        Percentile interval (not BCa: with a handful of seeds BCa's
-        acceleration estimate is itself too noisy to be worth it).
+        Not BCa: with a handful of seeds BCa's acceleration estimate is itself
+        too noisy to be worth it.
     """
     _check_unit_interval("confidence_level", confidence_level)
     rng = _rng(random_state)
@@ -612,8 +629,32 @@ def bootstrap_mean_diff_ci(
         iy = rng.integers(0, y.size, size=(n_resamples, y.size))
         boot = x[ix].mean(axis=1) - y[iy].mean(axis=1)
     a = 1.0 - confidence_level
+    if method == "expanded":
+        a = _expanded_alpha(a, x - y if paired else None, None if paired else (x, y))
+    elif method != "percentile":
+        raise ValueError(f"method must be 'expanded' or 'percentile', not {method!r}")
     low, high = np.percentile(boot, [100 * a / 2, 100 * (1 - a / 2)])
     return ConfidenceInterval(float(low), float(high))
+
+
+def _expanded_alpha(alpha: float, d, groups) -> float:
+    """The tail level at which the expanded percentile interval reads the resamples."""
+    if d is not None:
+        n = d.size
+        if n < 2:
+            return alpha
+        c, df = math.sqrt(n / (n - 1)), n - 1
+    else:
+        x, y = groups
+        if x.size < 2 or y.size < 2:
+            return alpha
+        vx, vy = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+        plugin = x.var(ddof=0) / x.size + y.var(ddof=0) / y.size
+        if plugin == 0:
+            return alpha
+        c = math.sqrt((vx + vy) / plugin)
+        df = (vx + vy) ** 2 / (vx**2 / (x.size - 1) + vy**2 / (y.size - 1))
+    return float(2 * _special.ndtr(-c * _sps.t.ppf(1 - alpha / 2, df)))
 
 
 def cohens_d(x, y, *, paired: bool = False) -> float:

@@ -104,6 +104,17 @@ def library_versions() -> dict[str, str]:
             "numpy": np.__version__, "noisefloor": __version__}
 
 
+def slurm_job_id() -> str | None:
+    """The id of the Slurm job this process runs in, or None outside Slurm.
+
+    Recorded per run so a result can be traced to its scheduler job (logs,
+    ``sacct`` accounting) and a test can prove a run went through Slurm. Kept
+    as text: it is an identifier, and Slurm also sets it inside array tasks.
+    A run resumed in a later job records the job that finished it.
+    """
+    return os.environ.get("SLURM_JOB_ID") or None
+
+
 def _finite_or_none(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
@@ -237,6 +248,7 @@ def train_run(cfg: RunConfig, seed: int, out_dir: str | os.PathLike, *,
         "resumed_from_epoch": resumed_from,
         "wall_time_s": time.perf_counter() - t_start,
         "device": device.type, "threads": tp.threads, **sizes,
+        "slurm_job_id": slurm_job_id(),
         "versions": library_versions(), "resolved_config": cfg.as_dict(),
     }
     io.write_json(out_dir / METRICS_FILE, metrics)

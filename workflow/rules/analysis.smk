@@ -1,5 +1,16 @@
 # Aggregate -> analyze -> plot -> report. Cheap; each reruns only when its inputs or settings change.
 
+# On a cluster these run in the Snakemake process that submits the training jobs,
+# not as jobs of their own: each takes seconds, and as a Slurm job it would wait
+# in the queue, spend 5-10 s starting Snakemake and a status-polling interval
+# being noticed. They still declare their (small) resources, for executors that
+# ignore localrules and for anyone who removes them from this list.
+localrules:
+    aggregate,
+    analyze,
+    plot,
+    report_html,
+
 
 rule aggregate:
     input:
@@ -13,6 +24,10 @@ rule aggregate:
         runs=[f"{c}:{s}:{P.resolve(c).config_hash}" for c, s in P.runs()],
         params_file=PARAMS_FILE,
         runs_dir=RUNS_DIR,
+    threads: LIGHT_THREADS
+    resources:
+        mem_mb=LIGHT_MEM_MB,
+        runtime=LIGHT_RUNTIME,
     shell:
         "noisefloor aggregate --params {params.params_file} --runs-dir {params.runs_dir} "
         "--out {output.runs} --histories-out {output.histories} 2> {log}"
@@ -27,12 +42,18 @@ rule analyze:
                            category="Numbers"),
         importance=f"{RESULTS}/analysis/importance.csv",
         excluded=f"{RESULTS}/analysis/excluded.csv",
+        # the flat headline numbers (what DVC shows as metrics); same file under both engines
+        metrics=f"{RESULTS}/analysis/metrics.json",
     log:
         "logs/analyze.log",
     params:
         stats=vars(P.stats),
         params_file=PARAMS_FILE,
         out=f"{RESULTS}/analysis",
+    threads: LIGHT_THREADS
+    resources:
+        mem_mb=LIGHT_MEM_MB,
+        runtime=LIGHT_RUNTIME,
     shell:
         "noisefloor analyze {input.runs} --params {params.params_file} --out {params.out} 2> {log}"
 
@@ -57,6 +78,10 @@ rule plot:
         params_file=PARAMS_FILE,
         analysis=f"{RESULTS}/analysis",
         out=f"{RESULTS}/plots",
+    threads: LIGHT_THREADS
+    resources:
+        mem_mb=LIGHT_MEM_MB,
+        runtime=LIGHT_RUNTIME,
     shell:
         "noisefloor plot --params {params.params_file} --runs {input.runs} --histories {input.histories} "
         "--analysis {params.analysis} --out {params.out} 2> {log}"
@@ -74,6 +99,10 @@ rule report_html:
         params_file=PARAMS_FILE,
         analysis=f"{RESULTS}/analysis",
         plots=f"{RESULTS}/plots",
+    threads: LIGHT_THREADS
+    resources:
+        mem_mb=LIGHT_MEM_MB,
+        runtime=LIGHT_RUNTIME,
     shell:
         "noisefloor report --params {params.params_file} --analysis {params.analysis} "
         "--plots {params.plots} --out {output} 2> {log}"

@@ -16,6 +16,16 @@ except (nf_params.ParamsError, nf_data.DataError) as exc:
     sys.exit(f"noisefloor: error: {exc}")
 
 RUNS_DIR = f"{RESULTS}/runs"
+
+# What each of the small rules after training (aggregate, analyze, plot,
+# report) asks for. They read CSV/JSON tables and draw a few figures: one core,
+# well under 1 GB and seconds of work even for thousands of runs. Fixed here
+# rather than in params.yaml because they do not grow with the model or data;
+# training's needs do, and come from the params' resources section.
+LIGHT_THREADS = 1
+LIGHT_MEM_MB = 1000
+LIGHT_RUNTIME = 15  # minutes
+
 CONFIGS = list(P.config_names)
 
 

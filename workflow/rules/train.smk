@@ -17,6 +17,9 @@ rule train:
         seed=lambda w: int(w.seed),
         params_file=PARAMS_FILE,
         runs_dir=RUNS_DIR,
+    # Scheduler requests (params' resources section; see docs/cluster.md). With
+    # the Slurm executor: threads -> --cpus-per-task, mem_mb -> --mem,
+    # runtime (minutes) -> --time, gpu -> --gpus (left out when 0).
     threads: get_threads
     resources:
         mem_mb=P.resources.mem_mb,

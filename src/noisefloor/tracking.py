@@ -1,0 +1,62 @@
+"""The headline numbers of an analysis, flat, for experiment trackers.
+
+``summary.json`` holds everything the report needs (intervals as lists,
+counts by reason as mappings, settings as text). Trackers such as
+``dvc exp show`` and ``dvc metrics diff`` show one column per key and compare
+experiments key by key, so they get a small flat file instead:
+:func:`headline_metrics` picks the answer's numbers out of the summary. It is a
+pure function of the summary, so the two files can never disagree.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Mapping
+
+# Order = column order in `dvc exp show`: the answer first, then its support.
+HEADLINE_KEYS = (
+    "noise_floor",        # seed-only spread of the metric (std)
+    "signal",             # spread caused by hyperparameters
+    "signal_over_noise",  # their ratio: above 1, hyperparameters matter more than seeds
+    "best_config",        # the variant that moves the metric most in the better direction
+    "best_diff",          # its difference from the baseline
+    "best_p_adjusted",    # its multiplicity-adjusted p-value
+    "n_better",           # variants better than the baseline beyond noise
+    "n_runs",             # runs analysed (after exclusions)
+)
+
+
+def _plain(value: Any) -> Any:
+    """A JSON scalar: numbers and text kept, missing or non-finite values as None.
+
+    NumPy scalars become Python ones (the summary may come straight from the
+    analysis, before its JSON round trip).
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value) if math.isfinite(value) else None
+    return None
+
+
+def headline_metrics(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The flat headline of an analysis summary.
+
+    Parameters
+    ----------
+    summary : mapping
+        The content of ``summary.json`` (see :func:`noisefloor.stats.analyze`).
+
+    Returns
+    -------
+    dict
+        One scalar per key of :data:`HEADLINE_KEYS` (None where the summary
+        has no value), plus ``metric``: the name of the compared column, so a
+        table of experiments says what the numbers measure.
+    """
+    out = {"metric": _plain(summary.get("metric"))}
+    out.update({key: _plain(summary.get(key)) for key in HEADLINE_KEYS})
+    return out

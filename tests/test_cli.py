@@ -1,0 +1,95 @@
+"""The command line as a user runs it: real subprocesses, files in, files out, exit codes."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+def nf(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "noisefloor", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd)
+
+
+def foreign_table(n_seeds=8, effect=0.03, seed=0):
+    """A runs table as another tool would export it: other column names, extra columns."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for config, shift, lr in (("base", 0.0, 0.001), ("lr_up", effect, 0.003), ("lr_down", 0.0, 0.0003)):
+        for s in range(n_seeds):
+            rows.append({"config": config, "seed": s, "accuracy": 0.9 + shift + rng.normal(0, 0.005),
+                         "hp.lr": lr, "runtime_min": rng.uniform(1, 2), "notes": "x"})
+    return pd.DataFrame(rows)
+
+
+def test_analyze_any_table_writes_the_four_outputs(tmp_path):
+    foreign_table().to_csv(tmp_path / "runs.csv", index=False)
+    proc = nf("analyze", tmp_path / "runs.csv", "--out", tmp_path / "out", "--metric", "accuracy",
+              "--baseline", "base", "--correction", "bh", "--alpha", "0.01")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["baseline"] == "base" and summary["correction"] == "bh" and summary["alpha"] == 0.01
+    assert summary["n_runs"] == 24 and summary["test_sampling_floor"] is None   # no eval size known
+    comp = pd.read_csv(tmp_path / "out" / "comparisons.csv").set_index("config")
+    assert comp.loc["lr_up", "verdict"] == "better"          # +6 noise floors, 8 paired seeds
+    assert comp.loc["lr_down", "verdict"] == "within_noise"
+    imp = pd.read_csv(tmp_path / "out" / "importance.csv")
+    assert imp.hparam.tolist() == ["lr"] and imp.verdict.tolist() == ["matters"]
+
+
+def test_direction_min_turns_better_into_worse(tmp_path):
+    foreign_table().to_csv(tmp_path / "runs.csv", index=False)
+    proc = nf("analyze", tmp_path / "runs.csv", "--out", tmp_path / "out", "--metric", "accuracy",
+              "--baseline", "base", "--direction", "min")
+    assert proc.returncode == 0, proc.stderr
+    comp = pd.read_csv(tmp_path / "out" / "comparisons.csv").set_index("config")
+    assert comp.loc["lr_up", "verdict"] == "worse"
+
+
+def test_nan_and_diverged_rows_are_excluded_and_reported(tmp_path):
+    t = foreign_table()
+    t["status"] = "ok"
+    t.loc[3, "accuracy"] = np.nan
+    t.loc[10, "status"] = "diverged"
+    t.to_csv(tmp_path / "runs.csv", index=False)
+    proc = nf("analyze", tmp_path / "runs.csv", "--out", tmp_path / "out", "--metric", "accuracy",
+              "--baseline", "base")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["n_runs"] == 22 and summary["n_excluded"] == 2
+    excluded = pd.read_csv(tmp_path / "out" / "excluded.csv")
+    assert sorted(excluded.seed.tolist()) == [2, 3] and len(excluded.reason.unique()) == 2
+
+
+@pytest.mark.parametrize("mutate,expected", [
+    (lambda t: t.drop(columns="seed"), "seed"),
+    (lambda t: t.drop(columns="accuracy"), "accuracy"),
+    (lambda t: t.assign(accuracy="high"), "accuracy"),
+    (lambda t: t[t.config != "base"], "base"),
+    (lambda t: pd.concat([t, t.iloc[[0]]]), "duplicate"),
+])
+def test_garbage_in_gets_one_line_naming_the_problem(tmp_path, mutate, expected):
+    mutate(foreign_table()).to_csv(tmp_path / "runs.csv", index=False)
+    proc = nf("analyze", tmp_path / "runs.csv", "--out", tmp_path / "out", "--metric", "accuracy",
+              "--baseline", "base")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("noisefloor: error:") and expected in lines[0].lower()
+    assert not (tmp_path / "out" / "summary.json").exists()
+
+
+def test_unreadable_inputs_are_refused(tmp_path):
+    proc = nf("analyze", tmp_path / "missing.csv", "--out", tmp_path / "out")
+    assert proc.returncode == 2 and "missing.csv: runs table not found" in proc.stderr
+    (tmp_path / "empty.csv").write_text("")
+    proc = nf("analyze", tmp_path / "empty.csv", "--out", tmp_path / "out")
+    assert proc.returncode == 2 and "empty.csv: not a readable CSV" in proc.stderr
+
+
+def test_help_says_what_each_subcommand_reads_and_writes():
+    for sub in ("train", "aggregate", "analyze", "plot", "report"):
+        proc = nf(sub, "--help")
+        assert proc.returncode == 0 and "Reads" in proc.stdout and "writes" in proc.stdout

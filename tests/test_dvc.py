@@ -1,0 +1,264 @@
+"""End to end: the real `dvc` on the shipped dvc.yaml, in a temporary git copy of the project.
+
+The copy holds the project's files (as in a fresh clone) with the tiny smoke
+params as its params.yaml, and runs its own copy of the code: DVC hashes
+src/noisefloor/*.py as dependencies, so the code it hashes is the code it runs.
+Tests share one experiment and run in file order (each builds on the last).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from noisefloor.tracking import headline_metrics
+from tests.conftest import ROOT, SMOKE
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+DVC = shutil.which("dvc", path=str(BIN)) or shutil.which("dvc")
+SNAKEMAKE = shutil.which("snakemake", path=str(BIN)) or shutil.which("snakemake")
+TIMING_COLUMNS = {"wall_time_s", "time_s"}   # the only columns allowed to differ between two runs
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def project_files() -> list[str]:
+    """The files a fresh clone would get, as they are now (committed or not)."""
+    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    # dvc.lock records one particular run: a clone starts without it.
+    return [f for f in out.splitlines() if f != "dvc.lock" and (ROOT / f).is_file()]
+
+
+def make_project(dest: Path, params_text: str) -> Path:
+    """A git repository holding a copy of the project with ``params_text`` as params.yaml."""
+    for rel in project_files():
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, dest / rel)
+    (dest / "params.yaml").write_text(params_text)
+    git(dest, "init", "-q")
+    git(dest, "config", "user.name", "noisefloor tests")
+    git(dest, "config", "user.email", "tests@noisefloor.invalid")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "project")
+    return dest
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+
+def env_for(project: Path) -> dict[str, str]:
+    # noisefloor must be on PATH for the stages, and import from the copy.
+    return dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+                PYTHONPATH=str(project / "src"), DVC_NO_ANALYTICS="1")
+
+
+def run(project: Path, *cmd: str, check: bool = True, timeout: int = 900) -> str:
+    proc = subprocess.run(list(cmd), cwd=project, capture_output=True, text=True,
+                          env=env_for(project), timeout=timeout)
+    out = proc.stdout + proc.stderr
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out}")
+    return out
+
+
+def dvc(project: Path, *args: str, check: bool = True) -> str:
+    return run(project, DVC, *args, check=check)
+
+
+def ran_stages(output: str) -> list[str]:
+    """Stages whose command DVC ran (not skipped, not restored from its run-cache)."""
+    return re.findall(r"Running stage '([^']+)'", output)
+
+
+def experiments(project: Path) -> dict[str, dict]:
+    """`dvc exp show --json` as {experiment name (or workspace / branch): its data}."""
+    out = {}
+    for entry in json.loads(dvc(project, "exp", "show", "--json")):
+        out[entry["name"] or entry["rev"]] = entry["data"]
+        for exp in entry.get("experiments") or []:
+            for rev in exp["revs"]:
+                out[rev["name"]] = {**rev["data"], "executor": exp.get("executor")}
+    return out
+
+
+def headline(data: dict) -> dict:
+    return data["metrics"]["results/analysis/metrics.json"]["data"]
+
+
+def read(project: Path, rel: str) -> bytes:
+    return (project / rel).read_bytes()
+
+
+def train_logs(project: Path) -> dict[str, int]:
+    return {str(p.relative_to(project)): p.stat().st_mtime_ns for p in (project / "logs" / "train").rglob("*.log")}
+
+
+def set_params(project: Path, edit) -> None:
+    raw = yaml.safe_load((project / "params.yaml").read_text())
+    edit(raw)
+    (project / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+# --------------------------------------------------------------------------- the shipped pipeline
+
+
+@pytest.fixture(scope="module")
+def dvc_required():
+    if DVC is None:
+        pytest.skip("dvc is not installed")
+
+
+def test_dry_run_of_the_shipped_pipeline_lists_every_run(dvc_required, tmp_path):
+    project = make_project(tmp_path, (ROOT / "params.yaml").read_text())
+    out = dvc(project, "repro", "--dry", check=False)
+    stages = ran_stages(out)
+    train = [s for s in stages if s.startswith("train")]
+    assert len(train) == 36                                  # 20 noise seeds + 4 variants x 4 signal seeds
+    assert [s for s in train if s.startswith("train_noise@")] == [f"train_noise@{s}" for s in range(20)]
+    assert {s for s in train if s.startswith("train_signal@")} == {
+        f"train_signal@{c}-{s}" for c in ("lr_hi", "hidden_64", "batch_50", "wd_1e3") for s in range(4)}
+    # the stage passes only the name and the seed: the CLI reads the values itself
+    assert ("noisefloor train --params params.yaml --config wd_1e3 --seed 3 --runs-dir results/runs "
+            "2> logs/train/wd_1e3/seed3.log") in out
+    # A dry run stops at the first stage whose inputs do not exist yet (DVC issue #9021); the
+    # rest of the pipeline is in the stage list.
+    assert "ERROR" not in out or "failed to reproduce 'aggregate': [Errno 2] No such file" in out
+    names = dvc(project, "stage", "list", "--name-only").split()
+    assert names == train + ["aggregate", "analyze", "plot", "report_html"]
+    assert not (project / "results").exists()
+
+
+def test_a_params_file_without_the_keys_dvc_reads_is_refused_naming_the_key(dvc_required, tmp_path):
+    raw = yaml.safe_load(SMOKE.read_text())
+    del raw["stats"]["baseline"]      # fine for the loader (it has a default), invisible to DVC
+    project = make_project(tmp_path, yaml.safe_dump(raw))
+    out = dvc(project, "repro", "--dry", check=False)
+    assert "stats.baseline" in out and "Running stage" not in out
+
+
+# --------------------------------------------------------------------------- one experiment, step by step
+
+
+@pytest.fixture(scope="module")
+def project(dvc_required, tmp_path_factory):
+    """The smoke experiment run once with `dvc exp run`; later tests change it."""
+    project = make_project(tmp_path_factory.mktemp("dvc"), SMOKE.read_text())
+    out = dvc(project, "exp", "run", "-n", "smoke")
+    assert len([s for s in ran_stages(out) if s.startswith("train")]) == 7
+    return project
+
+
+def test_exp_show_reports_the_headline_of_the_analysis(project):
+    exps = experiments(project)
+    summary = json.loads(read(project, "results/analysis/summary.json"))
+    metrics = headline(exps["smoke"])
+    assert metrics == headline_metrics(summary)
+    assert metrics == json.loads(read(project, "results/analysis/metrics.json"))
+    assert metrics["n_runs"] == 7 and metrics["noise_floor"] > 0 and metrics["best_config"] in {"lr_hi", "wide"}
+    assert exps["smoke"]["params"]["params.yaml"]["data"]["configs"]["lr_hi"]["lr"] == 0.05
+    runs = pd.read_csv(project / "results" / "runs.csv")
+    assert list(zip(runs.config, runs.seed)) == [("baseline", 0), ("baseline", 1), ("baseline", 2),
+                                                 ("lr_hi", 0), ("lr_hi", 1), ("wide", 0), ("wide", 1)]
+    assert (project / "results" / "report.html").stat().st_size > 0
+    # results/ stays out of git: no .gitignore dropped into output folders, nothing to commit there
+    assert not list((project / "results").rglob(".gitignore"))
+    assert "results/" not in git(project, "status", "--porcelain", "--untracked-files=all")
+    # a second reproduction does nothing
+    assert ran_stages(dvc(project, "repro")) == []
+
+
+def test_same_params_give_the_same_results_under_snakemake(project, tmp_path):
+    if SNAKEMAKE is None:
+        pytest.skip("snakemake is not installed")
+    other = make_project(tmp_path, SMOKE.read_text())
+    run(other, SNAKEMAKE, "--cores", "2")
+    for table in ("results/runs.csv", "results/histories.csv"):
+        a, b = pd.read_csv(project / table), pd.read_csv(other / table)
+        assert list(a.columns) == list(b.columns)
+        keep = [c for c in a.columns if c not in TIMING_COLUMNS]
+        pd.testing.assert_frame_equal(a[keep], b[keep], check_exact=True)
+    for name in ("summary.json", "metrics.json", "comparisons.csv", "importance.csv", "excluded.csv"):
+        assert read(project, f"results/analysis/{name}") == read(other, f"results/analysis/{name}"), name
+    # Handing Snakemake's results to DVC: `dvc commit` adopts them, and nothing reruns.
+    dvc(other, "commit", "--force")
+    assert ran_stages(dvc(other, "repro")) == []
+    # ...and the other way: Snakemake accepts DVC's results by their timestamps, but has no record
+    # of the params behind them until `--touch --forceall` writes one; then it notices an edit.
+    assert "Nothing to be done" in run(project, SNAKEMAKE, "--cores", "1", "--dry-run")
+    run(project, SNAKEMAKE, "--cores", "1", "--touch", "--forceall")
+    original = (project / "params.yaml").read_text()
+    set_params(project, lambda raw: raw["configs"]["lr_hi"].update(lr=0.04))
+    try:
+        dry = run(project, SNAKEMAKE, "--cores", "1", "--dry-run")
+    finally:
+        (project / "params.yaml").write_text(original)
+    retrain = re.findall(r"rule train:\s+output: results/runs/(\w+)/seed(\d+)/", dry)
+    assert sorted(retrain) == [("lr_hi", "0"), ("lr_hi", "1")]
+    assert ran_stages(dvc(project, "repro")) == []        # touching left DVC's view unchanged
+
+
+def test_changing_one_variant_reruns_only_its_stages(project):
+    out = dvc(project, "exp", "run", "-n", "lr-0.03", "-S", "configs.lr_hi.lr=0.03")
+    assert [s for s in ran_stages(out) if s.startswith("train")] == ["train_signal@lr_hi-0",
+                                                                      "train_signal@lr_hi-1"]
+    m = json.loads(read(project, "results/runs/lr_hi/seed0/metrics.json"))
+    assert m["resolved_config"]["train"]["lr"] == 0.03
+    exps = experiments(project)
+    assert exps["lr-0.03"]["params"]["params.yaml"]["data"]["configs"]["lr_hi"]["lr"] == 0.03
+    assert headline(exps["lr-0.03"]) != headline(exps["smoke"])
+
+
+def test_reverting_a_change_restores_from_the_run_cache_without_training(project):
+    smoke = experiments(project)["smoke"]
+    logs = train_logs(project)
+    out = dvc(project, "exp", "run", "-n", "lr-back", "-S", "configs.lr_hi.lr=0.05")
+    assert not [s for s in ran_stages(out) if s.startswith("train")]
+    for seed in (0, 1):
+        assert f"Stage 'train_signal@lr_hi-{seed}' is cached - skipping run, checking out outputs" in out
+    assert train_logs(project) == logs                       # no training process wrote a log
+    m = json.loads(read(project, "results/runs/lr_hi/seed0/metrics.json"))
+    assert m["resolved_config"]["train"]["lr"] == 0.05
+    assert headline(experiments(project)["lr-back"]) == headline(smoke)
+
+
+def test_queued_experiments_run_in_parallel_and_show_side_by_side(project):
+    dvc(project, "exp", "run", "--queue", "-n", "q-lr-0.02", "-S", "configs.lr_hi.lr=0.02")
+    dvc(project, "exp", "run", "--queue", "-n", "q-lr-0.03", "-S", "configs.lr_hi.lr=0.03")
+    dvc(project, "queue", "start", "-j", "2")
+    deadline = time.monotonic() + 900
+    while re.search(r"\b(Queued|Running)\b", dvc(project, "queue", "status")):
+        assert time.monotonic() < deadline, dvc(project, "queue", "status")
+        time.sleep(5)
+    status = dvc(project, "queue", "status")
+    assert re.search(r"q-lr-0\.02\s.*Success", status) and re.search(r"q-lr-0\.03\s.*Success", status), status
+    exps = experiments(project)
+    # a queued run trains what it changed; a value seen before comes from the run-cache
+    assert "Running stage 'train_signal@lr_hi-0'" in dvc(project, "queue", "logs", "q-lr-0.02")
+    assert "Running stage 'train_" not in dvc(project, "queue", "logs", "q-lr-0.03")
+    assert headline(exps["q-lr-0.03"]) == headline(exps["lr-0.03"])
+    assert headline(exps["q-lr-0.02"])["n_runs"] == 7
+    assert exps["q-lr-0.02"]["params"]["params.yaml"]["data"]["configs"]["lr_hi"]["lr"] == 0.02
+
+
+def test_removing_a_config_leaves_no_stale_runs_in_the_aggregate(project):
+    set_params(project, lambda raw: raw["configs"].pop("wide"))
+    out = dvc(project, "repro")
+    assert not [s for s in ran_stages(out) if s.startswith("train")]
+    assert (project / "results" / "runs" / "wide" / "seed0" / "metrics.json").exists()   # still on disk
+    runs = pd.read_csv(project / "results" / "runs.csv")
+    assert set(runs.config) == {"baseline", "lr_hi"} and len(runs) == 5
+    assert json.loads(read(project, "results/analysis/metrics.json"))["n_runs"] == 5
