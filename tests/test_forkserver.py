@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -218,3 +219,36 @@ def test_a_server_that_dies_while_starting_means_training_here(tmp_path, monkeyp
         forkserver.connect(env)
     assert forkserver.run(["train", "--help"], env) is None        # nothing started: the caller trains
     assert "fork server unavailable (the fork server exited with status 3" in capsys.readouterr().err
+
+
+def test_a_signal_before_the_worker_exists_is_forwarded_once(monkeypatch):
+    """SIGTERM while the server is still forking: held, then sent once the worker exists."""
+    client_end, server_end = socket.socketpair()
+    monkeypatch.setattr(forkserver, "connect", lambda environ: client_end)
+    seen = []
+
+    def fake_server():
+        _, fds, _, _ = socket.recv_fds(server_end, 1 << 20, 3)
+        for fd in fds:
+            os.close(fd)
+        os.kill(os.getpid(), signal.SIGTERM)               # arrives before the worker "exists"
+        time.sleep(0.3)
+        server_end.sendall(b'{"pid": 4242}\n')
+        server_end.settimeout(1.0)
+        buf = b""
+        try:
+            while True:
+                chunk = server_end.recv(4096)
+                if not chunk:
+                    break
+                buf += chunk
+        except socket.timeout:
+            pass
+        seen.extend(json.loads(line) for line in buf.splitlines())
+        server_end.sendall(b'{"exit": 143, "signal": 15}\n')
+
+    thread = threading.Thread(target=fake_server)
+    thread.start()
+    assert forkserver.run(["train"], {}) == 128 + signal.SIGTERM
+    thread.join()
+    assert seen == [{"signal": int(signal.SIGTERM)}]

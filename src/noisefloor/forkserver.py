@@ -294,17 +294,20 @@ def run(argv: list[str], environ=os.environ) -> int | None:
         The worker's exit status, or None when no worker was started (the
         caller then runs the command itself; the reason is on stderr).
     """
-    state = {"sock": None, "sent": False, "pending": []}
+    state = {"sock": None, "sent": False, "started": False, "signals": []}
+
+    def die_by(signum):
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
 
     def forward(signum, _frame):
         if not state["sent"]:
-            # Nothing started yet: behave as a plain process would.
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
+            die_by(signum)                     # nothing started yet: behave as a plain process would
             return
-        state["pending"].append(signum)
-        with contextlib.suppress(OSError):
-            _send(state["sock"], {"signal": int(signum)})
+        state["signals"].append(signum)
+        if state["started"]:
+            with contextlib.suppress(OSError):
+                _send(state["sock"], {"signal": int(signum)})
 
     previous = {s: signal.signal(s, forward) for s in FORWARDED_SIGNALS}
     try:
@@ -333,14 +336,21 @@ def run(argv: list[str], environ=os.environ) -> int | None:
                 hello = None
             if not hello or "pid" not in hello:
                 # The server went away before forking (e.g. it was exiting): nothing runs.
+                if state["signals"]:
+                    die_by(state["signals"][-1])
                 print("noisefloor: fork server unavailable (it closed the connection); training in this process",
                       file=sys.stderr, flush=True)
                 return None
             print(f"noisefloor: running in process {hello['pid']} forked from the warm server",
                   file=sys.stderr, flush=True)
-            for signum in state["pending"]:           # signals that came before the worker existed
+            # Signals that came before the worker existed go now; blocked meanwhile,
+            # so that none is sent twice or lost between the two steps.
+            signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
+            state["started"] = True
+            for signum in state["signals"]:
                 with contextlib.suppress(OSError):
                     _send(sock, {"signal": int(signum)})
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)
             try:
                 msg = lines.read()
             except (OSError, ValueError):
@@ -349,8 +359,8 @@ def run(argv: list[str], environ=os.environ) -> int | None:
             if msg.get("signal"):
                 return 128 + int(msg["signal"])
             return int(msg["exit"])
-        if state["pending"]:
-            return 128 + int(state["pending"][-1])
+        if state["signals"]:
+            return 128 + int(state["signals"][-1])
         print(f"noisefloor: error: worker {hello['pid']} ended without an exit status (its supervisor was killed)",
               file=sys.stderr, flush=True)
         return 1
