@@ -1,14 +1,15 @@
 """No-op re-run: how long an engine takes to find that 100 finished runs need nothing.
 
 Builds a 100-run experiment of tiny runs (60 noise seeds + 4 variants x 10
-signal seeds; 1 epoch of a 4-unit LSTM on 100 digits), runs it once, then
-times re-runs that have nothing to do. The baseline is the same no-op re-run
-of a 2-run experiment (the engine's fixed cost), so the ratio and the
-difference show what each extra run costs when nothing changed.
+signal seeds; 2 epochs of an 8-unit LSTM on 200 digits), runs the whole pipeline
+once, then times re-runs that have nothing to do. The baseline is the same
+no-op re-run of a 4-run experiment (2 noise seeds + 1 variant x 2 seeds: the
+engine's fixed cost), so the ratio and the difference show what each extra run
+costs when nothing changed.
 
-- Snakemake: ``snakemake --cores 2 results/runs.csv`` (training and aggregation).
-- DVC: ``dvc repro`` in a fresh git + DVC repository, when this checkout has a
-  ``dvc.yaml`` (skipped otherwise, with a note).
+- Snakemake: ``snakemake --cores 2`` (the whole default pipeline).
+- DVC: ``dvc repro`` in a git copy of this checkout (skipped, with a note, when
+  the checkout has no ``dvc.yaml``).
 
 Usage::
 
@@ -30,37 +31,40 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, child_env, machine, timed, tool  # noqa: E402
 
+SIZES = {"4 runs (baseline)": (2, 1, 2), "100 runs": (60, 4, 10)}
+
 
 def tiny_params(n_noise: int, n_variants: int, n_signal: int) -> dict:
+    """Everything written out: DVC sees only what the file holds."""
     variants = {f"v{i}": {"lr": round(0.004 + 0.001 * i, 4)} for i in range(n_variants)}
     return {
-        "data": {"dataset": "digits", "train_subset": 100},
-        "model": {"hidden_size": 4, "num_layers": 1, "bidirectional": False},
-        "train": {"lr": 0.003, "batch_size": 100, "epochs": 1, "device": "cpu"},
+        "data": {"dataset": "digits", "train_subset": 200},
+        "model": {"hidden_size": 8, "num_layers": 1, "bidirectional": False},
+        "train": {"lr": 0.01, "batch_size": 100, "epochs": 2, "device": "cpu"},
         "configs": variants,
         "seeds": {"noise": list(range(n_noise)), "signal": list(range(n_signal))},
-        "stats": {"n_boot": 200, "n_perm": 200},
+        "stats": {"baseline": "baseline", "n_boot": 200, "n_perm": 200},
     }
 
 
 def snakemake_cmd(work: Path) -> list[str]:
     return [tool("snakemake"), "-s", str(ROOT / "Snakefile"), "-d", str(work), "--cores", "2",
-            "--config", "params=params.yaml", "--quiet", "all", "--", "results/runs.csv"]
+            "--config", "params=params.yaml", "--quiet", "all"]
 
 
-def dvc_setup(work: Path, env: dict) -> str | None:
-    """A git + DVC repository with this checkout's dvc.yaml; None when ready, else why not."""
-    if not (ROOT / "dvc.yaml").exists():
-        return "no dvc.yaml in this checkout"
-    shutil.copy(ROOT / "dvc.yaml", work / "dvc.yaml")
-    for cmd in (["git", "init", "-q"], [tool("dvc"), "init", "-q"]):
-        proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
-        if proc.returncode != 0:
-            return f"{' '.join(cmd)} failed: {proc.stderr.strip()[-300:]}"
-    proc = subprocess.run([tool("dvc"), "repro", "-q"], cwd=work, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        return f"dvc repro failed: {(proc.stderr or proc.stdout).strip()[-300:]}"
-    return None
+def dvc_project(dest: Path, params: dict) -> Path:
+    """A git repository holding this checkout's files (as a clone would) with ``params``."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    for rel in files:
+        if rel != "dvc.lock" and (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for cmd in (["init", "-q"], ["add", "-A"],
+                ["-c", "user.name=bench", "-c", "user.email=bench@invalid", "commit", "-q", "-m", "project"]):
+        subprocess.run(["git", *cmd], cwd=dest, check=True, capture_output=True)
+    return dest
 
 
 def main() -> int:
@@ -68,42 +72,43 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     print(f"machine: {machine()}")
-    sizes = {"2 runs (baseline)": tiny_params(2, 0, 1), "100 runs": tiny_params(60, 4, 10)}
+    have_dvc = (ROOT / "dvc.yaml").exists()
     with tempfile.TemporaryDirectory(prefix="nf-bench-noop-") as tmp:
-        env = child_env(NOISEFLOOR_FORKSERVER_DIR=str(Path(tmp) / "forkserver"))
-        engines = {"snakemake": {}, "dvc": {}}
-        skip_dvc = None
-        for label, raw in sizes.items():
-            for engine in engines:
-                work = Path(tmp) / f"{engine}-{label.split()[0]}"
-                work.mkdir()
-                (work / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-                if engine == "snakemake":
-                    timed(snakemake_cmd(work), env)             # the real first run
-                else:
-                    skip_dvc = skip_dvc or dvc_setup(work, env)
-                engines[engine][label] = work
+        tmp = Path(tmp)
+        server_dir = str(tmp / "forkserver")
+        works: dict[tuple[str, str], tuple[list[str], dict, Path]] = {}
+        for label, size in SIZES.items():
+            raw = tiny_params(*size)
+            work = tmp / f"snakemake-{size[0]}"
+            work.mkdir()
+            (work / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+            env = child_env(NOISEFLOOR_FORKSERVER_DIR=server_dir)
+            works[("snakemake", label)] = (snakemake_cmd(work), env, work)
+            if have_dvc:
+                work = dvc_project(tmp / f"dvc-{size[0]}", raw)
+                env = dict(child_env(NOISEFLOOR_FORKSERVER_DIR=server_dir, DVC_NO_ANALYTICS="1"),
+                           PYTHONPATH=str(work / "src"))
+                works[("dvc", label)] = ([tool("dvc"), "repro", "-q"], env, work)
+        for (engine, label), (cmd, env, work) in works.items():
+            t = timed(cmd, env, cwd=work)                       # the real first run
+            print(f"  first run, {engine}, {label}: {t:.1f} s", flush=True)
         from noisefloor import forkserver
 
-        forkserver.stop(env)
-        times: dict[tuple[str, str], list[float]] = {}
+        forkserver.stop(child_env(NOISEFLOOR_FORKSERVER_DIR=server_dir))
+        times: dict[tuple[str, str], list[float]] = {k: [] for k in works}
         for _ in range(args.repeat):                            # interleaved
-            for engine, works in engines.items():
-                if engine == "dvc" and skip_dvc:
-                    continue
-                for label, work in works.items():
-                    cmd = snakemake_cmd(work) if engine == "snakemake" else [tool("dvc"), "repro", "-q"]
-                    times.setdefault((engine, label), []).append(timed(cmd, env, cwd=work))
-        for engine in engines:
-            if engine == "dvc" and skip_dvc:
-                print(f"\ndvc: skipped ({skip_dvc})")
+            for key, (cmd, env, work) in works.items():
+                times[key].append(timed(cmd, env, cwd=work))
+        for engine in ("snakemake", "dvc"):
+            if engine == "dvc" and not have_dvc:
+                print("\ndvc: skipped (no dvc.yaml in this checkout)")
                 continue
-            base = statistics.median(times[(engine, "2 runs (baseline)")])
+            base = statistics.median(times[(engine, "4 runs (baseline)")])
             big = statistics.median(times[(engine, "100 runs")])
             print(f"\n{engine}: no-op re-run, median of {args.repeat}")
-            print(f"  2 runs (baseline) {base:7.2f} s")
+            print(f"  4 runs (baseline) {base:7.2f} s")
             print(f"  100 runs          {big:7.2f} s   ratio {big / base:.2f}, "
-                  f"{1000 * (big - base) / 98:.1f} ms per extra run")
+                  f"{1000 * (big - base) / 96:.1f} ms per extra run")
     return 0
 
 

@@ -93,3 +93,13 @@ def test_help_says_what_each_subcommand_reads_and_writes():
     for sub in ("train", "aggregate", "analyze", "plot", "report"):
         proc = nf(sub, "--help")
         assert proc.returncode == 0 and "Reads" in proc.stdout and "writes" in proc.stdout
+
+
+def test_a_table_without_seed_noise_is_analysed_not_a_crash(tmp_path):
+    """All runs equal: the noise floor is 0 and signal/noise has no value, which the summary line must survive."""
+    pd.DataFrame({"config": ["baseline", "baseline", "v0"], "seed": [0, 1, 0],
+                  "val_acc": [0.5, 0.5, 0.5]}).to_csv(tmp_path / "runs.csv", index=False)
+    proc = nf("analyze", tmp_path / "runs.csv", "--out", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["snr"] is None
+    assert "snr n/a" in proc.stderr

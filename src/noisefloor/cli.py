@@ -130,8 +130,11 @@ def cmd_analyze(args) -> int:
                   json.dumps(tracking.headline_metrics(result.summary), indent=2, allow_nan=False) + "\n")
     io.write_json(out / "summary.json", result.summary)   # last: marks a finished analysis
     s = result.summary
-    print(f"analyze: {s['n_runs']} runs, noise floor {s['noise_floor']:.4g}, signal {s['signal']:.4g}, "
-          f"snr {s['snr']:.3g} -> {out}", file=sys.stderr)
+    def num(x, fmt):   # None where the data cannot give a value (e.g. one run per variant)
+        return "n/a" if x is None else format(x, fmt)
+
+    print(f"analyze: {s['n_runs']} runs, noise floor {num(s['noise_floor'], '.4g')}, "
+          f"signal {num(s['signal'], '.4g')}, snr {num(s['snr'], '.3g')} -> {out}", file=sys.stderr)
     return 0
 
 
