@@ -14,6 +14,12 @@ out="${OUT:-benchmarks/out}"
 mkdir -p "$out"
 py="${PYTHON:-python3}"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+# Packages the GPU image may lack (jsonschema, for the fork-server part), carried as wheels.
+if compgen -G "benchmarks/wheels/*.whl" > /dev/null; then
+    deps="$(mktemp -d)"
+    "$py" -m pip install -q --no-index --no-deps --target "$deps" benchmarks/wheels/*.whl
+    export PYTHONPATH="$PYTHONPATH:$deps"
+fi
 {
     date -u
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
