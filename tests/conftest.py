@@ -31,6 +31,22 @@ def private_fork_servers(tmp_path_factory):
     mp.undo()
 
 
+@pytest.fixture(scope="session")
+def smoke():
+    """The smoke params, loaded."""
+    from noisefloor import params as P
+
+    return P.load(SMOKE)
+
+
+@pytest.fixture(scope="session")
+def splits(smoke):
+    """The smoke experiment's data (loaded once per test session)."""
+    from noisefloor.data import load_dataset
+
+    return load_dataset(smoke.data)
+
+
 @pytest.fixture
 def smoke_raw() -> dict:
     """The smoke params as a fresh, mutable dict."""

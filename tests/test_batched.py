@@ -8,10 +8,8 @@ import torch
 import yaml
 
 from noisefloor import batched, cli, params as P, train
-from noisefloor.data import load_dataset
 from noisefloor.models import BiLSTMClassifier
 from noisefloor.train import CHECKPOINT_FILE, derive_seed, train_run
-from tests.conftest import SMOKE
 
 # Agreement with single-seed runs after two epochs: bmm-based LSTM arithmetic
 # rounds differently from oneDNN's, by about 1e-7 per op; losses drift by less
@@ -19,16 +17,6 @@ from tests.conftest import SMOKE
 LOSS_RTOL = 1e-4
 SEEDS = [0, 3, 5]
 QUIET = dict(log=lambda _line: None)
-
-
-@pytest.fixture(scope="module")
-def smoke():
-    return P.load(SMOKE)
-
-
-@pytest.fixture(scope="module")
-def splits(smoke):
-    return load_dataset(smoke.data)
 
 
 def _cfg(smoke, **changes):

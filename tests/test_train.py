@@ -5,23 +5,10 @@ import pandas as pd
 import pytest
 import torch
 
-from noisefloor import params as P
-from noisefloor.data import load_dataset
 from noisefloor.models import BiLSTMClassifier
 from noisefloor.train import CHECKPOINT_FILE, derive_seed, train_run
-from tests.conftest import SMOKE
 
 TIMING = {"wall_time_s", "resumed_from_epoch"}
-
-
-@pytest.fixture(scope="module")
-def smoke():
-    return P.load(SMOKE)
-
-
-@pytest.fixture(scope="module")
-def splits(smoke):
-    return load_dataset(smoke.data)
 
 
 def _cfg(smoke, name="baseline", **train):
