@@ -101,6 +101,18 @@ def record(variant: str, k: int, sec_per_step: float, torch, **extra) -> None:
         f"peak {mem:8.1f} MiB{more}")
 
 
+def adam_step(forward, loss, opt, x, y):
+    """One eager training step on pool batch ``i % POOL``: the step every eager variant times."""
+
+    def step(i):
+        value = loss(forward(x[i % POOL]), y[i % POOL])
+        opt.zero_grad(set_to_none=True)
+        value.backward()
+        opt.step()
+
+    return step
+
+
 def bench_cudnn(torch, steps, device):
     from noisefloor.models import BiLSTMClassifier
 
@@ -109,13 +121,7 @@ def bench_cudnn(torch, steps, device):
     model = BiLSTMClassifier(COLS, CLASSES).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=0.003)
     x, y = data(torch, 1, device)
-
-    def step(i):
-        logits = model(x[i % POOL, 0])
-        loss = torch.nn.functional.cross_entropy(logits, y[i % POOL, 0])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    step = adam_step(model, torch.nn.functional.cross_entropy, opt, x[:, 0], y[:, 0])
 
     record("cudnn (baseline)" if device.type == "cuda" else "nn.LSTM (baseline)", 1, timed_steps(torch, step, steps), torch)
 
@@ -125,13 +131,7 @@ def bench_eager(torch, k, steps, device):
     model = batched_model(torch, k, device)
     opt = torch.optim.Adam(model.parameters(), lr=0.003)
     x, y = data(torch, k, device)
-
-    def step(i):
-        loss = loss_fn(torch, model(x[i % POOL]), y[i % POOL])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
+    step = adam_step(model, lambda out, target: loss_fn(torch, out, target), opt, x, y)
     record("batched", k, timed_steps(torch, step, steps), torch)
 
 
@@ -171,12 +171,7 @@ def bench_compile(torch, k, steps, device, mode):
     compiled = torch.compile(model, mode=mode)
     opt = torch.optim.Adam(model.parameters(), lr=0.003)
     x, y = data(torch, k, device)
-
-    def step(i):
-        loss = loss_fn(torch, compiled(x[i % POOL]), y[i % POOL])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    step = adam_step(compiled, lambda out, target: loss_fn(torch, out, target), opt, x, y)
 
     t = time.perf_counter()
     step(0)
