@@ -77,7 +77,7 @@ def sync(torch) -> None:
 
 def reset_peak(torch) -> None:
     if torch.cuda.is_available():
-        reset_peak(torch)
+        torch.cuda.reset_peak_memory_stats()
 
 
 def timed_steps(torch, step, steps: int, warmup: int = 5) -> float:
