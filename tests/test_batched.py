@@ -39,7 +39,7 @@ def _captured_initial_weights(module, run):
     seen = []
     original = module.make_optimizer
 
-    def capture(tp, parameters):
+    def capture(tp, parameters, **_kwargs):
         seen.append([p.detach().clone() for p in parameters])
         raise _Stop
 
@@ -81,8 +81,8 @@ def test_forward_and_dropout_masks_match_nn_lstm(smoke, splits, pooling):
     assert not torch.allclose(other, out, atol=1e-3)
 
 
-def _strip(m):
-    return {k: v for k, v in m.items() if k not in ("wall_time_s", "resumed_from_epoch")}
+def _strip(m, *more):
+    return {k: v for k, v in m.items() if k not in ("wall_time_s", "resumed_from_epoch", *more)}
 
 
 @pytest.fixture(scope="module")
@@ -224,3 +224,60 @@ def test_snakemake_trains_seed_blocks_and_reruns_only_the_block_a_seed_joins(smo
     assert new_seed2["batch_seeds"] == [2, 3]
     same = {k for k in old_seed2 if k not in ("batch_seeds", "wall_time_s")}
     assert {k: old_seed2[k] for k in same} == {k: new_seed2[k] for k in same}   # CPU: the bits do not move
+
+
+def test_static_step_buffers_give_the_eager_steps_bits(smoke, splits, tmp_path):
+    """The buffer handling a CUDA graph replays (indices and dropout masks copied into fixed tensors,
+    a short last batch run eagerly) changes nothing: same bits as the plain step, on CPU."""
+    cfg = _cfg(smoke, **DEEP, epochs=2, batch_size=70)
+    assert len(splits.y_train) % cfg.train.batch_size != 0       # a short last batch is in play
+    runs = {mode: batched.train_batch(cfg, SEEDS, [tmp_path / mode / str(s) for s in SEEDS], splits=splits,
+                                      step_mode=mode, **QUIET)
+            for mode in ("eager", "static")}
+    assert [m["train_step"] for m in runs["static"]] == ["static"] * len(SEEDS)
+    assert [_strip(m, "train_step") for m in runs["static"]] == [_strip(m, "train_step") for m in runs["eager"]]
+
+
+def test_static_step_counts_each_example_once(smoke, splits):
+    """loss_sum after one epoch of static steps equals per-seed losses summed over examples, recomputed."""
+    cfg = _cfg(smoke, seed_batch=2)
+    model = batched.BatchedBiLSTMClassifier(batched.initial_models(cfg, [0, 1], splits.row_size, splits.n_classes))
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)        # weights stay put: losses are recomputable
+    b = 70                                                   # 240 examples: 3 full batches and one of 30
+    step = batched.BatchStep(model, opt, splits.x_train, splits.y_train, b, None, mode="static")
+    n = len(splits.y_train)
+    perm = torch.stack([torch.randperm(n, generator=torch.Generator().manual_seed(s)) for s in (0, 1)])
+    for i in range(0, n, b):
+        step(perm[:, i:i + b])
+    with torch.no_grad():
+        logits = model(splits.x_train[perm])
+        want = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                                 splits.y_train[perm].reshape(-1), reduction="none").view(2, -1)
+    assert step.loss_sum.tolist() == pytest.approx(want.sum(dim=1).tolist(), rel=1e-5)
+
+
+def test_step_mode_choice(monkeypatch):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert batched.pick_step_mode("auto", cpu, "adam") == "eager"
+    assert batched.pick_step_mode("auto", cuda, "adam") == "graph"
+    assert batched.pick_step_mode("auto", cuda, "sgd") == "eager"
+    monkeypatch.setenv("NOISEFLOOR_CUDA_GRAPHS", "0")
+    assert batched.pick_step_mode("auto", cuda, "adamw") == "eager"
+    assert batched.pick_step_mode("static", cpu, "sgd") == "static"
+    with pytest.raises(ValueError, match="CUDA graphs need"):
+        batched.pick_step_mode("graph", cpu, "adam")
+    with pytest.raises(ValueError, match="unknown step mode"):
+        batched.pick_step_mode("fast", cpu, "adam")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_graph_steps_give_the_eager_steps_results(smoke, splits, tmp_path):
+    cfg = _cfg(smoke, **DEEP, epochs=3, batch_size=70)
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, device="cuda"))
+    runs = {mode: batched.train_batch(cfg, SEEDS, [tmp_path / mode / str(s) for s in SEEDS], splits=splits,
+                                      step_mode=mode, **QUIET)
+            for mode in ("static", "graph")}
+    assert [m["train_step"] for m in runs["graph"]] == ["graph"] * len(SEEDS)
+    for g, s in zip(runs["graph"], runs["static"]):
+        for key in ("train_loss", "val_loss", "test_loss"):
+            assert g[key] == pytest.approx(s[key], rel=1e-6), key

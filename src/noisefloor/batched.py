@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import io as _io
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -106,33 +107,44 @@ class BatchedBiLSTMClassifier(nn.Module):
             outs[t] = h
         return torch.stack(outs, dim=2)
 
-    def forward(self, x: torch.Tensor, dropout_gens: Sequence[torch.Generator] | None = None) -> torch.Tensor:
+    @property
+    def uses_dropout(self) -> bool:
+        """Whether training-mode forward passes draw dropout masks (between LSTM layers)."""
+        return self.dropout > 0 and self.num_layers > 1
+
+    def forward(self, x: torch.Tensor, dropout_gens: Sequence[torch.Generator] | None = None,
+                dropout_masks: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
         """x: (K, B, rows, cols) -> logits (K, B, n_classes).
 
-        ``dropout_gens`` (one per model) draw the between-layer dropout masks in
-        training mode; required then when ``dropout > 0`` and there are layers.
+        In training mode with dropout, the between-layer masks come either from
+        ``dropout_gens`` (one generator per model, drawn here) or ready-made from
+        ``dropout_masks`` (as :meth:`draw_dropout_masks` returns them).
         """
+        if self.training and self.uses_dropout and dropout_masks is None:
+            dropout_masks = self.draw_dropout_masks(x.shape[1], x.shape[2], dropout_gens, x.device)
         for layer in range(self.num_layers):
             outs = [self._direction(x, layer, reverse=False)]
             if self.directions == 2:
                 outs.append(self._direction(x, layer, reverse=True))
             x = torch.cat(outs, dim=-1) if len(outs) > 1 else outs[0]
-            if self.training and self.dropout > 0 and layer < self.num_layers - 1:
-                x = x * self._dropout_noise(x, dropout_gens)
+            if self.training and self.uses_dropout and layer < self.num_layers - 1:
+                x = x * dropout_masks[layer]
         features = x[:, :, -1] if self.pooling == "last" else x.mean(dim=2)
         return torch.baddbmm(self.head["bias"].unsqueeze(1), features, self.head["weight"].transpose(1, 2))
 
-    def _dropout_noise(self, x: torch.Tensor, gens) -> torch.Tensor:
-        """(K, B, T, F) scaled keep-masks, each drawn as ATen's LSTM draws a (T, B, F) one."""
+    def draw_dropout_masks(self, batch: int, steps: int, gens: Sequence[torch.Generator] | None,
+                           device: torch.device | str = "cpu") -> list[torch.Tensor]:
+        """One (K, B, T, F) scaled keep-mask per layer boundary, each model's drawn as ATen's LSTM draws its
+        (T, B, F) one: per layer in order, from that model's generator (on the CPU, as the CPU LSTM does)."""
         if gens is None or len(gens) != self.k:
             raise ValueError("training with dropout needs one generator per model")
-        k, batch, steps, feat = x.shape
-        p = self.dropout
-        masks = []
-        for gen in gens:
-            noise = torch.empty(steps, batch, feat).bernoulli_(1 - p, generator=gen)
-            masks.append(noise.div_(1 - p).transpose(0, 1))
-        return torch.stack(masks).to(x.device)
+        p, feat = self.dropout, self.hidden_size * self.directions
+        per_layer: list[list[torch.Tensor]] = [[] for _ in range(self.num_layers - 1)]
+        for gen in gens:                   # a generator's draws go layer after layer, as in the forward pass
+            for layer in range(self.num_layers - 1):
+                noise = torch.empty(steps, batch, feat).bernoulli_(1 - p, generator=gen)
+                per_layer[layer].append(noise.div_(1 - p).transpose(0, 1))
+        return [torch.stack(masks).to(device) for masks in per_layer]
 
 
 def clip_per_model_(params: Sequence[torch.Tensor], max_norm: float) -> None:
@@ -160,6 +172,111 @@ def evaluate(model: BatchedBiLSTMClassifier, x: torch.Tensor, y: torch.Tensor) -
     return [(loss_sums[k] / len(y), correct[k] / len(y)) for k in range(model.k)]
 
 
+
+GRAPH_WARMUP_STEPS = 3
+
+
+def pick_step_mode(requested: str, device: torch.device, optimizer: str) -> str:
+    """``auto`` -> ``graph`` on CUDA with Adam/AdamW (``NOISEFLOOR_CUDA_GRAPHS=0`` turns it off), else ``eager``."""
+    if requested not in ("auto", "eager", "static", "graph"):
+        raise ValueError(f"unknown step mode {requested!r}")
+    graphable = device.type == "cuda" and optimizer in ("adam", "adamw")
+    if requested == "graph" and not graphable:
+        raise ValueError("CUDA graphs need train.device cuda and the adam or adamw optimizer")
+    if requested != "auto":
+        return requested
+    return "graph" if graphable and os.environ.get("NOISEFLOOR_CUDA_GRAPHS", "1") != "0" else "eager"
+
+
+class BatchStep:
+    """One training step of a :class:`BatchedBiLSTMClassifier`: forward, per-seed losses, backward,
+    per-seed clipping, optimiser step, and each seed's loss added to :attr:`loss_sum`.
+
+    A step of the small batched LSTM is thousands of tiny kernels, so on a GPU
+    its cost is their launches, not their arithmetic. Modes:
+
+    - ``eager``: the step as written, every call;
+    - ``static``: full-size batches go through fixed input buffers (the batch's
+      indices and dropout masks are copied in), exactly as a graph replays them;
+      any device (the CPU tests use it to check the buffer handling);
+    - ``graph``: CUDA only. The first :data:`GRAPH_WARMUP_STEPS` full-size steps
+      run eagerly on a side stream (optimiser state and library workspaces are
+      created then), the next is captured once as a CUDA graph, and every later
+      full-size step is one buffer copy and one ``replay()``. The training data
+      stay on the GPU and are indexed inside the graph. If capture fails the
+      step falls back to ``static`` with one log line, and nothing was executed
+      by the failed capture.
+
+    A short last batch of an epoch always runs eagerly (a graph has fixed shapes).
+    """
+
+    def __init__(self, model: BatchedBiLSTMClassifier, optimizer: torch.optim.Optimizer, x_train: torch.Tensor,
+                 y_train: torch.Tensor, batch_size: int, grad_clip: float | None, *, mode: str = "eager",
+                 log: Callable[[str], None] = lambda _line: None):
+        self.model, self.optimizer, self.x_train, self.y_train = model, optimizer, x_train, y_train
+        self.batch_size, self.grad_clip, self.mode, self.log = batch_size, grad_clip, mode, log
+        self.params = list(model.parameters())
+        device = x_train.device
+        self.loss_sum = torch.zeros(model.k, device=device)
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.warm_steps = 0
+        if mode != "eager":
+            self.idx = torch.zeros(model.k, batch_size, dtype=torch.long, device=device)
+            steps, feat = x_train.shape[1], model.hidden_size * model.directions
+            self.masks = ([torch.zeros(model.k, batch_size, steps, feat, device=device)
+                           for _ in range(model.num_layers - 1)] if model.uses_dropout else None)
+
+    def _run(self, idx: torch.Tensor, masks: Sequence[torch.Tensor] | None) -> None:
+        k = self.model.k
+        logits = self.model(self.x_train[idx], dropout_masks=masks)
+        n_cls = logits.shape[-1]
+        per_seed = nn.functional.cross_entropy(logits.reshape(-1, n_cls), self.y_train[idx].reshape(-1),
+                                               reduction="none").view(k, -1).mean(dim=1)
+        self.optimizer.zero_grad(set_to_none=True)
+        per_seed.sum().backward()   # seeds share no weights: each gets its own mean loss's gradient
+        if self.grad_clip is not None:
+            clip_per_model_(self.params, self.grad_clip)
+        self.optimizer.step()
+        self.loss_sum += per_seed.detach() * idx.shape[1]
+
+    def __call__(self, idx: torch.Tensor, masks: Sequence[torch.Tensor] | None = None) -> None:
+        """Train on rows ``idx`` (K, B) of the training set, with dropout ``masks`` when the model uses dropout."""
+        if self.mode == "eager" or idx.shape[1] != self.batch_size:
+            self._run(idx, masks)
+            return
+        self.idx.copy_(idx)
+        for buf, mask in zip(self.masks or (), masks or ()):
+            buf.copy_(mask)
+        if self.mode == "static":
+            self._run(self.idx, self.masks)
+        elif self.graph is not None:
+            self.graph.replay()
+        elif self.warm_steps < GRAPH_WARMUP_STEPS:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                self._run(self.idx, self.masks)
+            torch.cuda.current_stream().wait_stream(side)
+            self.warm_steps += 1
+        else:
+            self._capture()
+
+    def _capture(self) -> None:
+        graph = torch.cuda.CUDAGraph()
+        self.optimizer.zero_grad(set_to_none=True)   # gradients are then allocated inside the graph's pool
+        try:
+            with torch.cuda.graph(graph):
+                self._run(self.idx, self.masks)
+        except Exception as exc:                     # capture records kernels, runs none: nothing to undo
+            torch.cuda.synchronize()
+            self.mode = "static"
+            self.log(f"CUDA graph capture failed ({type(exc).__name__}: {exc}); training on without graphs")
+            self._run(self.idx, self.masks)
+            return
+        graph.replay()
+        self.graph = graph
+
+
 def initial_models(cfg: RunConfig, seeds: Sequence[int], row_size: int, n_classes: int) -> list[BiLSTMClassifier]:
     """Each seed's model, created exactly as :func:`noisefloor.train.train_run` creates it."""
     models = []
@@ -170,7 +287,8 @@ def initial_models(cfg: RunConfig, seeds: Sequence[int], row_size: int, n_classe
 
 
 def train_batch(cfg: RunConfig, seeds: Sequence[int], out_dirs: Sequence[str | Path], *,
-                splits: Splits | None = None, log: Callable[[str], None] | None = None) -> list[dict]:
+                splits: Splits | None = None, log: Callable[[str], None] | None = None,
+                step_mode: str = "auto") -> list[dict]:
     """Train ``cfg`` at each of ``seeds`` at once; write each run's outputs to its ``out_dirs`` entry.
 
     Parameters
@@ -186,6 +304,11 @@ def train_batch(cfg: RunConfig, seeds: Sequence[int], out_dirs: Sequence[str | P
     splits : Splits, optional
     log : callable, optional
         One progress line per seed and epoch (default: stderr).
+    step_mode : {"auto", "eager", "static", "graph"}
+        How each training step runs (see :class:`BatchStep`); ``auto`` is
+        ``graph`` on CUDA with Adam or AdamW (unless ``NOISEFLOOR_CUDA_GRAPHS=0``),
+        else ``eager``. The mode changes speed, not results: every mode runs the
+        same kernels on the same values.
 
     Returns
     -------
@@ -218,7 +341,10 @@ def train_batch(cfg: RunConfig, seeds: Sequence[int], out_dirs: Sequence[str | P
 
     # ---- model: each seed's own initial weights, stacked
     model = BatchedBiLSTMClassifier(initial_models(cfg, seeds, splits.row_size, splits.n_classes)).to(device)
-    optimizer = make_optimizer(tp, model.parameters())
+    step_mode = pick_step_mode(step_mode, device, tp.optimizer)
+    # A CUDA graph replays Adam's step, so its step count must live on the GPU
+    # (capturable); the eager fallback uses the same optimiser, so both agree.
+    optimizer = make_optimizer(tp, model.parameters(), capturable=step_mode == "graph")
     dropout_gens = [torch.Generator().manual_seed(derive_seed(s, "dropout")) for s in seeds]
 
     # ---- resume: only a complete set of checkpoints of this batch at one epoch
@@ -241,26 +367,21 @@ def train_batch(cfg: RunConfig, seeds: Sequence[int], out_dirs: Sequence[str | P
     status: list[str] = ["ok"] * k
     diverged_at: list[int | None] = [None] * k
     train_loss = [float("nan")] * k
+    step = BatchStep(model, optimizer, splits.x_train, splits.y_train, tp.batch_size, tp.grad_clip, mode=step_mode,
+                     log=lambda line: log(f"[{cfg.name} seeds={seeds}] {line}"))
     model.train()
     for epoch in range(start_epoch, tp.epochs):
         if all(s != "ok" for s in status):
             break
         t_epoch = time.perf_counter()
         perms = torch.stack([torch.randperm(n_train, generator=g) for g in data_gens]).to(device)
-        loss_sum = torch.zeros(k, device=device)
+        step.loss_sum.zero_()
         for i in range(0, n_train, tp.batch_size):
             idx = perms[:, i:i + tp.batch_size]                       # (K, B): each seed's own batch
-            logits = model(splits.x_train[idx], dropout_gens)
-            n_cls = logits.shape[-1]
-            per_seed = nn.functional.cross_entropy(logits.reshape(-1, n_cls), splits.y_train[idx].reshape(-1),
-                                                   reduction="none").view(k, -1).mean(dim=1)
-            optimizer.zero_grad(set_to_none=True)
-            per_seed.sum().backward()   # seeds share no weights: each gets its own mean loss's gradient
-            if tp.grad_clip is not None:
-                clip_per_model_(list(model.parameters()), tp.grad_clip)
-            optimizer.step()
-            loss_sum += per_seed.detach() * idx.shape[1]
-        losses = (loss_sum / n_train).tolist()
+            masks = (model.draw_dropout_masks(idx.shape[1], splits.x_train.shape[1], dropout_gens, device)
+                     if model.uses_dropout else None)
+            step(idx, masks)
+        losses = (step.loss_sum / n_train).tolist()
         evals = evaluate(model, splits.x_val, splits.y_val)
         elapsed = time.perf_counter() - t_epoch
         for j in range(k):
@@ -302,7 +423,7 @@ def train_batch(cfg: RunConfig, seeds: Sequence[int], out_dirs: Sequence[str | P
             "epochs": tp.epochs, "epochs_run": len(history), "diverged_at_epoch": diverged_at[j],
             "resumed_from_epoch": resumed_from,
             "wall_time_s": wall, "device": device.type, "threads": tp.threads, **sizes,
-            "seed_batch": tp.seed_batch, "batch_seeds": seeds,
+            "seed_batch": tp.seed_batch, "batch_seeds": seeds, "train_step": step.mode,
             "versions": library_versions(), "resolved_config": cfg.as_dict(),
         }
         io.write_json(out_dirs[j] / METRICS_FILE, metrics)

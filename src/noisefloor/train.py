@@ -76,11 +76,13 @@ def pick_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
-def make_optimizer(p: TrainParams, parameters) -> torch.optim.Optimizer:
+def make_optimizer(p: TrainParams, parameters, *, capturable: bool = False) -> torch.optim.Optimizer:
+    """The configured optimiser; ``capturable`` (Adam/AdamW on CUDA) keeps its step count on the device."""
+    extra = {"capturable": True} if capturable else {}
     if p.optimizer == "adam":
-        return torch.optim.Adam(parameters, lr=p.lr, weight_decay=p.weight_decay)
+        return torch.optim.Adam(parameters, lr=p.lr, weight_decay=p.weight_decay, **extra)
     if p.optimizer == "adamw":
-        return torch.optim.AdamW(parameters, lr=p.lr, weight_decay=p.weight_decay)
+        return torch.optim.AdamW(parameters, lr=p.lr, weight_decay=p.weight_decay, **extra)
     if p.optimizer == "sgd":
         return torch.optim.SGD(parameters, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
     raise ValueError(f"unknown optimizer {p.optimizer!r}")
