@@ -17,6 +17,7 @@ floor measures training randomness against one fixed validation set.
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 from dataclasses import dataclass
 from importlib import resources
@@ -134,7 +135,10 @@ def _stage_idx(src: Path, raw_dir: Path) -> None:
         if target.exists():
             continue
         plain, gz = src / stem, src / f"{stem}.gz"
-        tmp = raw_dir / f".{stem}.partial"
+        # One temporary file per process: jobs that start together (one per seed
+        # block on a GPU) stage the same file at once, and a shared name would let
+        # one truncate what another is about to move into place.
+        tmp = raw_dir / f".{stem}.{os.getpid()}.partial"
         if plain.is_file():
             shutil.copyfile(plain, tmp)
         elif gz.is_file():
