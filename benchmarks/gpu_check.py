@@ -1,27 +1,31 @@
-"""One-shot GPU check of seed-batched training (run by gpu_check.sh; about 5-8 minutes on an H100).
+"""One-shot GPU check of seed-batched training (run by gpu_check.sh; about 4-6 minutes on an H100).
 
 Synthetic 28x28 images (Fashion-MNIST's shape; no dataset needed), batch 100,
 the reference model (2-layer BiLSTM, hidden 128, last-row pooling), Adam.
+Every batched figure times the package's own training step
+(:class:`noisefloor.batched.BatchStep`) or :func:`~noisefloor.batched.train_batch`.
 
-1. ``cudnn``: one ``BiLSTMClassifier`` (cuDNN ``nn.LSTM``): the baseline, steps/s.
-2. ``batched``: :class:`noisefloor.batched.BatchedBiLSTMClassifier` for each K,
-   eager: model-steps/s (K models x steps/s) and peak GPU memory.
-3. ``batched+graph``: the same with the whole training step (forward,
-   backward, Adam with ``capturable=True``) captured once as a CUDA graph and
-   replayed.
-4. ``batched+compile``: ``torch.compile`` of the model (default mode), compile
-   time reported apart; then ``reduce-overhead`` (compile + CUDA graphs) for the
-   largest K. Skipped when the time budget is spent.
+1. ``cudnn``: one ``BiLSTMClassifier`` (cuDNN ``nn.LSTM``): steps/s.
+2. ``cudnn x4 processes``: four such processes at once, the figure the GPU
+   target is set against (sum of their steps/s, timed over the same window).
+3. ``batched`` (eager) and ``batched+graph`` (the step captured once as a CUDA
+   graph and replayed) for each K: model-steps/s (K models x steps/s), peak GPU
+   memory, capture time.
+4. ``train_batch``: whole batched training runs (per-epoch shuffles, evaluation,
+   checkpoints) on 12,000 synthetic images, graph vs eager: model-steps/s and the
+   largest difference between the two modes' metrics.
 5. Equivalence on CUDA: ``train_batch`` vs ``train_run`` on the shipped digits
    (K=4, 2 epochs): largest relative difference of final losses.
 6. Fork server on CUDA: ``noisefloor train`` with and without the server gives
    identical metrics and a CUDA device (CUDA must work in forked workers).
+7. ``torch.compile`` (default mode) of the batched model, while time is left.
 
 Every line is printed as soon as measured; ``--json`` also writes all numbers.
 
 Usage::
 
-    python benchmarks/gpu_check.py [--k 1 16 64] [--steps 50] [--budget 480] [--json out.json]
+    python benchmarks/gpu_check.py [--k 1 16 64] [--steps 100] [--budget 240] [--json out.json]
+    python benchmarks/gpu_check.py --cpu-smoke     # the script's plumbing, on CPU, tiny sizes
 """
 
 from __future__ import annotations
@@ -49,11 +53,13 @@ def say(line: str) -> None:
 
 
 def data(torch, k: int, device):
-    """A pool of K-model batches on the GPU (each model its own batch), cycled through."""
+    """A synthetic training set on the device and a pool of (K, B) index batches into it, cycled through."""
     g = torch.Generator(device="cpu").manual_seed(0)
-    x = torch.rand(POOL, k, BATCH, ROWS, COLS, generator=g).to(device)
-    y = torch.randint(0, CLASSES, (POOL, k, BATCH), generator=g).to(device)
-    return x, y
+    n = POOL * BATCH
+    x = torch.rand(n, ROWS, COLS, generator=g).to(device)
+    y = torch.randint(0, CLASSES, (n,), generator=g).to(device)
+    idx = [torch.randperm(n, generator=g)[:k * BATCH].view(k, BATCH).to(device) for _ in range(POOL)]
+    return x, y, idx
 
 
 def batched_model(torch, k: int, device):
@@ -62,12 +68,6 @@ def batched_model(torch, k: int, device):
 
     torch.manual_seed(0)
     return BatchedBiLSTMClassifier([BiLSTMClassifier(COLS, CLASSES) for _ in range(k)]).to(device)
-
-
-def loss_fn(torch, logits, y):
-    k = logits.shape[0]
-    per = torch.nn.functional.cross_entropy(logits.reshape(-1, CLASSES), y.reshape(-1), reduction="none")
-    return per.view(k, -1).mean(dim=1).sum()
 
 
 def sync(torch) -> None:
@@ -96,73 +96,137 @@ def record(variant: str, k: int, sec_per_step: float, torch, **extra) -> None:
     row = {"variant": variant, "k": k, "steps_per_s": 1 / sec_per_step, "model_steps_per_s": k / sec_per_step,
            "peak_mem_mib": mem, **extra}
     RESULTS["throughput"].append(row)
-    more = "".join(f"  {key} {val:.1f}" if isinstance(val, float) else f"  {key} {val}" for key, val in extra.items())
+    more = "".join(f"  {key} {val:.2f}" if isinstance(val, float) else f"  {key} {val}" for key, val in extra.items())
     say(f"{variant:<24} K={k:<3} {1 / sec_per_step:8.1f} steps/s  {k / sec_per_step:9.1f} model-steps/s  "
         f"peak {mem:8.1f} MiB{more}")
 
 
-def adam_step(forward, loss, opt, x, y):
-    """One eager training step on pool batch ``i % POOL``: the step every eager variant times."""
+def cudnn_step(torch, device):
+    """One reference model's training step (cuDNN LSTM on CUDA) on pool batch ``i % POOL``."""
+    from noisefloor.models import BiLSTMClassifier
+
+    torch.manual_seed(0)
+    model = BiLSTMClassifier(COLS, CLASSES).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=0.003)
+    x, y, idx = data(torch, 1, device)
 
     def step(i):
-        value = loss(forward(x[i % POOL]), y[i % POOL])
+        rows = idx[i % POOL][0]
+        loss = torch.nn.functional.cross_entropy(model(x[rows]), y[rows])
         opt.zero_grad(set_to_none=True)
-        value.backward()
+        loss.backward()
         opt.step()
 
     return step
 
 
 def bench_cudnn(torch, steps, device):
-    from noisefloor.models import BiLSTMClassifier
-
     reset_peak(torch)
-    torch.manual_seed(0)
-    model = BiLSTMClassifier(COLS, CLASSES).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=0.003)
-    x, y = data(torch, 1, device)
-    step = adam_step(model, torch.nn.functional.cross_entropy, opt, x[:, 0], y[:, 0])
-
-    record("cudnn (baseline)" if device.type == "cuda" else "nn.LSTM (baseline)", 1, timed_steps(torch, step, steps), torch)
+    name = "cudnn (baseline)" if device.type == "cuda" else "nn.LSTM (baseline)"
+    record(name, 1, timed_steps(torch, cudnn_step(torch, device), steps), torch)
 
 
-def bench_eager(torch, k, steps, device):
-    reset_peak(torch)
-    model = batched_model(torch, k, device)
-    opt = torch.optim.Adam(model.parameters(), lr=0.003)
-    x, y = data(torch, k, device)
-    step = adam_step(model, lambda out, target: loss_fn(torch, out, target), opt, x, y)
-    record("batched", k, timed_steps(torch, step, steps), torch)
+def cudnn_worker(steps: int, sync_dir: str) -> None:
+    """One of the concurrent baseline processes: warm up, say ready, wait for go, time ``steps`` steps."""
+    import torch
 
-
-def bench_graph(torch, k, steps, device):
-    reset_peak(torch)
-    model = batched_model(torch, k, device)
-    opt = torch.optim.Adam(model.parameters(), lr=0.003, capturable=True)
-    x, y = data(torch, k, device)
-    static_x, static_y = x[0].clone(), y[0].clone()
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):                      # warm-up outside the graph, as CUDA graphs require
-        for _ in range(3):
-            opt.zero_grad(set_to_none=True)
-            loss_fn(torch, model(static_x), static_y).backward()
-            opt.step()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    opt.zero_grad(set_to_none=True)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    step = cudnn_step(torch, device)
+    for i in range(min(10, steps)):
+        step(i)
+    sync(torch)
+    Path(sync_dir, f"ready.{os.getpid()}").touch()
+    while not Path(sync_dir, "go").exists():
+        time.sleep(0.01)
     t = time.perf_counter()
-    with torch.cuda.graph(graph):
-        loss_fn(torch, model(static_x), static_y).backward()
-        opt.step()
-    capture_s = time.perf_counter() - t
+    for i in range(steps):
+        step(i)
+    sync(torch)
+    print(json.dumps({"steps_per_s": steps / (time.perf_counter() - t)}), flush=True)
 
-    def step(i):
-        static_x.copy_(x[i % POOL])
-        static_y.copy_(y[i % POOL])
-        graph.replay()
 
-    record("batched+graph", k, timed_steps(torch, step, steps), torch, capture_s=capture_s)
+def bench_processes(torch, n, steps, device):
+    """n baseline processes sharing the device, started together: the sum of their rates."""
+    with tempfile.TemporaryDirectory() as sync_dir:
+        procs = [subprocess.Popen([sys.executable, __file__, "--cudnn-worker", str(steps), sync_dir],
+                                  stdout=subprocess.PIPE, text=True, env=child_env()) for _ in range(n)]
+        deadline = time.monotonic() + 180
+        while len(list(Path(sync_dir).glob("ready.*"))) < n:
+            if time.monotonic() > deadline or any(p.poll() not in (None, 0) for p in procs):
+                for p in procs:
+                    p.kill()
+                raise RuntimeError("baseline processes did not start")
+            time.sleep(0.05)
+        Path(sync_dir, "go").touch()
+        rates = [json.loads(p.communicate(timeout=600)[0].strip().splitlines()[-1])["steps_per_s"] for p in procs]
+    total = sum(rates)
+    RESULTS["throughput"].append({"variant": f"cudnn x{n} processes", "k": n, "model_steps_per_s": total,
+                                  "per_process": rates})
+    say(f"{f'cudnn x{n} processes':<24} K={n:<3} {total:9.1f} model-steps/s in all "
+        f"({', '.join(f'{r:.0f}' for r in rates)} per process)")
+
+
+def bench_step(torch, k, steps, device, mode):
+    """The package's BatchStep in ``mode`` (eager or graph) for K models."""
+    from noisefloor.batched import GRAPH_WARMUP_STEPS, BatchStep
+
+    reset_peak(torch)
+    model = batched_model(torch, k, device)
+    opt = torch.optim.Adam(model.parameters(), lr=0.003, capturable=mode == "graph")
+    x, y, idx = data(torch, k, device)
+    step = BatchStep(model, opt, x, y, BATCH, None, mode=mode, log=say)
+    extra = {}
+    if mode == "graph":
+        for i in range(GRAPH_WARMUP_STEPS):
+            step(idx[i % POOL])
+        sync(torch)
+        t = time.perf_counter()
+        step(idx[0])                            # the capture (and its first replay)
+        sync(torch)
+        extra["capture_s"] = time.perf_counter() - t
+        if step.mode != "graph":
+            raise RuntimeError("capture failed; see the line above")
+    record("batched+graph" if mode == "graph" else "batched", k,
+           timed_steps(torch, lambda i: step(idx[i % POOL]), steps), torch, **extra)
+
+
+def synthetic_splits(torch, n_train: int, n_eval: int):
+    from noisefloor.data import Splits
+
+    g = torch.Generator(device="cpu").manual_seed(1)
+    make = lambda n: (torch.rand(n, ROWS, COLS, generator=g), torch.randint(0, CLASSES, (n,), generator=g))  # noqa: E731
+    (xt, yt), (xv, yv), (xs, ys) = make(n_train), make(n_eval), make(n_eval)
+    return Splits("synthetic", xt, yt, xv, yv, xs, ys, CLASSES)
+
+
+def bench_train_batch(torch, k, device, n_train, epochs, modes):
+    """Whole train_batch runs of K seeds in each mode: model-steps/s and how far the modes' metrics differ."""
+    import dataclasses
+
+    from noisefloor.batched import train_batch
+    from noisefloor.params import DataParams, ModelParams, RunConfig, TrainParams
+
+    cfg = RunConfig("baseline", DataParams(), ModelParams(),
+                    TrainParams(epochs=epochs, batch_size=BATCH, lr=0.003, device=device.type, seed_batch=k))
+    splits = synthetic_splits(torch, n_train, n_train // 4)
+    steps = epochs * -(-n_train // BATCH)
+    seeds = list(range(k))
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for mode in modes:
+            reset_peak(torch)
+            t = time.perf_counter()
+            runs = train_batch(dataclasses.replace(cfg), seeds, [Path(tmp, mode, str(s)) for s in seeds],
+                               splits=splits, log=lambda _line: None, step_mode=mode)
+            sync(torch)
+            wall = time.perf_counter() - t
+            out[mode] = runs
+            record(f"train_batch ({mode})", k, wall / steps, torch, wall_s=wall, epochs=epochs, n_train=n_train)
+    if len(modes) == 2:
+        a, b = (out[m] for m in modes)
+        diff = max(abs(ra[m] - rb[m]) / abs(rb[m]) for ra, rb in zip(a, b) for m in ("train_loss", "val_loss"))
+        RESULTS["checks"][f"train_batch_{modes[0]}_vs_{modes[1]}_k{k}"] = {"max_rel_loss_diff": diff}
+        say(f"train_batch K={k}: {modes[0]} vs {modes[1]}: max rel loss diff {diff:.2e}")
 
 
 def bench_compile(torch, k, steps, device, mode):
@@ -170,8 +234,16 @@ def bench_compile(torch, k, steps, device, mode):
     model = batched_model(torch, k, device)
     compiled = torch.compile(model, mode=mode)
     opt = torch.optim.Adam(model.parameters(), lr=0.003)
-    x, y = data(torch, k, device)
-    step = adam_step(compiled, lambda out, target: loss_fn(torch, out, target), opt, x, y)
+    x, y, idx = data(torch, k, device)
+
+    def step(i):
+        rows = idx[i % POOL]
+        logits = compiled(x[rows])
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, CLASSES), y[rows].reshape(-1),
+                                                 reduction="none").view(k, -1).mean(dim=1).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
 
     t = time.perf_counter()
     step(0)
@@ -252,14 +324,18 @@ def check_forkserver(device) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--k", type=int, nargs="+", default=[1, 16, 64])
-    ap.add_argument("--steps", type=int, default=50)
-    ap.add_argument("--budget", type=float, default=480.0, help="seconds; later optional parts are skipped")
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--budget", type=float, default=240.0, help="seconds; later optional parts are skipped")
     ap.add_argument("--json")
     ap.add_argument("--cpu-smoke", action="store_true",
-                    help="exercise the script's plumbing on CPU (tiny K and steps; no graphs, no compile)")
+                    help="exercise the script's plumbing on CPU (tiny sizes; static buffers instead of graphs)")
+    ap.add_argument("--cudnn-worker", nargs=2, metavar=("STEPS", "SYNC_DIR"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     os.environ.setdefault("PYTHONPATH", str(ROOT / "src"))
     sys.path.insert(0, str(ROOT / "src"))
+    if args.cudnn_worker:
+        cudnn_worker(int(args.cudnn_worker[0]), args.cudnn_worker[1])
+        return 0
     import torch
 
     if args.cpu_smoke:
@@ -289,20 +365,25 @@ def main() -> int:
         if args.json:          # after every part: a timeout keeps what was measured
             Path(args.json).write_text(json.dumps(RESULTS, indent=2) + "\n")
 
+    graph = "static" if args.cpu_smoke else "graph"
     guarded("cudnn", bench_cudnn, torch, args.steps, device)
+    guarded("cudnn x4 processes", bench_processes, torch, 4, 3 * args.steps, device)
     for k in args.k:
-        guarded(f"batched K={k}", bench_eager, torch, k, args.steps, device)
+        guarded(f"batched K={k}", bench_step, torch, k, args.steps, device, "eager")
+        if not args.cpu_smoke:
+            guarded(f"graph K={k}", bench_step, torch, k, args.steps, device, "graph")
+    n_train, epochs = (600, 1) if args.cpu_smoke else (12_000, 2)
+    guarded("train_batch K=32", bench_train_batch, torch, 2 if args.cpu_smoke else 32, device, n_train, epochs,
+            [graph, "eager"])
+    if not args.cpu_smoke:
+        guarded("train_batch K=64", bench_train_batch, torch, 64, device, n_train, epochs, [graph], optional=True)
     guarded("equivalence", check_equivalence, torch, device)
     guarded("forkserver", check_forkserver, device)
     if args.cpu_smoke:
         say("done (CPU smoke run: graphs and compile need CUDA)")
         return 0
-    for k in args.k:
-        guarded(f"graph K={k}", bench_graph, torch, k, args.steps, device)
     for k in sorted(args.k, reverse=True):
         guarded(f"compile K={k}", bench_compile, torch, k, args.steps, device, "default", optional=True)
-    guarded(f"reduce-overhead K={max(args.k)}", bench_compile, torch, max(args.k), args.steps, device,
-            "reduce-overhead", optional=True)
     say("done")
     return 0
 

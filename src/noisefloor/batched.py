@@ -343,8 +343,10 @@ def train_batch(cfg: RunConfig, seeds: Sequence[int], out_dirs: Sequence[str | P
     model = BatchedBiLSTMClassifier(initial_models(cfg, seeds, splits.row_size, splits.n_classes)).to(device)
     step_mode = pick_step_mode(step_mode, device, tp.optimizer)
     # A CUDA graph replays Adam's step, so its step count must live on the GPU
-    # (capturable); the eager fallback uses the same optimiser, so both agree.
-    optimizer = make_optimizer(tp, model.parameters(), capturable=step_mode == "graph")
+    # (capturable). Every mode on CUDA uses that same optimiser: graph, eager and
+    # static then run the same kernels on the same values.
+    optimizer = make_optimizer(tp, model.parameters(),
+                               capturable=device.type == "cuda" and tp.optimizer in ("adam", "adamw"))
     dropout_gens = [torch.Generator().manual_seed(derive_seed(s, "dropout")) for s in seeds]
 
     # ---- resume: only a complete set of checkpoints of this batch at one epoch
