@@ -55,6 +55,7 @@ WHEELS=(
     jsonschema-specifications==2025.9.1
     jupyter_core==5.9.1
     nbformat==5.11.1
+    packaging==25.0             # on the image too, at a version not read; snakemake-interface-common wants < 26
     platformdirs==4.14.8
     pydantic==2.14.4
     pydantic_core==2.50.5

@@ -1,29 +1,53 @@
 #!/usr/bin/env bash
-# One-shot GPU check for a session with one H100 (or any CUDA GPU): under 10 minutes.
-# Seed-batched training throughput (K = 1, 16, 64; eager, CUDA graphs, torch.compile),
-# peak GPU memory, batched-vs-single equivalence on CUDA, and the fork server on CUDA.
-# Synthetic 28x28 data only: no dataset is needed on the machine.
+# The whole GPU check in one command, for a machine with one H100 (or any CUDA GPU): under 10 minutes.
 #
-#   bash benchmarks/gpu_check.sh            # writes to $OUT (if set) or benchmarks/out/
+#   1. benchmarks/gpu_check.py (at most 300 s): seed-batched training throughput against the
+#      cuDNN baseline and four baseline processes measured in the same run; CUDA graphs vs eager;
+#      peak GPU memory; batched-vs-single equivalence and the fork server on CUDA.
+#   2. benchmarks/gpu_sweep.sh (at most 270 s): the real-scale Fashion-MNIST sweep through the
+#      Snakemake pipeline (benchmarks/params.gpu-sweep.yaml), when .gpu/fashion-mnist exists.
 #
-# Needs a Python with a CUDA build of torch (PYTHON=/path/to/python to pick one);
-# the package is imported from this checkout's src/.
-set -euo pipefail
+# Before, on a machine with PyPI: bash benchmarks/fetch_device_deps.sh (fills .whl/ and .gpu/,
+# about 40 MiB); take both folders along with the checkout. Then:
+#
+#   bash benchmarks/gpu_check.sh               # 8 files to $OUT (default benchmarks/out)
+#   bash benchmarks/gpu_check.sh --cpu-smoke   # both parts' plumbing on a CPU machine, tiny sizes
+#
+# Files: gpu_check.txt, gpu_check.json, and the sweep's snakemake.log, runs.csv, summary.json,
+# comparisons.csv, report.html, timing.json. PYTHON picks the interpreter (default python3).
+set -uo pipefail
 cd "$(dirname "$0")/.."
+smoke=()
+case "${1:-}" in
+    --cpu-smoke) smoke=(--cpu-smoke) ;;
+    "") ;;
+    *) echo "usage: bash benchmarks/gpu_check.sh [--cpu-smoke]" >&2; exit 2 ;;
+esac
 out="${OUT:-benchmarks/out}"
 mkdir -p "$out"
 py="${PYTHON:-python3}"
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-# Packages the GPU image may lack (jsonschema, for the fork-server part), carried as wheels.
-if compgen -G "benchmarks/wheels/*.whl" > /dev/null; then
-    deps="$(mktemp -d)"
-    "$py" -m pip install -q --no-index --no-deps --target "$deps" benchmarks/wheels/*.whl
-    export PYTHONPATH="$PYTHONPATH:$deps"
+export PYTHONUNBUFFERED=1
+site="${NF_SITE:-/tmp/nf-site}"
+pypath="$PWD/src"
+# Packages the GPU image lacks (jsonschema for the fork-server part, Snakemake for the sweep).
+wheels="${WHEELS:-.whl}"
+if compgen -G "$wheels/*.whl" > /dev/null; then
+    "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" "$wheels"/*.whl \
+        && pypath="$pypath:$site"
 fi
 {
     date -u
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
-    "$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())'
-} 2>&1 | tee "$out/gpu_env.txt"
-# 480 s of measurements at most (later optional parts are skipped), hard stop at 570 s.
-timeout 570 "$py" benchmarks/gpu_check.py --budget 480 --json "$out/gpu_check.json" 2>&1 | tee "$out/gpu_check.txt"
+    PYTHONPATH="$pypath" "$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())'
+} 2>&1 | tee "$out/gpu_check.txt"
+
+# 1. Measurements stop starting after 180 s (optional parts are skipped), hard stop at 300 s.
+PYTHONPATH="$pypath${PYTHONPATH:+:$PYTHONPATH}" timeout -k 10 300 \
+    "$py" benchmarks/gpu_check.py "${smoke[@]}" --budget 180 --json "$out/gpu_check.json" 2>&1 | tee -a "$out/gpu_check.txt"
+
+# 2. The sweep (its wheels are installed already; it installs them again in a second if not).
+if [ -d .gpu/fashion-mnist ]; then
+    SWEEP_TIMEOUT="${SWEEP_TIMEOUT:-270}" NF_SITE="$site" WHEELS="$wheels" OUT="$out" bash benchmarks/gpu_sweep.sh "${smoke[@]}"
+else
+    echo "sweep skipped: no .gpu/fashion-mnist (run benchmarks/fetch_device_deps.sh)" | tee -a "$out/gpu_check.txt"
+fi
