@@ -81,6 +81,8 @@ def test_fashion_mnist_missing_file_and_corrupt_files(tmp_path):
     (src / (IDX_FILES[0] + ".gz")).write_bytes(b"\x1f\x8b garbage")
     with pytest.raises(DataError, match="train-images-idx3-ubyte.gz"):
         load_dataset(DataParams(dataset="fashion-mnist", root=str(src), cache_dir=str(tmp_path / "c2")))
+    # neither failure leaves a half-staged file behind
+    assert not [p for p in tmp_path.glob("c*/**/*") if p.name.endswith(".partial")]
 
 
 def test_fashion_mnist_truncated_idx_is_reported(tmp_path):
@@ -115,3 +117,39 @@ def test_check_available_fails_fast_without_reading_data(tmp_path):
         check_available(DataParams(dataset="fashion-mnist", root=str(src)))
     with pytest.raises(DataError, match="directory not found"):
         check_available(DataParams(dataset="fashion-mnist", root=str(tmp_path / "nope")))
+
+
+def _stage_after(barrier, src, raw_dir, errors):
+    from noisefloor.data import _stage_idx
+
+    barrier.wait()
+    try:
+        _stage_idx(src, raw_dir)
+    except Exception as exc:                  # reported to the parent, which fails the test
+        errors.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_jobs_staging_the_same_files_at_once_all_get_whole_files(tmp_path):
+    """Jobs that start together (one per seed block on a GPU) stage the same IDX files concurrently."""
+    import multiprocessing
+
+    rng = np.random.default_rng(1)
+    src = tmp_path / "fashion"
+    src.mkdir()
+    images = rng.integers(0, 256, (20_000, 28, 28))         # 15 MB: staging takes long enough to overlap
+    for stem, array in zip(IDX_FILES, (images, np.arange(20_000) % 10, images[:100], np.arange(100) % 10)):
+        _idx(src / stem, array, gz=True)
+    raw_dir = tmp_path / "cache" / "raw"
+    ctx = multiprocessing.get_context("fork")
+    barrier, errors = ctx.Barrier(6), ctx.Queue()
+    procs = [ctx.Process(target=_stage_after, args=(barrier, src, raw_dir, errors)) for _ in range(6)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    problems = [errors.get() for _ in range(errors.qsize())]
+    assert problems == [] and [p.exitcode for p in procs] == [0] * 6
+    for stem in IDX_FILES:
+        with gzip.open(src / f"{stem}.gz", "rb") as f:
+            assert (raw_dir / stem).read_bytes() == f.read(), stem
+    assert sorted(p.name for p in raw_dir.iterdir()) == sorted(IDX_FILES)      # no temporary file left behind

@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -135,22 +136,27 @@ def _stage_idx(src: Path, raw_dir: Path) -> None:
         if target.exists():
             continue
         plain, gz = src / stem, src / f"{stem}.gz"
-        # One temporary file per process: jobs that start together (one per seed
-        # block on a GPU) stage the same file at once, and a shared name would let
-        # one truncate what another is about to move into place.
-        tmp = raw_dir / f".{stem}.{os.getpid()}.partial"
-        if plain.is_file():
-            shutil.copyfile(plain, tmp)
-        elif gz.is_file():
-            try:
-                with gzip.open(gz, "rb") as fin, open(tmp, "wb") as fout:
-                    shutil.copyfileobj(fin, fout)
-            except (OSError, EOFError) as exc:
-                tmp.unlink(missing_ok=True)
-                raise DataError(f"{gz}: not a readable gzip file ({exc})") from None
-        else:
+        if not (plain.is_file() or gz.is_file()):
             raise DataError(f"{src}: missing {stem}[.gz] (expected the four Fashion-MNIST IDX files; "
                             "on Debian: apt-get install dataset-fashion-mnist)")
+        # A temporary file of its own (unique across processes and hosts sharing the
+        # cache): jobs that start together stage the same file at once, and a shared
+        # name would let one truncate what another is about to move into place.
+        fd, name = tempfile.mkstemp(dir=raw_dir, prefix=f".{stem}.", suffix=".partial")
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            if plain.is_file():
+                shutil.copyfile(plain, tmp)
+            else:
+                try:
+                    with gzip.open(gz, "rb") as fin, open(tmp, "wb") as fout:
+                        shutil.copyfileobj(fin, fout)
+                except (OSError, EOFError) as exc:
+                    raise DataError(f"{gz}: not a readable gzip file ({exc})") from None
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         tmp.replace(target)     # atomic: concurrent runs never see a partial file
 
 
