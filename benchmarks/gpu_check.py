@@ -10,7 +10,9 @@ Every batched figure times the package's own training step
    target is set against (sum of their steps/s, timed over the same window).
 3. ``batched`` (eager) and ``batched+graph`` (the step captured once as a CUDA
    graph and replayed) for each K: model-steps/s (K models x steps/s), peak GPU
-   memory, capture time.
+   memory, capture time; for the largest K also the direction-by-direction
+   layer (``per-direction``), against which joining both directions in one
+   loop (the CUDA default) is measured.
 4. ``train_batch``: whole batched training runs (per-epoch shuffles, evaluation,
    checkpoints) on 12,000 synthetic images, graph vs eager: model-steps/s and the
    largest difference between the two modes' metrics.
@@ -166,12 +168,15 @@ def bench_processes(torch, n, steps, device):
         f"({', '.join(f'{r:.0f}' for r in rates)} per process)")
 
 
-def bench_step(torch, k, steps, device, mode):
-    """The package's BatchStep in ``mode`` (eager or graph) for K models."""
+def bench_step(torch, k, steps, device, mode, per_direction=False):
+    """The package's BatchStep in ``mode`` (eager or graph) for K models; ``per_direction`` times the
+    direction-by-direction layer (the CPU's) instead of both directions in one loop."""
     from noisefloor.batched import GRAPH_WARMUP_STEPS, BatchStep
 
     reset_peak(torch)
     model = batched_model(torch, k, device)
+    if per_direction:
+        model.fuse_directions = False
     opt = torch.optim.Adam(model.parameters(), lr=0.003, capturable=mode == "graph")
     x, y, idx = data(torch, k, device)
     step = BatchStep(model, opt, x, y, BATCH, None, mode=mode, log=say)
@@ -186,8 +191,8 @@ def bench_step(torch, k, steps, device, mode):
         extra["capture_s"] = time.perf_counter() - t
         if step.mode != "graph":
             raise RuntimeError("capture failed; see the line above")
-    record("batched+graph" if mode == "graph" else "batched", k,
-           timed_steps(torch, lambda i: step(idx[i % POOL]), steps), torch, **extra)
+    name = ("batched+graph" if mode == "graph" else "batched") + (" per-direction" if per_direction else "")
+    record(name, k, timed_steps(torch, lambda i: step(idx[i % POOL]), steps), torch, **extra)
 
 
 def synthetic_splits(torch, n_train: int, n_eval: int):
@@ -372,6 +377,10 @@ def main() -> int:
         guarded(f"batched K={k}", bench_step, torch, k, args.steps, device, "eager")
         if not args.cpu_smoke:
             guarded(f"graph K={k}", bench_step, torch, k, args.steps, device, "graph")
+    big = max(args.k)     # what joining the two directions in one loop gains there
+    guarded(f"batched K={big} per-direction", bench_step, torch, big, args.steps, device, "eager", True)
+    if not args.cpu_smoke:
+        guarded(f"graph K={big} per-direction", bench_step, torch, big, args.steps, device, "graph", True)
     n_train, epochs = (600, 1) if args.cpu_smoke else (12_000, 2)
     guarded("train_batch K=32", bench_train_batch, torch, 2 if args.cpu_smoke else 32, device, n_train, epochs,
             [graph, "eager"])

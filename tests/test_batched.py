@@ -281,3 +281,23 @@ def test_cuda_graph_steps_give_the_eager_steps_results(smoke, splits, tmp_path):
     for g, s in zip(runs["graph"], runs["static"]):
         for key in ("train_loss", "val_loss", "test_loss"):
             assert g[key] == pytest.approx(s[key], rel=1e-6), key
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_both_directions_in_one_loop_give_the_same_bits(smoke, splits, layers):
+    """The GPU's layer (reverse-direction models joined to the forward ones) against the direction-by-direction
+    loop the CPU uses: same outputs and gradients, bit for bit, dropout included."""
+    cfg = _cfg(smoke, **{**DEEP, "num_layers": layers})
+    models = batched.initial_models(cfg, SEEDS, splits.row_size, splits.n_classes)
+    x = torch.stack([splits.x_train[s:s + 20] for s in SEEDS])
+    results = []
+    for fuse in (False, True):
+        model = batched.BatchedBiLSTMClassifier(models)
+        model.fuse_directions = fuse
+        gens = [torch.Generator().manual_seed(derive_seed(s, "dropout")) for s in SEEDS]
+        out = model(x, gens)
+        out.pow(2).sum().backward()
+        results.append((out, [p.grad for p in model.parameters()]))
+    (out_a, grads_a), (out_b, grads_b) = results
+    assert torch.equal(out_a, out_b)
+    assert all(torch.equal(a, b) for a, b in zip(grads_a, grads_b))
