@@ -19,7 +19,7 @@ from .runfiles import HISTORY_FILE, METRICS_FILE
 RUN_COLUMNS = [
     "config", "seed", "status", "val_acc", "best_val_acc", "best_epoch", "test_acc",
     "val_loss", "test_loss", "train_loss", "epochs_run", "diverged_at_epoch",
-    "n_train", "n_val", "n_test", "device", "threads", "wall_time_s", "slurm_job_id", "config_hash",
+    "n_train", "n_val", "n_test", "device", "threads", "train_step", "wall_time_s", "slurm_job_id", "config_hash",
 ]
 
 

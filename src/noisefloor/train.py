@@ -249,7 +249,7 @@ def train_run(cfg: RunConfig, seed: int, out_dir: str | os.PathLike, *,
         "epochs": tp.epochs, "epochs_run": len(history), "diverged_at_epoch": diverged_at,
         "resumed_from_epoch": resumed_from,
         "wall_time_s": time.perf_counter() - t_start,
-        "device": device.type, "threads": tp.threads, **sizes,
+        "device": device.type, "threads": tp.threads, "train_step": "eager", **sizes,
         "slurm_job_id": slurm_job_id(),
         "versions": library_versions(), "resolved_config": cfg.as_dict(),
     }
