@@ -18,7 +18,8 @@
 #
 # Writes to the output folder (at most 6 files): snakemake.log (its last 300 lines), runs.csv,
 # summary.json, comparisons.csv, report.html (when under 5 MB) and timing.json (wall seconds,
-# the runs' own wall_time_s, peak GPU memory and mean utilisation from nvidia-smi).
+# the runs' own wall_time_s, runs per train_step mode, model-steps/s over the pipeline's wall
+# time, peak GPU memory and mean utilisation from nvidia-smi).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 repo="$PWD"
@@ -167,6 +168,9 @@ t = {
     "runs_wall_time_s_max": round(max(walls), 1) if walls else None,
     "runs_wall_time_s_max_by_config": {c: round(max(v), 1) for c, v in sorted(per_config.items())},
     "devices": sorted({str(r.get("device")) for r in runs}),
+    "train_steps": {m: sum(r.get("train_step") == m for r in runs) for m in sorted({str(r.get("train_step")) for r in runs})},
+    "model_steps_per_s_whole_pipeline": round(sum(r["epochs_run"] * -(-r["n_train"] // r["resolved_config"]["train"]["batch_size"])
+                                   for r in runs if r.get("n_train")) / (float(t1) - float(t0)), 1),
 }
 samples = os.path.join(scratch, "gpu_samples.csv")
 if os.path.exists(samples):
