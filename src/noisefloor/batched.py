@@ -86,19 +86,29 @@ class BatchedBiLSTMClassifier(nn.Module):
         """Model k's weights under :class:`BiLSTMClassifier`'s names (loadable by it)."""
         return {name: p[k].detach().clone() for name, p in self.named_parameters()}
 
-    def _direction(self, x: torch.Tensor, layer: int, reverse: bool) -> torch.Tensor:
-        """One direction of one layer: x (K, B, T, F) -> hidden states (K, B, T, H)."""
+    @property
+    def uses_dropout(self) -> bool:
+        """Whether training-mode forward passes draw dropout masks (between LSTM layers)."""
+        return self.dropout > 0 and self.num_layers > 1
+
+    def _projections(self, x: torch.Tensor, layer: int, reverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """All time steps' input projections of one direction in one bmm, (K, B, T, 4H), and its W_hh."""
         sfx = f"_l{layer}" + ("_reverse" if reverse else "")
-        w_ih, w_hh = self.lstm["weight_ih" + sfx], self.lstm["weight_hh" + sfx]
+        w_ih = self.lstm["weight_ih" + sfx]
         b = self.lstm["bias_ih" + sfx] + self.lstm["bias_hh" + sfx]
         k, batch, steps, feat = x.shape
-        # All time steps' input projections in one bmm; only h @ W_hh is sequential.
         pre = torch.baddbmm(b.unsqueeze(1), x.reshape(k, batch * steps, feat), w_ih.transpose(1, 2))
+        return pre.view(k, batch, steps, -1), self.lstm["weight_hh" + sfx]
+
+    def _recur(self, pre: torch.Tensor, w_hh: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+        """The sequential part: pre (M, B, T, 4H), w_hh (M, 4H, H) -> hidden states (M, B, T, H),
+        time running backwards when ``reverse``."""
         # unbind, not pre[:, :, t]: each indexing's backward would zero-fill and
         # add a tensor of pre's full size, once per time step.
-        pre_t = pre.view(k, batch, steps, -1).unbind(dim=2)
-        h = x.new_zeros(k, batch, self.hidden_size)
-        c = x.new_zeros(k, batch, self.hidden_size)
+        pre_t = pre.unbind(dim=2)
+        steps = len(pre_t)
+        h = pre.new_zeros(pre.shape[0], pre.shape[1], self.hidden_size)
+        c = torch.zeros_like(h)
         outs: list[torch.Tensor] = [h] * steps
         w_hh_t = w_hh.transpose(1, 2)
         for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
@@ -109,55 +119,24 @@ class BatchedBiLSTMClassifier(nn.Module):
             outs[t] = h
         return torch.stack(outs, dim=2)
 
-    @property
-    def uses_dropout(self) -> bool:
-        """Whether training-mode forward passes draw dropout masks (between LSTM layers)."""
-        return self.dropout > 0 and self.num_layers > 1
+    def _layer(self, x: torch.Tensor, layer: int, fuse: bool) -> torch.Tensor:
+        """One layer: x (K, B, T, F) -> hidden states (K, B, T, D*H).
 
-    def _layer(self, x: torch.Tensor, layer: int) -> torch.Tensor:
-        """One layer, both directions at once: x (K, B, T, F) -> hidden states (K, B, T, D*H).
-
-        The reverse direction's models join the forward ones along the model
-        dimension, each reading its own time order, so one sequential step serves
-        both directions: half the kernels :meth:`_direction` launches, the same
-        values bit for bit on CPU (tested). On a GPU, where the step's cost is its
-        kernel count, this is the path; on CPU copying the inputs for the joint
-        step costs more than it saves (about 10 % at K=4), so there it is not.
+        ``fuse`` runs both directions in one loop over time: the reverse
+        direction's models join the forward ones along the model dimension, each
+        reading the rows in its own order. Half the sequential kernels, the same
+        values bit for bit (tested). On a GPU, where a step costs its kernel count,
+        that is the path; on CPU the copies it needs cost more than it saves
+        (about 10 % at K=4), so there each direction runs its own loop.
         """
-        k, batch, steps, feat = x.shape
-        pres, w_hhs = [], []
-        for d in range(self.directions):
-            sfx = f"_l{layer}" + ("_reverse" if d else "")
-            w_ih, w_hh = self.lstm["weight_ih" + sfx], self.lstm["weight_hh" + sfx]
-            b = self.lstm["bias_ih" + sfx] + self.lstm["bias_hh" + sfx]
-            # All time steps' input projections in one bmm; only h @ W_hh is sequential.
-            pre = torch.baddbmm(b.unsqueeze(1), x.reshape(k, batch * steps, feat), w_ih.transpose(1, 2))
-            pre = pre.view(k, batch, steps, -1)
-            pres.append(pre.flip(2) if d else pre)          # the reverse direction reads rows last to first
-            w_hhs.append(w_hh)
-        pre = torch.cat(pres) if len(pres) > 1 else pres[0]                    # (D*K, B, T, 4H)
-        w_hh_t = (torch.cat(w_hhs) if len(w_hhs) > 1 else w_hhs[0]).transpose(1, 2)
-        # unbind, not pre[:, :, t]: each indexing's backward would zero-fill and
-        # add a tensor of pre's full size, once per time step.
-        pre_t = pre.unbind(dim=2)
-        h = x.new_zeros(len(pres) * k, batch, self.hidden_size)
-        c = torch.zeros_like(h)
-        outs: list[torch.Tensor] = []
-        for t in range(steps):
-            gates = torch.baddbmm(pre_t[t], h, w_hh_t)
-            i, f, g, o = gates.chunk(4, dim=-1)          # PyTorch's gate order
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            h = torch.sigmoid(o) * torch.tanh(c)
-            outs.append(h)
-        out = torch.stack(outs, dim=2)                    # (D*K, B, T, H), each direction in its own order
         if self.directions == 1:
-            return out
+            return self._recur(*self._projections(x, layer, reverse=False))
+        (pre_f, w_f), (pre_r, w_r) = (self._projections(x, layer, reverse=r) for r in (False, True))
+        if not fuse:
+            return torch.cat([self._recur(pre_f, w_f), self._recur(pre_r, w_r, reverse=True)], dim=-1)
+        k = x.shape[0]
+        out = self._recur(torch.cat([pre_f, pre_r.flip(2)]), torch.cat([w_f, w_r]))   # (2K, B, T, H)
         return torch.cat([out[:k], out[k:].flip(2)], dim=-1)
-
-    @property
-    def uses_dropout(self) -> bool:
-        """Whether training-mode forward passes draw dropout masks (between LSTM layers)."""
-        return self.dropout > 0 and self.num_layers > 1
 
     def forward(self, x: torch.Tensor, dropout_gens: Sequence[torch.Generator] | None = None,
                 dropout_masks: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
@@ -171,11 +150,7 @@ class BatchedBiLSTMClassifier(nn.Module):
             dropout_masks = self.draw_dropout_masks(x.shape[1], x.shape[2], dropout_gens, x.device)
         fuse = x.is_cuda if self.fuse_directions is None else self.fuse_directions
         for layer in range(self.num_layers):
-            if fuse or self.directions == 1:
-                x = self._layer(x, layer)
-            else:
-                x = torch.cat([self._direction(x, layer, reverse=False), self._direction(x, layer, reverse=True)],
-                              dim=-1)
+            x = self._layer(x, layer, fuse)
             if self.training and self.uses_dropout and layer < self.num_layers - 1:
                 x = x * dropout_masks[layer]
         features = x[:, :, -1] if self.pooling == "last" else x.mean(dim=2)
@@ -219,7 +194,6 @@ def evaluate(model: BatchedBiLSTMClassifier, x: torch.Tensor, y: torch.Tensor) -
             correct[k] += int((logits[k].argmax(dim=1) == yb).sum())
     model.train()
     return [(loss_sums[k] / len(y), correct[k] / len(y)) for k in range(model.k)]
-
 
 
 GRAPH_WARMUP_STEPS = 3
