@@ -7,6 +7,10 @@ epochs to keep this short) and 1 thread. Prints wall times, model-steps/s and
 the ratio (separate / batched: above 1 means batching is faster), and the
 largest relative difference in final losses between the two.
 
+Then the layer itself: one forward and backward pass of the batched model on a
+batch of 28x28 images, direction by direction (the baseline; the CPU's path)
+against both directions in one loop (the CUDA path), median of 9, interleaved.
+
 Usage::
 
     python benchmarks/bench_batched.py [--params params.yaml] [--k 1 2 4 8] [--epochs 2] [--repeat 1]
@@ -71,7 +75,37 @@ def main() -> int:
             ts, tb = statistics.median(sep), statistics.median(bat)
             steps = k * args.epochs * steps_per_epoch
             print(f"{k:>4}{ts:>12.2f}{tb:>11.2f}{ts / tb:>18.2f}{steps / tb:>15.1f}{diff:>14.1e}", flush=True)
+    bench_layer(args.k, args.device)
     return 0
+
+
+def bench_layer(ks, device: str) -> None:
+    """Forward + backward of the reference BiLSTM batched K times: per-direction loops vs one joint loop."""
+    import torch
+
+    from noisefloor.batched import BatchedBiLSTMClassifier
+    from noisefloor.models import BiLSTMClassifier
+
+    torch.set_num_threads(1)
+    print(f"\nlayer, reference BiLSTM (hidden 128, 2 layers), batch 100 of 28x28, forward + backward, {device}")
+    print(f"{'K':>4}{'per-direction ms':>18}{'joint ms':>10}{'per-direction/joint':>21}")
+    for k in ks:
+        torch.manual_seed(0)
+        model = BatchedBiLSTMClassifier([BiLSTMClassifier(28, 10) for _ in range(k)]).to(device)
+        x = torch.rand(k, 100, 28, 28, device=device)
+        times: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(9):
+            for fuse in (False, True):
+                model.fuse_directions = fuse
+                if device != "cpu":
+                    torch.cuda.synchronize()
+                t = time.perf_counter()
+                model(x).sum().backward()
+                if device != "cpu":
+                    torch.cuda.synchronize()
+                times[fuse].append(time.perf_counter() - t)
+        sep, joint = (1000 * statistics.median(times[f]) for f in (False, True))
+        print(f"{k:>4}{sep:>18.1f}{joint:>10.1f}{sep / joint:>21.2f}", flush=True)
 
 
 if __name__ == "__main__":
