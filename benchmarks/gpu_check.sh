@@ -31,10 +31,8 @@ site="${NF_SITE:-/tmp/nf-site}"
 pypath="$PWD/src"
 # Packages the GPU image lacks (jsonschema for the fork-server part, Snakemake for the sweep).
 wheels="${WHEELS:-.whl}"
-if compgen -G "$wheels/*.whl" > /dev/null; then
-    "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" "$wheels"/*.whl \
-        && pypath="$pypath:$site"
-fi
+. benchmarks/_wheels.sh
+install_wheels "$py" "$wheels" "$site" && pypath="$pypath:$site"
 {
     date -u
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
@@ -45,7 +43,7 @@ fi
 PYTHONPATH="$pypath${PYTHONPATH:+:$PYTHONPATH}" timeout -k 10 300 \
     "$py" benchmarks/gpu_check.py "${smoke[@]}" --budget 180 --json "$out/gpu_check.json" 2>&1 | tee -a "$out/gpu_check.txt"
 
-# 2. The sweep (its wheels are installed already; it installs them again in a second if not).
+# 2. The sweep (it finds its wheels installed already).
 #    What part 1 could not show working on this GPU stays off for it: the fork server when its
 #    CUDA check did not pass, CUDA graphs when graph-mode train_batch failed or disagreed with eager.
 read -r fs_ok graphs_ok < <("$py" - "$out/gpu_check.json" <<'EOF' 2>/dev/null || echo "0 0"

@@ -51,11 +51,12 @@ export NOISEFLOOR_FORKSERVER_DIR="$scratch/forkserver"
 
 # ---- dependencies: carried wheels, this checkout's package, a `noisefloor` command for the rules
 pypath="$repo/src"
-if compgen -G "$wheels/*.whl" > /dev/null; then
-    "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target "$site" "$wheels"/*.whl || exit 1
-    pypath="$pypath:$site"
-fi
+. benchmarks/_wheels.sh
+install_wheels "$py" "$wheels" "$site"
+case $? in
+    0) pypath="$pypath:$site" ;;
+    2) exit 1 ;;
+esac
 export PYTHONPATH="$pypath${PYTHONPATH:+:$PYTHONPATH}"
 # Always this Python and this checkout (a `noisefloor` elsewhere on PATH may be another environment).
 mkdir -p "$scratch/bin"
