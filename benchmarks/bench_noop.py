@@ -43,7 +43,7 @@ def tiny_params(n_noise: int, n_variants: int, n_signal: int) -> dict:
         "train": {"lr": 0.01, "batch_size": 100, "epochs": 2, "device": "cpu"},
         "configs": variants,
         "seeds": {"noise": list(range(n_noise)), "signal": list(range(n_signal))},
-        "stats": {"baseline": "baseline", "n_boot": 200, "n_perm": 200},
+        "stats": {"baseline": "baseline", "n_boot": 200},
     }
 
 

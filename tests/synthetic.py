@@ -69,47 +69,9 @@ def make_histories(runs: pd.DataFrame, seed: int = 1) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-VERDICTS = {"lr_hi": "better", "lr_lo": "worse", "hidden_256": "within_noise",
-            "wd_1e-4": "within_noise", "bs_64": "insufficient_runs"}
+def analysis(runs: pd.DataFrame):
+    """The real analysis of the synthetic runs (so the figures and the report see consistent numbers)."""
+    from noisefloor.stats import analyze
 
-
-def make_comparisons(runs: pd.DataFrame, noise_floor: float) -> pd.DataFrame:
-    """A comparison table shaped like the stats module's, with plausible values."""
-    ok = runs[runs["status"] == "ok"]
-    base = ok[ok["config"] == BASELINE]
-    base_mean = base["val_acc"].mean()
-    rows = []
-    for config in CONFIGS:
-        if config == BASELINE:
-            continue
-        v = ok[ok["config"] == config]["val_acc"]
-        diff = v.mean() - base_mean
-        half = 2.0 * noise_floor / np.sqrt(len(v))
-        insufficient = VERDICTS[config] == "insufficient_runs"
-        p = {"better": 0.004, "worse": 0.0002, "within_noise": 0.41, "insufficient_runs": np.nan}[VERDICTS[config]]
-        rows.append({
-            "config": config, "baseline": BASELINE, "n": len(v), "n_baseline": len(base),
-            "n_paired": len(v), "mean": v.mean(), "std": v.std(ddof=1), "baseline_mean": base_mean,
-            "diff": diff, "ci_low": np.nan if insufficient else diff - half,
-            "ci_high": np.nan if insufficient else diff + half, "confidence_level": 0.95,
-            "diff_over_noise": diff / noise_floor, "test": "paired_t", "statistic": 2.0,
-            "p_value": p / 2 if np.isfinite(p) else np.nan, "p_adjusted": p, "correction": "holm",
-            "effect_size": diff / noise_floor, "p_paired_t": p, "p_wilcoxon": p, "p_signflip": p,
-            "p_welch": p, "p_mannwhitney": p, "prob_superior": 0.8, "aso_eps": 0.2,
-            "verdict": VERDICTS[config], "mde": 2.8 * noise_floor / np.sqrt(len(v)),
-            "seeds_needed": np.nan if insufficient else 12.0,
-        })
-    return pd.DataFrame(rows)
-
-
-def make_importance() -> pd.DataFrame:
-    return pd.DataFrame([
-        {"hparam": "hp.lr", "n_levels": 3, "n_runs": 30, "var_explained": 9.1e-5,
-         "noise_var": 8.0e-6, "ratio": 11.4, "p_value": 1e-6, "verdict": "matters"},
-        {"hparam": "hp.batch_size", "n_levels": 2, "n_runs": 24, "var_explained": 4.0e-6,
-         "noise_var": 8.0e-6, "ratio": 0.5, "p_value": 0.12, "verdict": "within_noise"},
-        {"hparam": "hp.hidden_size", "n_levels": 2, "n_runs": 25, "var_explained": 3.0e-7,
-         "noise_var": 8.0e-6, "ratio": 0.0375, "p_value": 0.61, "verdict": "within_noise"},
-        {"hparam": "hp.weight_decay", "n_levels": 2, "n_runs": 25, "var_explained": 0.0,
-         "noise_var": 8.0e-6, "ratio": 0.0, "p_value": 0.95, "verdict": "within_noise"},
-    ])
+    # A margin of 0.3 pp (as a user would set in params) makes one variant "equivalent".
+    return analyze(runs, "val_acc", baseline=BASELINE, eval_size=2000, n_boot=200, equivalence_margin=0.003)

@@ -12,6 +12,7 @@ from matplotlib.patches import Rectangle
 import synthetic as sy
 from noisefloor import plots
 from noisefloor.display import VERDICT_COLORS
+from noisefloor.stats import IMPORTANCE_COLUMNS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -27,14 +28,23 @@ def histories(runs):
 
 
 @pytest.fixture(scope="module")
-def noise_floor(runs):
-    base = runs[(runs["config"] == sy.BASELINE) & (runs["status"] == "ok")]
-    return float(base["val_acc"].std(ddof=1))
+def result(runs):
+    return sy.analysis(runs)
 
 
 @pytest.fixture(scope="module")
-def comparisons(runs, noise_floor):
-    return sy.make_comparisons(runs, noise_floor)
+def noise_floor(result):
+    return result.summary.noise_floor
+
+
+@pytest.fixture(scope="module")
+def comparisons(result):
+    return result.comparisons
+
+
+@pytest.fixture(scope="module")
+def importance(result):
+    return result.importance
 
 
 def assert_readable_png(path, min_width=400):
@@ -60,7 +70,7 @@ def footnote(fig) -> str:
 # ---------------------------------------------------------------------------
 
 
-def test_every_plot_writes_a_nonblank_png(tmp_path, runs, histories, comparisons, noise_floor):
+def test_every_plot_writes_a_nonblank_png(tmp_path, runs, histories, comparisons, noise_floor, importance):
     written = [
         plots.plot_noise_vs_signal(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS,
                                    tmp_path / "a" / "noise_vs_signal.png"),
@@ -69,7 +79,7 @@ def test_every_plot_writes_a_nonblank_png(tmp_path, runs, histories, comparisons
         plots.plot_differences(comparisons, noise_floor, tmp_path / "differences.png", metric="val_acc"),
         plots.plot_learning_curves(histories, "val_acc", sy.BASELINE, sy.SIGNAL_SEEDS,
                                    tmp_path / "learning_curves.png", runs=runs),
-        plots.plot_importance(sy.make_importance(), tmp_path / "importance.png", metric="val_acc"),
+        plots.plot_importance(importance, tmp_path / "importance.png", metric="val_acc"),
     ]
     for path in written:
         assert path.exists()
@@ -80,9 +90,7 @@ def test_every_plot_writes_a_nonblank_png(tmp_path, runs, histories, comparisons
 
 
 def test_empty_importance_table_renders_a_message(tmp_path):
-    path = plots.plot_importance(pd.DataFrame(columns=["hparam", "n_levels", "n_runs", "var_explained",
-                                                       "noise_var", "ratio", "p_value", "verdict"]),
-                                 tmp_path / "importance.png")
+    path = plots.plot_importance(pd.DataFrame(columns=list(IMPORTANCE_COLUMNS)), tmp_path / "importance.png")
     assert_readable_png(path, min_width=300)
     fig = plots.importance_figure(pd.DataFrame())
     texts = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
@@ -171,9 +179,9 @@ def test_config_distributions_colour_configs_by_verdict(runs, comparisons, noise
     fig = plots.config_distributions_figure(runs, comparisons, "val_acc", sy.BASELINE, noise_floor)
     ax = fig.axes[0]
     colour_of = {t.get_text().split("\n")[0]: to_hex(t.get_color()) for t in ax.get_xticklabels()}
-    for config, verdict in sy.VERDICTS.items():
+    for config, verdict in zip(comparisons["config"], comparisons["verdict"]):
         assert colour_of[config] == VERDICT_COLORS[verdict], config
-    assert "1 of 5 variants beat baseline beyond seed noise" in fig.get_suptitle()
+    assert fig.get_suptitle() == "5 variants against baseline: 1 better, 1 worse, 1 equivalent, 2 inconclusive"
 
 
 def test_config_distributions_shade_baseline_mean_plus_minus_noise_floor(runs, comparisons, noise_floor):
@@ -205,15 +213,20 @@ def test_differences_orders_rows_and_annotates_adjusted_p(comparisons, noise_flo
     # Largest difference at the top (last tick), most negative at the bottom.
     assert rows[-1] == "lr_hi" and rows[0] == "lr_lo"
     notes = [t.get_text() for t in ax.texts]
-    assert "better, Holm p = 0.004" in notes
-    assert "worse, Holm p < 0.001" in notes
-    assert "too few runs" in notes  # no p value to report
-    assert "percentage points" in ax.get_xlabel()
-    # The noise band is ± noise floor around zero, in pp.
-    lo, hi = noise_floor * -100, noise_floor * 100
+    assert "better, Šidák p = 0.005" in notes
+    assert "worse, Šidák p < 0.001" in notes
+    assert "percentage points" in ax.get_xlabel() and "95 % simultaneous interval" in ax.get_xlabel()
+    # The intervals drawn are the table's.
+    drawn = {tuple(np.round(line.get_xdata(), 9)) for line in ax.get_lines() if len(line.get_xdata()) == 2}
+    for _, r in comparisons.dropna(subset=["ci_low"]).iterrows():
+        assert tuple(np.round([r["ci_low"] * 100, r["ci_high"] * 100], 9)) in drawn
+    # The band is ± the equivalence margin (the noise floor by default) around zero, in pp.
+    lo, hi = noise_floor * -100, noise_floor * 100    # (no margin given to the figure: the noise floor)
     spans = [p for p in ax.patches if isinstance(p, Rectangle) and np.isclose(p.get_x(), lo)
              and np.isclose(p.get_x() + p.get_width(), hi)]
     assert len(spans) == 1
+    wide = plots.differences_figure(comparisons, noise_floor, metric="val_acc", margin=2 * noise_floor)
+    assert any(isinstance(p, Rectangle) and np.isclose(p.get_x(), 2 * lo) for p in wide.axes[0].patches)
 
 
 def test_differences_with_no_comparisons(tmp_path):
@@ -239,12 +252,12 @@ def test_learning_curve_panels_share_y_per_row(histories, runs):
 
 
 def test_learning_curves_drop_diverged_runs(histories, runs):
-    diverged_seed = sy.DIVERGED[1]
+    diverged_config, diverged_seed = sy.DIVERGED
     for kwargs in ({"runs": runs}, {}):  # by status, and by non-finite values alone
         fig = plots.learning_curves_figure(histories, "val_loss", sy.BASELINE, [diverged_seed], **kwargs)
         signal_ax = fig.axes[1]
         labels = [l.get_label() for l in signal_ax.get_lines()]
-        assert sy.DIVERGED[0] not in labels
+        assert diverged_config not in labels
         assert len(labels) == len(sy.CONFIGS) - 1
         assert footnote(fig) == "1 excluded/diverged run not shown"
         assert fig.axes[0].get_ylabel() == "val_loss"
@@ -263,14 +276,17 @@ def test_learning_curves_noise_panel_has_one_line_per_baseline_seed(histories):
 # ---------------------------------------------------------------------------
 
 
-def test_importance_marks_significant_hyperparameters():
-    imp = sy.make_importance()
-    fig = plots.importance_figure(imp, metric="val_acc")
-    assert fig.get_suptitle() == "1 of 4 hyperparameters move val_acc beyond seed noise: hp.lr"
-    ratio_ax = fig.axes[1]
-    assert ratio_ax.get_xscale() == "log"
-    starred = [t.get_text() for t in ratio_ax.texts if t.get_text().startswith("*")]
-    assert starred == ["* p < 0.001, matters"]
+def test_importance_shows_the_tables_verdicts(importance):
+    fig = plots.importance_figure(importance, metric="val_acc")
+    assert fig.get_suptitle() == "1 of 4 hyperparameters move val_acc beyond seed noise: lr"
+    ax = fig.axes[0]
+    notes = {t.get_text() for t in ax.texts}
+    assert "matters, adjusted p < 0.001" in notes
+    assert "inconclusive, adjusted p = 0.096" in notes
+    # one bar per hyperparameter, coloured by its verdict, in the table's order of effect
+    order = importance.assign(x=importance["effect_over_noise"]).sort_values("x", na_position="first")
+    colours = [to_hex(b.get_facecolor()) for b in ax.patches]
+    assert colours == [VERDICT_COLORS[v] for v in order["verdict"]]
 
 
 def test_names_with_dollar_signs_render_literally(tmp_path, runs, comparisons, noise_floor):
@@ -283,12 +299,13 @@ def test_names_with_dollar_signs_render_literally(tmp_path, runs, comparisons, n
 
 
 def test_noise_vs_signal_title_quotes_the_analysis_summary(runs):
-    summary = {"noise_floor": 0.01, "signal_fixed_seed": 0.025}
+    summary = {"noise_floor": 0.01, "hp_variance_share": 0.67, "hp_variance_share_ci": [0.23, 0.95]}
     fig = plots.noise_vs_signal_figure(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS,
                                        summary=summary)
     title = fig._suptitle.get_text()
-    assert "2.5× as much as seed noise" in title
-    assert "pooled seed std 1.00 pp" in title and "at a fixed seed 2.50 pp" in title
+    assert "Hyperparameters explain 67 % (CI 23 to 95 %) of the spread" in title
+    assert "noise floor (baseline seed std): 1.00 pp" in title
+    assert "×" not in title            # no ratio whose null value is 1
     # without a summary the figure still states what it computed itself
     own = plots.noise_vs_signal_figure(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS)
-    assert "std of config means" in own._suptitle.get_text()
+    assert "spread of the config means" in own._suptitle.get_text()

@@ -18,6 +18,7 @@ from scipy import stats
 from statsmodels.formula.api import ols
 from statsmodels.stats.anova import anova_lm
 from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.oneway import anova_oneway
 from statsmodels.stats.power import TTestIndPower, TTestPower
 
 from noisefloor import stats as nfs
@@ -134,11 +135,11 @@ def test_expanded_bootstrap_alpha_matches_hesterbergs_formula():
     # one sample: alpha'/2 = Phi(-sqrt(n/(n-1)) t_{alpha/2, n-1}); n = 4: t = 3.182, alpha' = 0.00024
     d = np.array([0.1, -0.2, 0.4, 0.3])
     expected = 2 * stats.norm.cdf(-math.sqrt(4 / 3) * stats.t.ppf(0.975, 3))
-    assert nfs._expanded_alpha(0.05, d, None) == pytest.approx(expected, rel=1e-12)
+    assert nfs.twosample._expanded_alpha(0.05, d, None) == pytest.approx(expected, rel=1e-12)
     assert expected == pytest.approx(0.000239, abs=2e-6)
     # large n: the expansion vanishes
     big = np.random.default_rng(0).normal(size=5000)
-    assert nfs._expanded_alpha(0.05, big, None) == pytest.approx(0.05, rel=0.01)
+    assert nfs.twosample._expanded_alpha(0.05, big, None) == pytest.approx(0.05, rel=0.01)
 
 
 @pytest.mark.parametrize("paired,n", [(True, 4), (True, 6), (False, 5)])
@@ -209,7 +210,8 @@ def test_prob_superior_is_normalised_mann_whitney_u_with_ties():
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("ours", "theirs"), [("holm", "holm"), ("bh", "fdr_bh")])
+@pytest.mark.parametrize(("ours", "theirs"), [("holm", "holm"), ("bh", "fdr_bh"), ("sidak", "sidak"),
+                                             ("bonferroni", "bonferroni")])
 def test_adjust_pvalues_matches_statsmodels(ours, theirs):
     rng = np.random.default_rng(7)
     p = np.concatenate([rng.uniform(0, 0.1, 6), rng.uniform(0, 1, 8), [0.03, 0.03, 1.0]])
@@ -297,6 +299,19 @@ def test_two_way_anova_matches_statsmodels():
     assert res.p_seed == pytest.approx(aov.loc["C(seed)", "PR(>F)"], rel=1e-8)
 
 
+def test_per_comparison_alpha_is_sidak_or_bonferroni():
+    assert nfs.per_comparison_alpha(0.05, 4) == pytest.approx(1 - 0.95 ** 0.25, rel=1e-14)
+    assert nfs.per_comparison_alpha(0.05, 4, "bonferroni") == 0.0125
+    assert nfs.per_comparison_alpha(0.05, 4, "none") == 0.05
+    assert nfs.per_comparison_alpha(0.05, 1) == 0.05
+    # The adjusted p-value crosses alpha exactly where the raw p crosses the per-comparison level.
+    a1 = nfs.per_comparison_alpha(0.05, 7)
+    assert nfs.adjust_pvalues(np.r_[a1 * 0.999, a1 * 1.001, np.full(5, 0.5)], "sidak")[:2].tolist() == \
+        pytest.approx([0.05 * 0.999, 0.05 * 1.001], rel=1e-3)
+    assert (nfs.adjust_pvalues(np.r_[a1 * 0.999, np.full(6, 0.5)], "sidak")[0] < 0.05) and \
+        (nfs.adjust_pvalues(np.r_[a1 * 1.001, np.full(6, 0.5)], "sidak")[0] > 0.05)
+
+
 def test_analyze_two_way_block_matches_statsmodels():
     # a..d share seeds 0-5 (a also ran seed 9); e only ran seeds 0-2.
     # Largest complete block: {baseline, a, b, c} x {0..5} (24 cells) beats all five x {0, 1, 2} (15).
@@ -305,8 +320,8 @@ def test_analyze_two_way_block_matches_statsmodels():
     extra = pd.DataFrame([{"config": "a", "seed": 9, "val_acc": 0.8, "status": "ok"}]
                          + [{"config": "e", "seed": s, "val_acc": 0.8 + rng.normal(0, 0.01), "status": "ok"} for s in range(3)])
     runs = pd.concat([runs, extra], ignore_index=True)
-    s = analyze(runs, "val_acc", n_boot=200, n_perm=200).summary
-    assert (s["two_way_n_configs"], s["two_way_n_seeds"]) == (4, 6)
+    s = analyze(runs, "val_acc", n_boot=200).summary
+    assert (len(s["two_way_configs"]), s["two_way_n_seeds"]) == (4, 6)
     block = runs[runs.config.isin(["baseline", "a", "b", "c"]) & runs.seed.isin(range(6))]
     aov = anova_lm(ols("val_acc ~ C(config) + C(seed)", data=block).fit())
     ms = aov["sum_sq"] / aov["df"]
@@ -317,9 +332,9 @@ def test_analyze_two_way_block_matches_statsmodels():
 
 def test_no_complete_block_without_shared_seeds():
     runs = make_runs({"baseline": 0, "a": 0.01}, n_seeds=5, shared=False)
-    s = analyze(runs, "val_acc", n_boot=100, n_perm=100).summary
-    assert s["var_config"] is None and s["two_way_n_configs"] is None
-    assert s["signal_fixed_seed"] is None and s["signal_over_noise"] is None
+    s = analyze(runs, "val_acc", n_boot=100).summary
+    assert s["var_config"] is None and s["two_way_configs"] is None and s["seed_share"] is None
+    assert s["signal_fixed_seed"] is None and s["hp_variance_share"] is None
 
 
 # ---------------------------------------------------------------------------
@@ -444,360 +459,105 @@ def test_aso_properties():
 
 
 # ---------------------------------------------------------------------------
-# analyze: against scipy / statsmodels on the same data
+# tests across configs, robust spread, the hyperparameters' share
 # ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def paired_runs():
-    rng = np.random.default_rng(20)
-    runs = make_runs({"baseline": 0.0, "lr_hi": 0.015, "lr_lo": -0.002, "wide": 0.004}, n_seeds=9,
-                     seed_sd=0.006, rng=rng,
-                     hp={"baseline": {"lr": 0.1, "hidden": 128}, "lr_hi": {"lr": 0.3, "hidden": 128},
-                         "lr_lo": {"lr": 0.03, "hidden": 128}, "wide": {"lr": 0.1, "hidden": 256}})
-    # seed order scrambled, and a variant seed the baseline never ran
-    runs = runs.sample(frac=1.0, random_state=3).reset_index(drop=True)
-    extra = {"config": "wide", "seed": 77, "val_acc": 0.81, "status": "ok", "hp.lr": 0.1, "hp.hidden": 256}
-    return pd.concat([runs, pd.DataFrame([extra])], ignore_index=True)
+def test_welch_anova_matches_statsmodels():
+    rng = np.random.default_rng(40)
+    groups = [rng.normal(0, 1, 20), rng.normal(0.5, 3, 4), rng.normal(0, 0.5, 6), rng.normal(1, 1, 4)]
+    y, labels = np.concatenate(groups), np.repeat(list("abcd"), [20, 4, 6, 4])
+    ours = nfs.welch_anova(y, labels)
+    ref = anova_oneway(groups, use_var="unequal")
+    assert ours.statistic == pytest.approx(ref.statistic, rel=1e-10)
+    assert ours.pvalue == pytest.approx(ref.pvalue, rel=1e-9)
+    assert (ours.df_num, ours.df_den) == pytest.approx(ref.df, rel=1e-10)
+    # a single-run group cannot enter; a constant group makes it undefined
+    plus = lambda *extra: np.concatenate([labels, list(extra)])
+    assert nfs.welch_anova(np.r_[y, 5.0], plus("e")).statistic == pytest.approx(ours.statistic)
+    assert math.isnan(nfs.welch_anova(np.r_[y, 1.0, 1.0], plus("e", "e")).pvalue)
 
 
-@pytest.fixture(scope="module")
-def paired_result(paired_runs):
-    return analyze(paired_runs, "val_acc", n_boot=500, n_perm=2000)
+def test_brown_forsythe_matches_scipy_and_robust_sd_matches_mad():
+    rng = np.random.default_rng(41)
+    groups = [rng.normal(0, 1, 20), rng.normal(0, 3, 4), rng.normal(0, 1, 4)]
+    y, labels = np.concatenate(groups), np.repeat([0, 1, 2], [20, 4, 4])
+    assert nfs.brown_forsythe_test(y, labels) == pytest.approx(stats.levene(*groups, center="median").pvalue,
+                                                               rel=1e-12)
+    x = rng.normal(0, 2, 15)
+    assert nfs.robust_sd(x) == pytest.approx(stats.median_abs_deviation(x, scale="normal"), rel=1e-12)
+    # one bad run moves the sd a lot and the robust sd little
+    bad = np.r_[x, 40.0]
+    assert np.std(bad, ddof=1) > 3 * np.std(x, ddof=1)
+    assert nfs.robust_sd(bad) < 1.5 * nfs.robust_sd(x)
 
 
-def test_comparison_columns_fixed(paired_runs, paired_result):
-    assert tuple(paired_result.comparisons.columns) == nfs.COMPARISON_COLUMNS
-    first_seen = [c for c in pd.unique(paired_runs.config) if c != "baseline"]
-    assert list(paired_result.comparisons.config) == first_seen
-    unpaired = analyze(make_runs({"baseline": 0, "x": 0.01}, shared=False), "val_acc", n_boot=100, n_perm=100,
-                       correction="none", confidence_level=0.9)
-    assert tuple(unpaired.comparisons.columns) == nfs.COMPARISON_COLUMNS
-    assert tuple(unpaired.importance.columns) == nfs.IMPORTANCE_COLUMNS
+def test_hp_variance_share_interval_is_the_f_inversion():
+    rng = np.random.default_rng(42)
+    table = rng.normal(0, 1, (5, 4)) + np.arange(5)[:, None] * 0.8 + rng.normal(0, 1, (1, 4))
+    tw = nfs.two_way_anova(table)
+    res = nfs.hp_variance_share(two_way=tw, confidence_level=0.9)
+    f = tw.ms_config / tw.ms_residual
+    theta = (tw.ms_config - tw.ms_residual) / 4 / tw.ms_residual
+    assert res.share == pytest.approx(theta / (1 + theta), rel=1e-12)
+    # At the interval's ends the observed F sits at the F distribution's 5 % and 95 % points.
+    for end, q in ((res.ci_low, 0.95), (res.ci_high, 0.05)):
+        th = end / (1 - end)
+        assert stats.f.cdf(f / (1 + 4 * th), tw.df_config, tw.df_residual) == pytest.approx(q, abs=1e-9)
+    assert res.ci_low <= res.share <= res.ci_high and res.method == "two_way"
 
 
-def test_paired_comparisons_match_scipy(paired_runs, paired_result):
-    comp = paired_result.comparisons.set_index("config")
-    for name in ["lr_hi", "lr_lo", "wide"]:
-        v, b = aligned(paired_runs, name)
-        row = comp.loc[name]
-        assert row["test"] == "paired_t" and row["n_paired"] == 9
-        assert row["diff"] == pytest.approx(np.mean(v - b), rel=1e-12)
-        ref = stats.ttest_rel(v, b)
-        assert row["statistic"] == pytest.approx(ref.statistic, rel=1e-10)
-        assert row["p_value"] == pytest.approx(ref.pvalue, rel=1e-10)
-        assert row["p_paired_t"] == row["p_value"]
-        assert row["p_wilcoxon"] == pytest.approx(stats.wilcoxon(v - b).pvalue, rel=1e-10)
-        exact = stats.permutation_test((v - b,), np.mean, permutation_type="samples", n_resamples=np.inf).pvalue
-        assert row["p_signflip"] == pytest.approx(exact, rel=1e-10)
-        assert np.isnan(row["p_welch"]) and np.isnan(row["p_mannwhitney"])
-        assert row["effect_size"] == pytest.approx(ref.statistic / 3, rel=1e-10)
-        allv = paired_runs[paired_runs.config == name].val_acc.to_numpy()
-        allb = paired_runs[paired_runs.config == "baseline"].val_acc.to_numpy()
-        assert row["n"] == len(allv) and row["mean"] == pytest.approx(allv.mean())
-        assert row["prob_superior"] == pytest.approx(stats.mannwhitneyu(allv, allb).statistic / (len(allv) * len(allb)))
-        assert row["ci_low"] < row["diff"] < row["ci_high"]
-    assert comp.loc["wide", "n"] == 10  # the extra seed counts in n but not in the pairing
-    p = comp["p_value"].to_numpy()
-    np.testing.assert_allclose(comp["p_adjusted"], multipletests(p, method="holm")[1], rtol=1e-12)
-
-
-def test_unpaired_comparisons_match_scipy():
-    rng = np.random.default_rng(21)
-    runs = make_runs({"baseline": 0.0, "a": 0.04, "b": 0.001}, n_seeds=7, shared=False, rng=rng)
-    runs = runs[~((runs.config == "b") & (runs.seed == runs[runs.config == "b"].seed.max()))]  # unequal n
-    res = analyze(runs, "val_acc", correction="bh", n_boot=300, n_perm=300)
-    comp = res.comparisons.set_index("config")
-    base = runs[runs.config == "baseline"].val_acc.to_numpy()
-    for name in ["a", "b"]:
-        v = runs[runs.config == name].val_acc.to_numpy()
-        row = comp.loc[name]
-        assert row["test"] == "welch" and row["n_paired"] == 0
-        ref = stats.ttest_ind(v, base, equal_var=False)
-        assert row["diff"] == pytest.approx(v.mean() - base.mean(), rel=1e-12)
-        assert row["p_value"] == pytest.approx(ref.pvalue, rel=1e-10) and row["p_welch"] == row["p_value"]
-        assert row["p_mannwhitney"] == pytest.approx(stats.mannwhitneyu(v, base).pvalue, rel=1e-10)
-        assert np.isnan(row[["p_paired_t", "p_wilcoxon", "p_signflip"]].astype(float)).all()
-        assert row["effect_size"] == pytest.approx(stats.ttest_ind(v, base).statistic * math.sqrt(1 / len(v) + 1 / len(base)))
-        mde = TTestIndPower().solve_power(None, nobs1=len(v), ratio=len(base) / len(v), alpha=0.05, power=0.8)
-        assert row["mde"] == pytest.approx(mde * res.summary["noise_floor"], rel=1e-5)
-        d = abs(row["diff"]) / res.summary["noise_floor"]
-        assert row["seeds_needed"] == max(2, math.ceil(TTestIndPower().solve_power(d, nobs1=None, alpha=0.05, power=0.8)))
-    np.testing.assert_allclose(comp["p_adjusted"], multipletests(comp["p_value"], method="fdr_bh")[1], rtol=1e-12)
-    assert comp.loc["a", "verdict"] == "better"
-
-
-def test_paired_power_columns_match_statsmodels(paired_runs, paired_result):
-    comp = paired_result.comparisons.set_index("config")
-    for name in ["lr_hi", "lr_lo"]:
-        v, b = aligned(paired_runs, name)
-        sd = np.std(v - b, ddof=1)
-        row = comp.loc[name]
-        assert row["mde"] == pytest.approx(sd * TTestPower().solve_power(None, nobs=9, alpha=0.05, power=0.8), rel=1e-5)
-        need = TTestPower().solve_power(abs(row["diff"]) / sd, nobs=None, alpha=0.05, power=0.8)
-        assert row["seeds_needed"] == max(2, math.ceil(need))
-
-
-def test_summary_matches_independent_computation(paired_runs, paired_result):
-    s = paired_result.summary
-    groups = {c: g.val_acc.to_numpy() for c, g in paired_runs.groupby("config", sort=False)}
-    ref = stats.f_oneway(*groups.values())
-    assert s["f_stat"] == pytest.approx(ref.statistic, rel=1e-10)
-    assert s["f_pvalue"] == pytest.approx(ref.pvalue, rel=1e-8)
-    N, k = len(paired_runs), len(groups)
-    msw = sum((len(g) - 1) * np.var(g, ddof=1) for g in groups.values()) / (N - k)
-    grand = paired_runs.val_acc.mean()
-    msb = sum(len(g) * (g.mean() - grand) ** 2 for g in groups.values()) / (k - 1)
-    n0 = (N - sum(len(g) ** 2 for g in groups.values()) / N) / (k - 1)
-    var_b = max(0.0, (msb - msw) / n0)
-    assert s["noise_floor"] == pytest.approx(math.sqrt(msw), rel=1e-10)
-    assert s["noise_floor_baseline"] == pytest.approx(np.std(groups["baseline"], ddof=1), rel=1e-10)
-    lo, hi = s["noise_floor_ci"]
-    assert lo == pytest.approx(math.sqrt((N - k) * msw / stats.chi2.ppf(0.975, N - k)), rel=1e-10)
-    assert hi == pytest.approx(math.sqrt((N - k) * msw / stats.chi2.ppf(0.025, N - k)), rel=1e-10)
-    assert s["signal"] == pytest.approx(math.sqrt(var_b), rel=1e-10)
-    assert s["snr"] == pytest.approx(var_b / msw, rel=1e-10)
-    assert s["icc"] == pytest.approx(var_b / (var_b + msw), rel=1e-10)
-    wide = paired_runs.pivot(index="seed", columns="config", values="val_acc")
-    shared = wide[wide.notna().sum(axis=1) >= 2]
-    fixed = np.mean([np.std(r.dropna(), ddof=1) for _, r in shared.iterrows()])
-    assert s["signal_fixed_seed"] == pytest.approx(fixed, rel=1e-10)
-    assert s["signal_over_noise"] == pytest.approx(fixed / math.sqrt(msw), rel=1e-10)
-    comp = paired_result.comparisons
-    best = comp.loc[comp["mean"].idxmax()]
-    assert s["best_config"] == best["config"] == "lr_hi"
-    assert s["n_better"] == (comp.verdict == "better").sum()
-    nb = len(groups["baseline"])
-    # statsmodels' root finder stops at ~1e-6 relative precision
-    assert s["mde"] == pytest.approx(math.sqrt(msw) * TTestIndPower().solve_power(None, nobs1=nb, alpha=0.05, power=0.8), rel=1e-5)
-    assert s["n_runs"] == N and s["n_configs"] == k and s["n_excluded"] == 0
-    assert s["test_sampling_floor"] is None
-    json.dumps(s, allow_nan=False)  # plain JSON, no NaN
-
-
-def test_direction_min_flips_verdicts_not_diffs(paired_runs, paired_result):
-    flipped = analyze(paired_runs, "val_acc", direction="min", n_boot=500, n_perm=2000)
-    a, b = paired_result.comparisons, flipped.comparisons
-    np.testing.assert_allclose(a["diff"], b["diff"])
-    np.testing.assert_allclose(a["p_value"], b["p_value"])
-    np.testing.assert_allclose(a["prob_superior"] + b["prob_superior"], 1.0)
-    assert list(b.verdict) == [{"better": "worse", "worse": "better"}.get(v, v) for v in a.verdict]
-    assert a.set_index("config").loc["lr_hi", "verdict"] == "better"
-    assert a.set_index("config").loc["lr_hi", "aso_eps"] < 0.2
-    assert b.set_index("config").loc["lr_hi", "aso_eps"] > 0.8
-    assert flipped.summary["best_config"] == a.loc[a["mean"].idxmin(), "config"]
-
-
-def test_same_random_state_same_result(paired_runs, paired_result):
-    again = analyze(paired_runs, "val_acc", n_boot=500, n_perm=2000)
-    pd.testing.assert_frame_equal(again.comparisons, paired_result.comparisons)
-    pd.testing.assert_frame_equal(again.importance, paired_result.importance)
-    assert again.summary == paired_result.summary
-
-
-def test_test_sampling_floor_only_for_proportions():
-    runs = make_runs({"baseline": 0, "a": 0.01})
-    s = analyze(runs, "val_acc", eval_size=5000, n_boot=100, n_perm=100).summary
-    p = runs[runs.config == "baseline"].val_acc.mean()
-    assert s["test_sampling_floor"] == pytest.approx(math.sqrt(p * (1 - p) / 5000))
-    s = analyze(make_runs({"baseline": 0, "a": 0.01}, mean=3.0), "val_acc", eval_size=5000, n_boot=100, n_perm=100).summary
-    assert s["test_sampling_floor"] is None
-
-
-def test_single_run_variant_is_insufficient():
-    runs = make_runs({"baseline": 0.0, "a": 0.03, "b": 0.0}, n_seeds=6)
-    runs = runs[~((runs.config == "b") & (runs.seed > 0))]
-    res = analyze(runs, "val_acc", n_boot=100, n_perm=100)
-    row = res.comparisons.set_index("config").loc["b"]
-    assert row["verdict"] == "insufficient_runs" and row["n"] == 1
-    assert np.isnan(row[["statistic", "p_value", "p_adjusted", "ci_low", "aso_eps"]].astype(float)).all()
-    # left out of the family: a's Holm p is its raw p (family of one)
-    a = res.comparisons.set_index("config").loc["a"]
-    assert a["p_adjusted"] == pytest.approx(a["p_value"])
-    assert res.summary["best_config"] == "a"
+@pytest.mark.parametrize("seed_corr", [0.0, 0.5])
+def test_hp_variance_share_has_null_zero_and_recovers_a_built_in_share(seed_corr):
+    # 5 configs x 4 seeds (the default design's block). The seed effect is
+    # shared by every config at a seed, so fixing the seed removes it: the
+    # share is var_hp / (var_hp + var_residual), whatever seed_corr is.
+    rng = np.random.default_rng(43)
+    n_sim, k, n_s = 2000, 5, 4
+    var_res = 1.0 - seed_corr
+    def shares(var_hp):
+        out = []
+        for _ in range(n_sim):
+            table = (rng.normal(0, math.sqrt(var_hp), (k, 1)) + rng.normal(0, math.sqrt(seed_corr), (1, n_s))
+                     + rng.normal(0, math.sqrt(var_res), (k, n_s)))
+            out.append(nfs.hp_variance_share(two_way=nfs.two_way_anova(table)).share)
+        return np.array(out)
+    null = shares(0.0)
+    assert null.mean() < 0.1               # truncated at 0, so a little above 0 on average
+    assert np.median(null) == 0.0
+    # naive "1 - var_noise / var_fixed_seed" would read about 0 here when seed_corr = 0.5
+    true_share = 0.6
+    built = shares(true_share / (1 - true_share) * var_res)
+    assert abs(np.median(built) - true_share) < 0.1
 
 
 # ---------------------------------------------------------------------------
-# importance
+# seeds needed, against a fixed baseline
 # ---------------------------------------------------------------------------
 
 
-def test_importance_one_at_a_time_design(paired_result):
-    imp = paired_result.importance.set_index("hparam")
-    # lr: baseline, lr_hi, lr_lo (hidden == 128); hidden: baseline and wide (lr == 0.1)
-    assert imp.loc["lr", "n_levels"] == 3 and imp.loc["lr", "n_runs"] == 27
-    assert imp.loc["hidden", "n_levels"] == 2 and imp.loc["hidden", "n_runs"] == 19
-    assert (imp["design"] == "one_at_a_time").all()
-    assert imp.loc["lr", "verdict"] == "matters"
-    assert imp.loc["lr", "ratio"] == pytest.approx(imp.loc["lr", "var_explained"] / imp.loc["lr", "noise_var"])
+def test_seeds_to_detect_keeps_the_baseline_and_matches_statsmodels():
+    sd, nb = 0.01, 20
+    for d in (0.5, 1.0, 2.0):
+        n = int(nfs.seeds_to_detect(d * sd, sd, n_baseline=nb, alpha=0.0127, power=0.8))
+        power = lambda k: TTestIndPower().power(d, k, 0.0127, ratio=max(nb, k) / k)
+        assert power(n) >= 0.8 and (n == 2 or power(n - 1) < 0.8)
+    assert np.isnan(nfs.seeds_to_detect(0.0, sd, n_baseline=nb))
 
 
-def test_importance_falls_back_to_all_runs():
-    hp = {"baseline": {"lr": 0.1, "hidden": 128}, "a": {"lr": 0.3, "hidden": 256}, "b": {"lr": 0.1, "hidden": 256}}
-    runs = make_runs({"baseline": 0, "a": 0.0, "b": 0.0}, n_seeds=5, hp=hp)
-    imp = analyze(runs, "val_acc", n_boot=100, n_perm=100).importance.set_index("hparam")
-    assert imp.loc["lr", "design"] == "all_runs" and imp.loc["lr", "n_runs"] == 15
-    assert imp.loc["hidden", "design"] == "one_at_a_time" and imp.loc["hidden", "n_runs"] == 10
-
-
-def test_importance_pvalue_matches_scipy_permutation_test():
-    rng = np.random.default_rng(22)
-    groups = [rng.normal(m, 1, 3) for m in (0, 0.8, 1.5)]
-    y, labels = np.concatenate(groups), np.repeat([0, 1, 2], 3)
-    # 9! / (3! 3! 3!) = 1680 distinct relabellings: scipy enumerates them exactly
-    ref = stats.permutation_test(groups, lambda *g: stats.f_oneway(*g).statistic,
-                                 permutation_type="independent", alternative="greater", n_resamples=np.inf).pvalue
-    ours = nfs.permutation_anova_test(y, labels, n_resamples=40_000, random_state=0).pvalue
-    assert abs(ours - ref) < 4 * math.sqrt(ref * (1 - ref) / 40_000) + 1e-4
-
-
-def test_importance_permutation_null_is_calibrated():
-    rng = np.random.default_rng(23)
-    n_sim, alpha = 600, 0.05
-    y = rng.normal(0, 1, (n_sim, 15))
-    labels = np.repeat([0, 1, 2], 5)
-    p = np.array([nfs.permutation_anova_test(row, labels, n_resamples=199, random_state=i).pvalue for i, row in enumerate(y)])
-    assert np.mean(p < alpha) <= binom_upper(n_sim, alpha)
-    # roughly uniform: mean 1/2 within 4 standard errors (sd of U(0,1) is 0.289)
-    assert abs(p.mean() - 0.5) < 4 * 0.289 / math.sqrt(n_sim)
-
-
-# ---------------------------------------------------------------------------
-# simulations of the verdicts
-# ---------------------------------------------------------------------------
-
-
-def _sweeps(rng, n_sim, shifts, n_seeds, shared, sd=1.0, seed_sd=1.0):
-    """(n_sim, configs, seeds) metric arrays; config 0 is the baseline."""
-    noise = rng.normal(0, sd, (n_sim, len(shifts), n_seeds))
-    seed_part = rng.normal(0, seed_sd, (n_sim, 1 if shared else len(shifts), n_seeds))
-    return np.asarray(shifts, dtype=float)[None, :, None] + seed_part + noise
-
-
-def _vectorised_verdicts(y, shared, correction, alpha=0.05):
-    v, b = y[:, 1:, :], y[:, :1, :]
-    test = nfs.paired_t_test(v, b) if shared else nfs.welch_t_test(v, b)
-    adj = nfs.adjust_pvalues(test.pvalue, correction)
-    return nfs.decide_verdicts(test.estimate, adj, alpha=alpha)
-
-
-def _as_table(y, shared):
-    n_cfg, n_seeds = y.shape
-    names = ["baseline"] + [f"v{i}" for i in range(1, n_cfg)]
-    seeds = np.tile(np.arange(n_seeds), n_cfg) if shared else np.arange(n_cfg * n_seeds)
-    return pd.DataFrame({"config": np.repeat(names, n_seeds), "seed": seeds, "val_acc": y.ravel()})
-
-
-@pytest.mark.parametrize(("shared", "correction"), [(True, "holm"), (False, "holm"), (True, "bh")])
-def test_null_sweeps_rarely_claim_anything(shared, correction):
-    # 4 variants x 10 seeds + baseline, all configs equal: only seed noise.
-    rng = np.random.default_rng(30)
-    n_sim, alpha = 2000, 0.05
-    y = _sweeps(rng, n_sim, [0, 0, 0, 0, 0], 10, shared)
-    verdicts = _vectorised_verdicts(y, shared, correction, alpha)
-    any_claim = (verdicts != "within_noise").any(axis=1)
-    assert any_claim.mean() <= binom_upper(n_sim, alpha)
-    # analyze itself reaches the same verdicts on a subset of the sweeps
-    for i in range(25):
-        res = analyze(_as_table(y[i], shared), "val_acc", correction=correction, alpha=alpha, n_boot=50, n_perm=50)
-        assert list(res.comparisons.verdict) == list(verdicts[i])
-
-
-@pytest.mark.parametrize("shared", [True, False])
-def test_two_noise_floor_difference_is_detected(shared):
-    # One variant truly better by 2 noise-floor std (within-config std
-    # sqrt(sd^2 + seed_sd^2) = sqrt(2)), 10 seeds per config, Holm over 4.
-    rng = np.random.default_rng(31)
-    n_sim = 1000
-    floor = math.sqrt(2.0)
-    y = _sweeps(rng, n_sim, [0, 2 * floor, 0, 0, 0], 10, shared)
-    verdicts = _vectorised_verdicts(y, shared, "holm")
-    assert np.mean(verdicts[:, 0] == "better") >= 0.8
-    assert np.mean(verdicts[:, 1:] == "better") <= binom_upper(3 * n_sim, 0.05)
-    for i in range(15):
-        res = analyze(_as_table(y[i], shared), "val_acc", n_boot=50, n_perm=50)
-        assert list(res.comparisons.verdict) == list(verdicts[i])
-
-
-# ---------------------------------------------------------------------------
-# garbage in
-# ---------------------------------------------------------------------------
-
-
-def _error(runs, *args, **kwargs):
-    with pytest.raises(AnalysisError) as info:
-        analyze(runs, *args, n_boot=50, n_perm=50, **kwargs)
-    message = str(info.value)
-    assert "\n" not in message
-    return message
-
-
-@pytest.fixture
-def runs3():
-    return make_runs({"baseline": 0, "a": 0.01, "b": 0.0}, n_seeds=4,
-                     hp={"baseline": {"lr": 0.1}, "a": {"lr": 0.3}, "b": {"lr": 0.03}})
-
-
-@pytest.mark.parametrize("column", ["config", "seed", "val_acc"])
-def test_missing_column_is_named(runs3, column):
-    assert repr(column) in _error(runs3.drop(columns=column), "val_acc")
-
-
-def test_non_numeric_metric_is_named(runs3):
-    runs3["val_acc"] = runs3["val_acc"].astype(str)
-    assert "'val_acc'" in _error(runs3, "val_acc")
-    mixed = runs3.astype({"val_acc": object})
-    mixed["val_acc"] = [0.8] * (len(mixed) - 1) + ["oops"]
-    msg = _error(mixed, "val_acc")
-    assert "'val_acc'" in msg and "oops" in msg
-
-
-def test_bad_arguments_are_named(runs3):
-    assert "direction" in _error(runs3, "val_acc", direction="maximize")
-    assert "correction" in _error(runs3, "val_acc", correction="bonferroni")
-    assert "alpha" in _error(runs3, "val_acc", alpha=5)
-    assert "'nope'" in _error(runs3, "val_acc", hparams=["nope"])
-
-
-def test_missing_or_thin_baseline_is_named(runs3):
-    assert "'base'" in _error(runs3, "val_acc", baseline="base")
-    thin = runs3.copy()
-    thin.loc[(thin.config == "baseline") & (thin.seed > 0), "status"] = "diverged"
-    msg = _error(thin, "val_acc")
-    assert "'baseline'" in msg and "1 usable" in msg
-
-
-def test_duplicates_and_inconsistent_hparams_are_named(runs3):
-    dup = pd.concat([runs3, runs3[(runs3.config == "a") & (runs3.seed == 2)]])
-    msg = _error(dup, "val_acc")
-    assert "'a'" in msg and "seed 2" in msg
-    bad = runs3.copy()
-    bad.loc[(bad.config == "b") & (bad.seed == 1), "hp.lr"] = 0.5
-    msg = _error(bad, "val_acc")
-    assert "'hp.lr'" in msg and "'b'" in msg
-    blank = runs3.copy()
-    blank.loc[3, "config"] = None
-    assert "'config'" in _error(blank, "val_acc")
-
-
-def test_nan_inf_and_diverged_rows_are_excluded_and_counted(runs3):
-    runs = runs3.copy()
-    runs.loc[runs.index[1], "val_acc"] = np.nan
-    runs.loc[runs.index[5], "val_acc"] = np.inf
-    runs.loc[runs.index[6], "status"] = "diverged"
-    runs.loc[runs.index[9], "status"] = "diverged"
-    res = analyze(runs, "val_acc", n_boot=50, n_perm=50)
-    s = res.summary
-    assert s["n_excluded"] == 4 and s["n_runs"] == len(runs) - 4
-    assert s["excluded_by_reason"] == {"metric is NaN": 1, "metric is infinite": 1, "diverged": 2}
-    assert sorted(res.excluded.index) == sorted(runs.index[[1, 5, 6, 9]])
-    assert set(res.excluded["reason"]) == {"metric is NaN", "metric is infinite", "diverged"}
-    clean = runs.drop(index=runs.index[[1, 5, 6, 9]])
-    ref = analyze(clean, "val_acc", n_boot=50, n_perm=50)
-    np.testing.assert_allclose(res.comparisons["p_value"], ref.comparisons["p_value"])
-    # rows 4-7 are config a: one infinite, one diverged
-    assert res.comparisons.set_index("config").loc["a", "n"] == 2
-
-
-def test_analysis_error_is_a_value_error():
-    assert issubclass(AnalysisError, ValueError)
+def test_seeds_for_equivalence_power_by_simulation():
+    sd, nb, margin, alpha = 1.0, 20, 1.0, 0.0127
+    n = int(nfs.seeds_for_equivalence(0.0, sd, margin, n_baseline=nb, alpha=alpha, power=0.8))
+    assert nfs.equivalence_power(0.0, sd, margin, n, max(nb, n), alpha=alpha) >= 0.8 > \
+        nfs.equivalence_power(0.0, sd, margin, n - 1, max(nb, n - 1), alpha=alpha)
+    # the probability the prediction gives matches simulated t intervals
+    rng = np.random.default_rng(44)
+    n_sim, nbb = 4000, max(nb, n)
+    x, y = rng.normal(0, sd, (n_sim, n)), rng.normal(0, sd, (n_sim, nbb))
+    se = sd * math.sqrt(1 / n + 1 / nbb)        # known sd: the prediction's own model
+    q = stats.t.ppf(1 - alpha / 2, n + nbb - 2)
+    est = x.mean(1) - y.mean(1)
+    inside = np.mean((est - q * se > -margin) & (est + q * se < margin))
+    predicted = float(nfs.equivalence_power(0.0, sd, margin, n, nbb, alpha=alpha))
+    assert binom_lower(n_sim, predicted) <= inside <= binom_upper(n_sim, predicted)
+    assert np.isnan(nfs.seeds_for_equivalence(1.5, sd, margin, n_baseline=nb))   # |diff| > margin

@@ -16,7 +16,7 @@ def analysed(tmp_path):
     runs = make_runs()
     runs.to_csv(tmp_path / "runs.csv", index=False)
     assert cli.main([
-        "analyze", str(tmp_path / "runs.csv"), "--out", str(tmp_path / "analysis"), "--correction", "holm",
+        "analyze", str(tmp_path / "runs.csv"), "--out", str(tmp_path / "analysis"), "--correction", "bonferroni",
     ]) == 0
     return tmp_path / "analysis"
 
@@ -30,8 +30,11 @@ def test_the_cli_writes_the_headline_of_its_summary(analysed):
     assert list(metrics) == ["metric", *HEADLINE_KEYS]
     assert metrics["metric"] == "val_acc"
     assert metrics["noise_floor"] == summary["noise_floor"] > 0
-    assert metrics["signal_over_noise"] == summary["signal_over_noise"] > 1
+    assert metrics["hp_variance_share"] == summary["hp_variance_share"] > 0
     assert metrics["best_config"] == "lr_hi"          # the synthetic sweep's real improvement
+    assert metrics["best_verdict"] == "better"
+    counts = [metrics[k] for k in ("n_better", "n_worse", "n_equivalent", "n_inconclusive")]
+    assert sum(counts) + summary["n_insufficient_runs"] == summary["n_variants"]
     assert metrics["n_runs"] == summary["n_runs"] == len(make_runs()) - 1   # the diverged run is out
     # flat: one scalar per key, nothing a tracker would have to unfold
     assert all(v is None or isinstance(v, (int, float, str)) for v in metrics.values())
@@ -39,13 +42,13 @@ def test_the_cli_writes_the_headline_of_its_summary(analysed):
 
 def test_missing_and_non_finite_values_become_null_and_numpy_scalars_plain():
     summary = {
-        "metric": "val_loss", "noise_floor": np.float64(0.02), "signal": float("nan"),
-        "signal_over_noise": float("inf"), "best_config": None, "n_runs": np.int64(12),
+        "metric": "val_loss", "noise_floor": np.float64(0.02), "hp_variance_share": float("nan"),
+        "best_diff": float("inf"), "best_config": None, "n_runs": np.int64(12),
         "noise_floor_ci": [0.01, 0.03], "excluded_by_reason": {"diverged": 1},
     }
     m = headline_metrics(summary)
-    assert m == {"metric": "val_loss", "noise_floor": 0.02, "signal": None, "signal_over_noise": None,
-                 "best_config": None, "best_diff": None, "best_p_adjusted": None, "n_better": None,
-                 "n_runs": 12}
+    assert m == {"metric": "val_loss", "noise_floor": 0.02, "hp_variance_share": None, "best_config": None,
+                 "best_diff": None, "best_verdict": None, "n_better": None, "n_worse": None,
+                 "n_equivalent": None, "n_inconclusive": None, "n_runs": 12}
     assert type(m["n_runs"]) is int and type(m["noise_floor"]) is float
     json.dumps(m, allow_nan=False)                    # valid strict JSON

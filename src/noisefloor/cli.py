@@ -117,7 +117,9 @@ def cmd_analyze(args) -> int:
         alpha=args.alpha if args.alpha is not None else settings.alpha,
         correction=args.correction or settings.correction,
         confidence_level=settings.confidence_level, power=settings.power,
-        n_boot=settings.n_boot, n_perm=settings.n_perm,
+        equivalence_margin=(args.equivalence_margin if args.equivalence_margin is not None
+                            else settings.equivalence_margin),
+        n_boot=settings.n_boot,
         eval_size=_eval_size(runs, metric),
         hparams=args.hparams.split(",") if args.hparams else None,
     )
@@ -128,14 +130,26 @@ def cmd_analyze(args) -> int:
     # Not write_json: its sorted keys would reorder the columns of `dvc exp show`.
     io.write_text(out / "metrics.json",
                   json.dumps(tracking.headline_metrics(result.summary), indent=2, allow_nan=False) + "\n")
-    io.write_json(out / "summary.json", result.summary)   # last: marks a finished analysis
-    s = result.summary
-    def num(x, fmt):   # None where the data cannot give a value (e.g. one run per variant)
-        return "n/a" if x is None else format(x, fmt)
-
-    print(f"analyze: {s['n_runs']} runs, noise floor {num(s['noise_floor'], '.4g')}, "
-          f"signal {num(s['signal'], '.4g')}, snr {num(s['snr'], '.3g')} -> {out}", file=sys.stderr)
+    io.write_text(out / "summary.json", result.summary.to_json())   # last: marks a finished analysis
+    print(f"analyze: {answer_line(result.summary)} -> {out}", file=sys.stderr)
     return 0
+
+
+def answer_line(s) -> str:
+    """The analysis in one line: runs, noise floor, verdict counts (read from the summary)."""
+    from .display import format_spread, metric_is_fraction
+
+    fraction = metric_is_fraction(s.metric, [s.noise_floor] if s.noise_floor is not None else None)
+    counts = ", ".join(f"{getattr(s, 'n_' + v)} {v.replace('_', ' ')}"
+                       for v in ("better", "worse", "equivalent", "inconclusive", "insufficient_runs"))
+    return (f"{s.n_runs} runs, noise floor {format_spread(s.noise_floor, fraction)} "
+            f"({s.n_baseline} baseline seeds); variants: {counts}")
+
+
+def _read_summary(analysis: Path):
+    from .stats.summary import Summary
+
+    return Summary.from_dict(json.loads((analysis / "summary.json").read_text()))
 
 
 PLOT_FILES = {
@@ -156,19 +170,20 @@ def cmd_plot(args) -> int:
     analysis = Path(args.analysis)
     runs = pd.read_csv(args.runs)
     histories = pd.read_csv(args.histories)
-    summary = json.loads((analysis / "summary.json").read_text())
+    summary = _read_summary(analysis)
     comparisons = pd.read_csv(analysis / "comparisons.csv")
     importance = pd.read_csv(analysis / "importance.csv")
-    metric, out = summary["metric"], Path(args.out)
+    metric, out = summary.metric, Path(args.out)
     plots.plot_noise_vs_signal(runs, metric, p.baseline, list(p.noise_seeds), list(p.signal_seeds),
                                out / PLOT_FILES["noise_vs_signal"], summary=summary)
-    plots.plot_config_distributions(runs, comparisons, metric, p.baseline, summary["noise_floor"],
+    plots.plot_config_distributions(runs, comparisons, metric, p.baseline, summary.noise_floor,
                                     out / PLOT_FILES["config_distributions"])
-    plots.plot_differences(comparisons, summary["noise_floor"], out / PLOT_FILES["differences"], metric=metric)
+    plots.plot_differences(comparisons, summary.noise_floor, out / PLOT_FILES["differences"], metric=metric,
+                           margin=summary.equivalence_margin)
     hist_metric = metric if metric in histories.columns else "val_acc"
     plots.plot_learning_curves(histories, hist_metric, p.baseline, list(p.signal_seeds),
                                out / PLOT_FILES["learning_curves"], runs=runs)
-    plots.plot_importance(importance, out / PLOT_FILES["importance"], alpha=summary["alpha"], metric=metric)
+    plots.plot_importance(importance, out / PLOT_FILES["importance"], alpha=summary.alpha, metric=metric)
     print(f"plot: {len(PLOT_FILES)} figures -> {out}", file=sys.stderr)
     return 0
 
@@ -179,7 +194,7 @@ def cmd_report(args) -> int:
     from . import report
 
     analysis = Path(args.analysis)
-    summary = json.loads((analysis / "summary.json").read_text())
+    summary = _read_summary(analysis)
     comparisons = pd.read_csv(analysis / "comparisons.csv")
     importance = pd.read_csv(analysis / "importance.csv")
     plot_paths = {k: Path(args.plots) / v for k, v in PLOT_FILES.items()}
@@ -231,11 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("runs", metavar="RUNS.csv")
     s.add_argument("--out", required=True)
     s.add_argument("--params", help="take defaults from this params file's stats section")
-    s.add_argument("--metric")
-    s.add_argument("--direction", choices=["max", "min"])
-    s.add_argument("--baseline")
-    s.add_argument("--alpha", type=float)
-    s.add_argument("--correction", choices=["holm", "bh", "none"])
+    s.add_argument("--metric", help="metric column (default: val_acc)")
+    s.add_argument("--direction", choices=["max", "min"], help="max: larger is better (default); min")
+    s.add_argument("--baseline", help="the config every variant is compared with (default: baseline)")
+    s.add_argument("--alpha", type=float, help="family-wise error rate of the verdicts (default: 0.05)")
+    s.add_argument("--correction", choices=["sidak", "bonferroni", "none"],
+                   help="single-step adjustment over the variants (default: sidak)")
+    s.add_argument("--equivalence-margin", type=float,
+                   help="'equivalent' = interval within +- this (metric units; default: the noise floor)")
     s.add_argument("--hparams", help="comma-separated hyperparameter columns (default: hp.* columns)")
     s.set_defaults(func=cmd_analyze)
 

@@ -17,20 +17,39 @@ import numpy as np
 VERDICT_COLORS = {
     "better": "#1a9641",
     "worse": "#d7191c",
-    "within_noise": "#7f7f7f",
+    "equivalent": "#2b83ba",
+    "inconclusive": "#7f7f7f",
     "insufficient_runs": "#b8860b",
+    # hyperparameter importance
+    "matters": "#e08214",
+    "negligible": "#2b83ba",
 }
+
+#: The comparison verdicts, in reading order.
+VERDICT_ORDER = ("better", "worse", "equivalent", "inconclusive", "insufficient_runs")
 
 #: Plain-words label per verdict.
 VERDICT_LABELS = {
     "better": "better",
     "worse": "worse",
-    "within_noise": "within noise",
+    "equivalent": "equivalent",
+    "inconclusive": "inconclusive",
     "insufficient_runs": "too few runs",
+    "matters": "matters",
+    "negligible": "negligible",
 }
 
-#: Colour used for the baseline wherever it is drawn.
-BASELINE_COLOR = "#2c7bb6"
+#: What each verdict means, in one line (the report's legend).
+VERDICT_MEANINGS = {
+    "better": "the whole simultaneous interval lies on the better side of 0",
+    "worse": "the whole simultaneous interval lies on the worse side of 0",
+    "equivalent": "the whole interval lies within +- the equivalence margin: any effect is smaller than that",
+    "inconclusive": "neither: the interval holds 0 and reaches past the margin; more seeds would decide",
+    "insufficient_runs": "fewer than two usable runs: no interval",
+}
+
+#: Colour used for the baseline wherever it is drawn (not a verdict's colour).
+BASELINE_COLOR = "#5e3c99"
 
 _FALLBACK_COLOR = "#404040"
 
@@ -48,6 +67,7 @@ def verdict_label(verdict) -> str:
 
 
 _CORRECTION_NAMES = {
+    "sidak": "Šidák",
     "holm": "Holm",
     "bonferroni": "Bonferroni",
     "fdr_bh": "BH",
@@ -106,3 +126,96 @@ def is_missing(value) -> bool:
         return not math.isfinite(float(value))
     except (TypeError, ValueError):
         return True
+
+
+# --------------------------------------------------------------------------
+# numbers: one formatting for the CLI, the report and the figures
+# --------------------------------------------------------------------------
+
+
+def _decimals_for(value: float, digits: int = 3) -> int:
+    """Decimals that show about ``digits`` significant digits of ``value``."""
+    if value == 0 or not math.isfinite(value):
+        return digits - 1
+    return int(min(8, max(0, digits - 1 - math.floor(math.log10(abs(value))))))
+
+
+def _fmt_fixed(value: float, decimals: int, signed: bool) -> str:
+    text = f"{value:.{decimals}f}"
+    if float(text) == 0.0:
+        # Never print "-0.00" (or "+0.00" for a value that rounds to nothing).
+        return f"{0.0:.{decimals}f}"
+    if signed and value > 0:
+        return "+" + text
+    return text
+
+
+def shared_decimals(*values) -> int:
+    """Decimals giving about three significant digits to the largest of ``values``."""
+    finite = [abs(float(v)) for v in values if not is_missing(v) and float(v) != 0.0]
+    return _decimals_for(max(finite)) if finite else 2
+
+
+def format_number(value, fraction: bool, *, signed: bool = False, decimals: int | None = None) -> str:
+    """A metric-scale number in display units (percent for fractions), without a unit suffix."""
+    if is_missing(value):
+        return "n/a"
+    v = float(value)
+    if fraction:
+        return _fmt_fixed(v * 100.0, 2 if decimals is None else decimals, signed)
+    return _fmt_fixed(v, _decimals_for(v) if decimals is None else decimals, signed)
+
+
+def format_diff(value, fraction: bool, *, signed: bool = True, decimals: int | None = None) -> str:
+    """A difference of the metric: ``"+0.41 pp"`` for a fraction, ``"-0.0123"`` otherwise; ``"n/a"`` if missing."""
+    text = format_number(value, fraction, signed=signed, decimals=decimals)
+    return f"{text} pp" if fraction and text != "n/a" else text
+
+
+def format_spread(value, fraction: bool) -> str:
+    """A standard deviation of the metric (unsigned difference units)."""
+    return format_diff(value, fraction, signed=False)
+
+
+def format_level(value, fraction: bool) -> str:
+    """A metric value (not a difference): percent for fractions."""
+    text = format_number(value, fraction)
+    return f"{text} %" if fraction and text != "n/a" else text
+
+
+def format_variance(value, fraction: bool) -> str:
+    """A variance: pp² for fractions, metric units² otherwise."""
+    if is_missing(value):
+        return "n/a"
+    v = float(value) * (1e4 if fraction else 1.0)
+    text = _fmt_fixed(v, _decimals_for(v), False)
+    return f"{text} pp²" if fraction else text
+
+
+def format_plain(value, digits: int = 3) -> str:
+    """A unitless statistic with about ``digits`` significant digits."""
+    if is_missing(value):
+        return "n/a"
+    v = float(value)
+    return _fmt_fixed(v, _decimals_for(v, digits), False)
+
+
+def format_p(p) -> str:
+    """A p-value: ``"= 0.004"``, ``"< 0.001"`` or ``"n/a"`` (without the "p")."""
+    if is_missing(p):
+        return "n/a"
+    p = float(p)
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
+
+
+def format_interval(low, high, fraction: bool, *, decimals: int | None = None) -> str:
+    """``"0.35 to 5.65"`` in display units (no unit suffix); ``"n/a"`` if either end is missing."""
+    if is_missing(low) or is_missing(high):
+        return "n/a"
+    d = decimals if decimals is not None else (2 if fraction else shared_decimals(low, high))
+    return f"{format_number(low, fraction, decimals=d)} to {format_number(high, fraction, decimals=d)}"
+
+
+def format_share(value) -> str:
+    """A share in [0, 1] as a percentage (``"67 %"``)."""
+    return "n/a" if is_missing(value) else f"{float(value) * 100:.0f} %"

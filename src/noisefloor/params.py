@@ -95,11 +95,11 @@ class StatsParams:
     direction: str = "max"
     baseline: str = "baseline"
     alpha: float = 0.05
-    correction: str = "holm"
+    correction: str = "sidak"
     confidence_level: float = 0.95
     power: float = 0.8
+    equivalence_margin: float | None = None
     n_boot: int = 2000
-    n_perm: int = 2000
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from matplotlib.patches import Patch
 
 from .display import (
     BASELINE_COLOR,
+    VERDICT_ORDER,
     correction_name,
     is_missing,
     metric_is_fraction,
@@ -361,22 +362,17 @@ def noise_vs_signal_figure(
     nf = fmt(noise_std) + unit if np.isfinite(noise_std) else "n/a"
     sg = fmt(signal_std) + unit if np.isfinite(signal_std) else "n/a"
     numbers = (f"noise floor: std {nf} over {_n(noise_vals.size, 'seed')}  |  "
-               f"signal: std of config means {sg} across {_n(n_configs, 'config')}")
-    if summary is not None and not is_missing(summary.get("noise_floor")) \
-            and not is_missing(summary.get("signal_fixed_seed")):
+               f"spread of the config means {sg} across {_n(n_configs, 'config')}")
+    headline = f"{_t(metric)}: seed noise vs hyperparameter signal"
+    if summary is not None and not is_missing(summary.get("noise_floor")):
         # The analysis' own numbers, so the figure and the report agree.
-        noise_std = float(summary["noise_floor"]) * s
-        signal_std = float(summary["signal_fixed_seed"]) * s
-        numbers = (f"noise floor: pooled seed std {fmt(noise_std) + unit}  |  "
-                   f"signal: spread across configs at a fixed seed {fmt(signal_std) + unit}")
-    if np.isfinite(noise_std) and np.isfinite(signal_std) and noise_std > 0:
-        ratio = signal_std / noise_std
-        if ratio >= 1:
-            headline = f"Hyperparameters move {_t(metric)} {ratio:.1f}× as much as seed noise does"
-        else:
-            headline = f"Hyperparameter changes move {_t(metric)} less than seed noise does ({ratio:.1f}×)"
-    else:
-        headline = f"{_t(metric)}: seed noise vs hyperparameter signal"
+        numbers = f"noise floor (baseline seed std): {fmt(float(summary['noise_floor']) * s) + unit}"
+        share = summary.get("hp_variance_share")
+        if not is_missing(share):
+            lo, hi = summary.get("hp_variance_share_ci") or [None, None]
+            ci = "" if is_missing(lo) or is_missing(hi) else f" (CI {lo * 100:.0f} to {hi * 100:.0f} %)"
+            headline = (f"Hyperparameters explain {share * 100:.0f} %{ci} of the spread of {_t(metric)} "
+                        "across configs at a fixed seed")
     fig.suptitle(f"{headline}\n{numbers}", fontsize=_TITLE_SIZE)
     _excluded_note(fig, n_excluded)
     return fig
@@ -441,22 +437,10 @@ def _verdicts(comparisons: pd.DataFrame | None) -> dict:
 def _verdict_title(verdicts: dict, baseline: str) -> str:
     counts = pd.Series(list(verdicts.values()), dtype=object).value_counts()
     n = len(verdicts)
-    nb, nw = int(counts.get("better", 0)), int(counts.get("worse", 0))
     if n == 0:
         return "No variant comparisons available"
-    parts = [f"{nb} of {n} variant{'s' if n != 1 else ''} beat {_t(baseline)} beyond seed noise"]
-    extra = []
-    if nw:
-        extra.append(f"{nw} worse")
-    nn = int(counts.get("within_noise", 0))
-    if nn:
-        extra.append(f"{nn} within noise")
-    ni = int(counts.get("insufficient_runs", 0))
-    if ni:
-        extra.append(f"{ni} with too few runs")
-    if extra:
-        parts.append(", ".join(extra))
-    return "; ".join(parts)
+    said = [f"{int(counts[v])} {verdict_label(v)}" for v in VERDICT_ORDER if int(counts.get(v, 0))]
+    return f"{n} variant{'s' if n != 1 else ''} against {_t(baseline)}: " + ", ".join(said)
 
 
 def config_distributions_figure(
@@ -543,7 +527,7 @@ def config_distributions_figure(
     if have_band:
         handles.append(Patch(color=BASELINE_COLOR, alpha=0.25, lw=0,
                              label=f"± noise floor ({units.fmt_spread(noise_floor)})"))
-    present = [v for v in ("better", "worse", "within_noise", "insufficient_runs")
+    present = [v for v in VERDICT_ORDER
                if v in {str(x) for x in verdicts.values()}]
     handles += [Patch(color=verdict_color(v), alpha=0.6, label=verdict_label(v)) for v in present]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8.5,
@@ -612,6 +596,7 @@ def differences_figure(
     noise_floor: float | None,
     *,
     metric: str | None = None,
+    margin: float | None = None,
 ) -> Figure:
     """Build the forest plot of differences (see :func:`plot_differences`)."""
     comp = comparisons.copy() if comparisons is not None else pd.DataFrame()
@@ -639,10 +624,12 @@ def differences_figure(
     comp = comp.sort_values("_diff", ascending=True, na_position="first").reset_index(drop=True)
     y = np.arange(n)
 
-    if not is_missing(noise_floor):
-        nf = float(noise_floor) * s
-        ax.axvspan(-nf, nf, color=BASELINE_COLOR, alpha=0.13, lw=0, zorder=0,
-                   label=f"± noise floor ({units.fmt_spread(noise_floor)})")
+    band = noise_floor if is_missing(margin) else margin
+    if not is_missing(band):
+        what = "equivalence margin" if not is_missing(margin) and margin != noise_floor else \
+            "equivalence margin = noise floor"
+        ax.axvspan(-float(band) * s, float(band) * s, color=verdict_color("equivalent"), alpha=0.12, lw=0,
+                   zorder=0, label=f"± {what} ({units.fmt_spread(band)})")
     ax.axvline(0, color="#333333", lw=1, zorder=1)
 
     for i, row in comp.iterrows():
@@ -671,11 +658,12 @@ def differences_figure(
             text += f", {corr} {_p_text(p)}"
         ax.text(1.02, i, text, transform=trans, va="center", ha="left", fontsize=8.5,
                 color=verdict_color(row.get("verdict")), clip_on=False)
-    level = comp["confidence_level"].dropna().iloc[0] if "confidence_level" in comp and comp["confidence_level"].notna().any() else None
-    ci_label = f"{float(level) * 100:g} % CI" if not is_missing(level) else "CI"
+    level = comp["simultaneous_level"].dropna().iloc[0] \
+        if "simultaneous_level" in comp and comp["simultaneous_level"].notna().any() else None
+    ci_label = f"{float(level) * 100:g} % simultaneous interval" if not is_missing(level) else "interval"
     ax.set_xlabel(units.diff_axis_label(f"difference from {_t(baseline)}, point = mean, bar = {ci_label}"))
     ax.grid(axis="x", alpha=0.3)
-    if not is_missing(noise_floor):
+    if not is_missing(band):
         # Outside the axes: inside, it would sooner or later cover an interval.
         fig.legend(loc="outside lower center", fontsize=8.5, frameon=False)
 
@@ -690,6 +678,7 @@ def plot_differences(
     path: str | os.PathLike,
     *,
     metric: str | None = None,
+    margin: float | None = None,
 ) -> Path:
     """Forest plot of each variant's difference from the baseline.
 
@@ -717,7 +706,7 @@ def plot_differences(
     pathlib.Path
         The written path.
     """
-    return _save(differences_figure(comparisons, noise_floor, metric=metric), path)
+    return _save(differences_figure(comparisons, noise_floor, metric=metric, margin=margin), path)
 
 
 # --------------------------------------------------------------------------
@@ -911,70 +900,35 @@ def importance_figure(
         return fig
 
     imp = importance.copy()
-    for col in ("var_explained", "noise_var", "ratio", "p_value"):
-        imp[col] = pd.to_numeric(imp[col], errors="coerce") if col in imp else np.nan
-    imp = imp.sort_values("ratio", ascending=True, na_position="first").reset_index(drop=True)
+    imp["_x"] = pd.to_numeric(imp.get("effect_over_noise"), errors="coerce")
+    imp = imp.sort_values("_x", ascending=True, na_position="first").reset_index(drop=True)
     n = len(imp)
     y = np.arange(n)
-    significant = imp["p_value"].lt(alpha).to_numpy()
-    # Variances of a fraction are shown in pp² so they match the other figures.
-    units = _Units(metric)
-    vscale = units.scale ** 2
-    var_unit = "pp²" if units.fraction else f"{units.metric} units²"
-
-    fig = _new_figure(12, max(3.2, 1.9 + 0.5 * n))
-    ax_v, ax_r = fig.subplots(1, 2, sharey=True, width_ratios=[1.2, 1])
-
-    h = 0.38
-    var_h = imp["var_explained"].fillna(0) * vscale
-    var_n = imp["noise_var"].fillna(0) * vscale
-    ax_v.barh(y + h / 2, var_h, height=h, color="#e08214", label="variance explained by the hyperparameter")
-    ax_v.barh(y - h / 2, var_n, height=h, color="#8c8c8c", label="seed-noise variance")
-    pos = pd.concat([var_h, var_n])
-    pos = pos[np.isfinite(pos) & (pos > 0)]
-    # Variances often differ by orders of magnitude; a linear axis would hide the small bar.
-    if len(pos) and pos.max() / pos.min() > 30:
-        ax_v.set_xscale("log")
-    ax_v.set_xlabel(f"variance ({var_unit})")
-    ax_v.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=8.5, frameon=False, ncol=2)
-    ax_v.set_yticks(y)
-    levels = imp["n_levels"] if "n_levels" in imp else pd.Series([None] * n)
-    ax_v.set_yticklabels([f"{_t(p)}  ({int(k)} levels)" if not is_missing(k) else _t(p)
-                          for p, k in zip(imp["hparam"], levels)])
-    ax_v.set_title("Variance: hyperparameter (orange) vs seed noise (grey)", fontsize=10.5)
-    ax_v.grid(axis="x", alpha=0.3)
-
-    ratio = imp["ratio"].to_numpy(dtype=float)
-    finite = np.isfinite(ratio) & (ratio > 0)
-    colors = ["#e08214" if sig else "#bdbdbd" for sig in significant]
-    ax_r.barh(y[finite], ratio[finite], height=0.6, color=[c for c, f in zip(colors, finite) if f])
-    ax_r.set_xscale("log")
-    ax_r.axvline(1.0, color="#333333", lw=1, ls="--")
-    lo = np.nanmin(ratio[finite]) if finite.any() else 0.1
-    hi = np.nanmax(ratio[finite]) if finite.any() else 10
-    ax_r.set_xlim(min(lo, 1.0) / 2, max(hi, 1.0) * 2)
-    # Annotations in a column right of the axes, so they never cross a bar or the line.
-    trans = transforms.blended_transform_factory(ax_r.transAxes, ax_r.transData)
-    verdicts = imp["verdict"] if "verdict" in imp else pd.Series([""] * n)
+    x = imp["_x"].to_numpy(dtype=float)
+    fig = _new_figure(10, max(3.0, 1.7 + 0.5 * n))
+    ax = fig.add_subplot()
+    colors = [verdict_color(v) for v in imp["verdict"]]
+    ax.barh(y, np.nan_to_num(x), height=0.6, color=colors)
+    ax.axvline(1.0, color="#333333", lw=1, ls="--", label="1 noise floor")
+    ax.set_yticks(y)
+    ax.set_yticklabels([_t(h) for h in imp["hparam"]])
+    ax.set_xlim(0, max(1.5, float(np.nanmax(x)) * 1.15 if np.isfinite(x).any() else 1.5))
+    ax.set_xlabel("largest difference from the baseline, in noise floors (dashed line: one noise floor)")
+    ax.grid(axis="x", alpha=0.3)
+    # Annotations in a column right of the axes, so they never cross a bar.
+    trans = transforms.blended_transform_factory(ax.transAxes, ax.transData)
     for i in range(n):
-        label = ("* " if significant[i] else "") + _p_text(imp["p_value"].iloc[i])
-        if isinstance(verdicts.iloc[i], str) and verdicts.iloc[i]:
-            label += f", {verdicts.iloc[i].replace('_', ' ')}"
-        if not finite[i]:
-            label += ", ratio 0" if ratio[i] == 0 else ", ratio n/a"
-        ax_r.text(1.02, i, label, transform=trans, va="center", ha="left", fontsize=8.5,
-                  color="#b35806" if significant[i] else "#555555", clip_on=False)
-    ax_r.set_xlabel("hyperparameter variance / seed-noise variance\n(log scale; dashed line = equal)")
-    ax_r.set_title(f"Ratio (orange and * = p < {alpha:g})", fontsize=10.5)
-    ax_r.tick_params(axis="y", labelleft=False)
-    ax_r.grid(axis="x", alpha=0.3, which="major")
-
-    n_sig = int(significant.sum())
-    if n_sig:
-        names = ", ".join(_t(p) for p, sgn in zip(imp["hparam"][::-1], significant[::-1]) if sgn)
-        title = f"{n_sig} of {n} hyperparameters move {what} beyond seed noise: {names}"
+        p_adj = imp["p_adjusted"].iloc[i] if "p_adjusted" in imp else None
+        label = verdict_label(imp["verdict"].iloc[i])
+        if not is_missing(p_adj):
+            label += f", adjusted {_p_text(p_adj)}"
+        ax.text(1.02, i, label, transform=trans, va="center", ha="left", fontsize=8.5,
+                color=verdict_color(imp["verdict"].iloc[i]), clip_on=False)
+    matters = [_t(h) for h, v in zip(imp["hparam"][::-1], imp["verdict"][::-1]) if v == "matters"]
+    if matters:
+        title = f"{len(matters)} of {n} hyperparameters move {what} beyond seed noise: {', '.join(matters)}"
     else:
-        title = f"None of {n} hyperparameters moves {what} detectably beyond seed noise"
+        title = f"None of {n} hyperparameters is shown to move {what} beyond seed noise"
     fig.suptitle(title, fontsize=_TITLE_SIZE)
     return fig
 
@@ -986,26 +940,23 @@ def plot_importance(
     alpha: float = 0.05,
     metric: str | None = None,
 ) -> Path:
-    """Variance explained per hyperparameter next to the seed-noise variance.
+    """Each hyperparameter's largest difference from the baseline, in noise floors, coloured by its verdict.
 
-    Left panel: for each hyperparameter, the variance its levels explain and
-    the seed-noise variance, as paired bars (log axis when they differ by more
-    than 30×). Right panel: their ratio on a log axis with a reference line
-    at 1 (= as large as seed noise); significant rows are orange and starred.
-    An empty table yields a small figure saying there is nothing to show.
+    The verdict and the adjusted p-value come from the importance table,
+    which takes them from the variants' comparisons (the same intervals as
+    the verdict table). An empty table yields a small figure saying there is
+    nothing to show.
 
     Parameters
     ----------
     importance : pandas.DataFrame or None
-        Columns ``hparam``, ``n_levels``, ``n_runs``, ``var_explained``,
-        ``noise_var``, ``ratio``, ``p_value``, ``verdict``; both variances in
-        the same units.
+        Columns ``hparam``, ``effect_over_noise``, ``p_adjusted``, ``verdict``.
     path : str or os.PathLike
         Output PNG path.
     alpha : float, default 0.05
-        Significance level used to star a row.
+        Family-wise level (kept for the caller's symmetry; the verdicts are read from the table).
     metric : str, optional
-        Metric name for the title; variances of a fraction are shown in pp².
+        Metric name for the title.
 
     Returns
     -------

@@ -16,13 +16,15 @@ from typing import Any, Mapping
 
 # Order = column order in `dvc exp show`: the answer first, then its support.
 HEADLINE_KEYS = (
-    "noise_floor",        # seed-only spread of the metric (std)
-    "signal",             # spread caused by hyperparameters
-    "signal_over_noise",  # their ratio: above 1, hyperparameters matter more than seeds
-    "best_config",        # the variant that moves the metric most in the better direction
+    "noise_floor",        # the baseline's seed-to-seed sd of the metric
+    "hp_variance_share",  # share of the fixed-seed spread the hyperparameters explain (0 = nothing)
+    "best_config",        # the variant with the best difference from the baseline
     "best_diff",          # its difference from the baseline
-    "best_p_adjusted",    # its multiplicity-adjusted p-value
-    "n_better",           # variants better than the baseline beyond noise
+    "best_verdict",       # better / worse / equivalent / inconclusive
+    "n_better",           # verdict counts (simultaneous intervals over the variants)
+    "n_worse",
+    "n_equivalent",
+    "n_inconclusive",
     "n_runs",             # runs analysed (after exclusions)
 )
 
@@ -47,8 +49,9 @@ def headline_metrics(summary: Mapping[str, Any]) -> dict[str, Any]:
 
     Parameters
     ----------
-    summary : mapping
-        The content of ``summary.json`` (see :func:`noisefloor.stats.analyze`).
+    summary : Summary or mapping
+        The analysis summary (:class:`noisefloor.stats.Summary`) or the
+        content of ``summary.json``.
 
     Returns
     -------
@@ -57,6 +60,8 @@ def headline_metrics(summary: Mapping[str, Any]) -> dict[str, Any]:
         has no value), plus ``metric``: the name of the compared column, so a
         table of experiments says what the numbers measure.
     """
+    if hasattr(summary, "to_dict"):
+        summary = summary.to_dict()
     out = {"metric": _plain(summary.get("metric"))}
     out.update({key: _plain(summary.get(key)) for key in HEADLINE_KEYS})
     return out

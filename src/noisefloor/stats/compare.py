@@ -1,0 +1,392 @@
+"""Each variant against the baseline: one estimate from every run, simultaneous intervals, four verdicts.
+
+The model
+---------
+A run's metric is ``y = mu_config + s_seed + e``: the seed effect ``s`` (shared
+by every config run at that seed: same initial weights, same data order)
+has variance ``tau2``, and each config has its own residual variance.  The
+baseline's runs at the variant's seeds tell how lucky those seeds were, so
+the estimate of ``mu_variant - mu_baseline`` is
+
+    diff = mean(variant) - sum_j c_j * y_baseline_j
+
+with weight ``c = (1 - beta m / n) / n_b + beta / n`` on each of the baseline's
+runs at one of the ``m`` seeds it shares with the variant (``n`` variant runs,
+``n_b`` baseline runs) and ``c = (1 - beta m / n) / n_b`` on the others.  ``beta = tau2 / var(baseline)``
+is the optimal weight (it minimises the variance of ``diff`` when the
+variant's seeds are among the baseline's), estimated once for the whole
+sweep from the configs x seeds block (:func:`seed_share`).  With no seed
+effect ``beta = 0`` and ``diff`` is the difference of the plain means over
+every run (Welch); with a strong one it approaches the seed-paired
+difference; in a balanced design (every config at the same seeds) it *is*
+the paired difference whatever ``beta``.
+
+Its variance is estimated from the data without assuming equal variances:
+the shared seeds contribute the sample variance of their per-seed terms
+(which contain the seed effect and both configs' noise), the other runs
+their own sample variance.  Degrees of freedom come from Satterthwaite's
+formula with one guard: for the degrees of freedom only, the variant's own
+variance is taken as at least the baseline's.  A variant with 4 runs has a
+variance estimated from 3 degrees of freedom; when that estimate happens to
+be small, plain Welch-Satterthwaite raises the degrees of freedom exactly when
+the statistic is large, and rejects about twice as often as it should at the
+small per-comparison levels a family needs (measured: 0.023 instead of
+0.0125 with 4 runs against 20).  The guard removes that and keeps the
+estimate and its standard error unchanged.
+
+Simultaneous intervals
+----------------------
+Each comparison is tested at the single-step level
+:func:`~noisefloor.stats.multiplicity.per_comparison_alpha` (Sidak by
+default), and its interval is the t interval at that level.  The intervals
+hold for all variants at once with probability at least ``1 - alpha``, and a
+variant's interval excludes 0 exactly when its adjusted p-value is below
+``alpha``: the verdict, the interval, the figure and the sentence are the
+same fact.  Nothing is resampled, so no verdict depends on Monte-Carlo noise.
+
+Verdicts
+--------
+``better``/``worse``: the interval excludes 0 (sign by ``direction``);
+``equivalent``: it lies inside ``(-margin, +margin)`` (two one-sided tests at
+the family's level, Schuirmann 1987; the default margin is the baseline's
+noise floor, so "equivalent" means "any effect is smaller than seed noise");
+``inconclusive``: neither, including a test that is undefined because the
+runs do not vary; ``insufficient_runs``: fewer than two usable runs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats as _sps
+
+from ._core import ROUNDING, _check_direction, _sort_key
+from .multiplicity import adjust_pvalues, per_comparison_alpha
+from .variance import largest_complete_block, two_way_anova
+
+VERDICTS = ("better", "worse", "equivalent", "inconclusive", "insufficient_runs")
+
+#: The comparison's method, as written in ``comparisons.csv``.
+METHOD = "seed_adjusted"
+
+
+@dataclass(frozen=True)
+class ComparisonResult:
+    """One variant against the baseline (before the family's adjustment).
+
+    Attributes
+    ----------
+    estimate : float
+        ``mean - baseline_mean``: the variant's difference from the baseline.
+    mean : float
+        The variant's seed-adjusted mean: ``baseline_mean + estimate``, what
+        the variant would average over the baseline's seeds.
+    mean_raw : float
+        The plain mean of the variant's runs.
+    baseline_mean : float
+        The plain mean of every baseline run.
+    standard_error, df, statistic, pvalue : float
+        The test of ``estimate == 0``; NaN when undefined.
+    n, n_baseline, n_paired : int
+        Runs of the variant, of the baseline, and seeds they share.
+    beta : float
+        The weight given to the baseline's runs at the shared seeds.
+    note : str
+        Why the test is undefined, or "".
+    """
+
+    estimate: float
+    mean: float
+    mean_raw: float
+    baseline_mean: float
+    standard_error: float
+    df: float
+    statistic: float
+    pvalue: float
+    n: int
+    n_baseline: int
+    n_paired: int
+    beta: float
+    note: str
+
+
+def seed_share(baseline_variance: float, two_way) -> float:
+    """``beta``: the seed effect's share of the baseline's run-to-run variance.
+
+    ``tau2 / var(baseline)`` with ``tau2 = max(0, (MS_seed - MS_residual) /
+    n_configs)`` from the two-way ANOVA of the largest configs x seeds block
+    (unbiased also when configs have unequal residual variances); 0 without
+    such a block.  Clipped to [0, 1].
+    """
+    if two_way is None or not np.isfinite(baseline_variance) or baseline_variance <= 0:
+        return 0.0
+    tau2 = two_way.var_seed
+    if not np.isfinite(tau2):
+        return 0.0
+    return float(min(1.0, max(0.0, tau2 / baseline_variance)))
+
+
+def _var_or(x: np.ndarray, fallback: float, fallback_df: float):
+    """Sample variance of ``x`` and its df, or the fallback when ``x`` is too short."""
+    if x.size >= 2:
+        return float(x.var(ddof=1)), float(x.size - 1)
+    return fallback, fallback_df
+
+
+def _satterthwaite(parts, dfs) -> float:
+    """Degrees of freedom of a sum of independent mean-square terms (negative terms allowed)."""
+    den = sum(p**2 / d for p, d in zip(parts, dfs))
+    return sum(parts) ** 2 / den if den > 0 else math.nan
+
+
+def compare_to_baseline(v, v_seeds, b, b_seeds, *, two_way=None) -> ComparisonResult:
+    """The seed-adjusted difference of a variant from the baseline, with its t test.
+
+    Parameters
+    ----------
+    v, v_seeds : array_like
+        The variant's usable runs and their seeds.
+    b, b_seeds : array_like
+        The baseline's usable runs (at least two) and their seeds.
+    two_way : TwoWayAnovaResult, optional
+        The two-way ANOVA of the sweep's largest configs x seeds block: the
+        seed effect's estimate (see :func:`seed_share`).  Without it, or with
+        fewer than two shared seeds, every run counts as independent.
+
+    Returns
+    -------
+    ComparisonResult
+
+    Notes
+    -----
+    With at least two shared seeds, the variance of ``diff`` has two
+    estimates.  *Empirical*: the sample variance of the per-seed terms over
+    the shared seeds (``m - 1`` df; it sees the seed effect directly).
+    *Model-based*: the variant's and the baseline's own variances less the
+    covariance the seed effect gives them, taken from the whole block
+    (more df when the block is large and the seed effect small).  The one
+    with more degrees of freedom *for a variant as noisy as the baseline* is
+    used: the choice depends on the design, the baseline and the block, never
+    on the variant's own runs, so it cannot favour a verdict.
+    """
+    v = np.asarray(v, dtype=float)
+    b = np.asarray(b, dtype=float)
+    v_seeds, b_seeds = list(v_seeds), list(b_seeds)
+    n_v, n_b = v.size, b.size
+    base_mean = float(b.mean())
+    shared = sorted(set(v_seeds) & set(b_seeds), key=_sort_key)
+    m = len(shared)
+    nan = math.nan
+    if n_v == 0:
+        return ComparisonResult(nan, nan, nan, base_mean, nan, nan, nan, nan, 0, n_b, 0, nan, "no usable run")
+    s2_b = float(b.var(ddof=1))
+    beta = seed_share(s2_b, two_way) if m >= 2 else 0.0
+
+    # One weight per baseline run: the baseline's mean, tilted towards its runs
+    # at the variant's seeds by beta (weights sum to 1).
+    beta_v = beta * m / n_v
+    c_shared = (1 - beta_v) / n_b + beta / n_v
+    c_other = (1 - beta_v) / n_b
+    in_shared = set(shared)
+    b_is_shared = np.array([s in in_shared for s in b_seeds], dtype=bool)
+    weights = np.where(b_is_shared, c_shared, c_other)
+    mean = base_mean + float(v.mean() - weights @ b)
+    estimate = mean - base_mean          # so that diff == mean - baseline_mean exactly
+
+    def result(se=nan, df=nan, t=nan, p=nan, note=""):
+        return ComparisonResult(estimate, mean, float(v.mean()), base_mean, se, df, t, p, n_v, n_b, m, beta, note)
+
+    if n_v < 2:
+        return result(note="fewer than 2 usable runs")
+
+    s2_v = float(v.var(ddof=1))
+    # Each estimate: (parts, dfs, parts with the variant as noisy as the baseline).
+    if m >= 2:
+        v_at, b_at = dict(zip(v_seeds, v)), dict(zip(b_seeds, b))
+        xv = np.array([v_at[s] for s in shared])
+        xb = np.array([b_at[s] for s in shared])
+        terms = xv / n_v - c_shared * xb      # independent across seeds
+        tau2 = beta * s2_b
+        parts = [m * float(terms.var(ddof=1))]
+        dfs = [m - 1.0]
+        refs = [m * max(0.0, s2_b * (1 / n_v**2 + c_shared**2) - 2 * c_shared * tau2 / n_v)]
+        b_only = b[~b_is_shared]
+        if b_only.size:
+            var_bo, df_bo = _var_or(b_only, s2_b, n_b - 1.0)
+            parts.append(b_only.size * c_other**2 * var_bo)
+            dfs.append(df_bo)
+            refs.append(parts[-1])
+        v_only = np.array([x for x, s in zip(v, v_seeds) if s not in in_shared])
+        if v_only.size:
+            var_vo, df_vo = _var_or(v_only, s2_v, n_v - 1.0)
+            parts.append(v_only.size * var_vo / n_v**2)
+            dfs.append(df_vo)
+            refs.append(v_only.size * s2_b / n_v**2)
+        candidates = [(parts, dfs, refs)]
+        # Model-based: var(v)/n + (baseline weights^2) var(b) - covariance from tau2.
+        coef_b = m * c_shared**2 + b_only.size * c_other**2
+        model, model_dfs, model_refs = [s2_v / n_v, coef_b * s2_b], [n_v - 1.0, n_b - 1.0], [s2_b / n_v, coef_b * s2_b]
+        if beta > 0 and beta < 1:
+            k = 2 * m * c_shared / (n_v * two_way.n_configs)   # tau2 = (MS_seed - MS_res) / n_configs
+            model += [-k * two_way.ms_seed, k * two_way.ms_residual]
+            model_dfs += [float(two_way.df_seed), float(two_way.df_residual)]
+            model_refs += model[-2:]
+        if beta < 1 and sum(model) > 0 and sum(model_refs) > 0:
+            candidates.append((model, model_dfs, model_refs))
+        parts, dfs, refs = max(candidates, key=lambda c: _satterthwaite(c[2], c[1]))
+    else:
+        # Fewer than two shared seeds: nothing to learn the seed effect from;
+        # every run counts as independent (Welch).
+        parts, dfs, refs = [s2_v / n_v, s2_b / n_b], [n_v - 1.0, n_b - 1.0], [s2_b / n_v, s2_b / n_b]
+
+    var = float(sum(parts))
+    scale = max(float(np.abs(v).max()), float(np.abs(b).max()))
+    if not math.sqrt(max(var, 0.0)) > ROUNDING * max(scale, 1e-300):
+        return result(note="the runs do not vary (beyond rounding): no test is possible")
+    se = math.sqrt(var)
+    # The guard: for the df only, the variant is at least as noisy as the baseline.
+    df = _satterthwaite([p if p < 0 else max(p, r) for p, r in zip(parts, refs)], dfs)
+    t = estimate / se
+    p = float(2 * _sps.t.sf(abs(t), df))
+    return result(se, float(df), float(t), p)
+
+
+@dataclass(frozen=True)
+class FamilyResult:
+    """The family's adjustment applied to every comparison (arrays, one entry per variant)."""
+
+    per_comparison_alpha: float
+    family_size: int
+    critical_value: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    p_adjusted: np.ndarray
+
+
+def simultaneous_intervals(estimate, standard_error, df, pvalue, *, alpha: float = 0.05,
+                           correction: str = "sidak") -> FamilyResult:
+    """Single-step simultaneous intervals and adjusted p-values over the defined tests.
+
+    The family is every comparison with a finite standard error; the others
+    get NaN.  ``ci = estimate -+ t_{1 - a/2, df} * standard_error`` with ``a =
+    per_comparison_alpha(alpha, family_size, correction)``.
+    """
+    est = np.asarray(estimate, dtype=float)
+    se = np.asarray(standard_error, dtype=float)
+    df = np.asarray(df, dtype=float)
+    defined = np.isfinite(se) & np.isfinite(df) & np.isfinite(est)
+    m = int(defined.sum())
+    a = per_comparison_alpha(alpha, max(m, 1), correction)
+    crit = np.full(est.shape, np.nan)
+    crit[defined] = _sps.t.ppf(1 - a / 2, df[defined])
+    p = np.where(defined, np.asarray(pvalue, dtype=float), np.nan)
+    return FamilyResult(a, m, crit, est - crit * se, est + crit * se, adjust_pvalues(p, correction))
+
+
+def decide_verdicts(ci_low, ci_high, *, margin: float, direction: str = "max") -> np.ndarray:
+    """``better``/``worse`` when the interval excludes 0, ``equivalent`` inside ``+-margin``, else ``inconclusive``.
+
+    A NaN interval (an undefined test) is ``inconclusive``; so is every
+    interval when ``margin`` is not a positive number and 0 is inside it.
+    """
+    _check_direction(direction)
+    lo = np.asarray(ci_low, dtype=float)
+    hi = np.asarray(ci_high, dtype=float)
+    out = np.full(lo.shape, "inconclusive", dtype=object)
+    up, down = lo > 0, hi < 0
+    out[up] = "better" if direction == "max" else "worse"
+    out[down] = "worse" if direction == "max" else "better"
+    if np.isfinite(margin) and margin > 0:
+        out[~up & ~down & (lo > -margin) & (hi < margin)] = "equivalent"
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class VariantComparisons:
+    """Every variant against the baseline, adjusted as one family.
+
+    Attributes
+    ----------
+    variants : list
+        Variant names, in order.
+    results : list of ComparisonResult
+        One per variant.
+    family : FamilyResult
+        Simultaneous intervals and adjusted p-values.
+    verdicts : numpy.ndarray
+        One of :data:`VERDICTS` per variant.
+    block : CompleteBlock or None
+        The configs x seeds block the seed effect was estimated from.
+    two_way : TwoWayAnovaResult or None
+        Its two-way ANOVA.
+    """
+
+    variants: list
+    results: list
+    family: FamilyResult
+    verdicts: np.ndarray
+    block: object
+    two_way: object
+
+
+def configs_by_seeds_block(values, configs, seeds):
+    """The largest complete configs x seeds block and its two-way ANOVA (``(None, None)`` without one)."""
+    block = largest_complete_block(configs, seeds)
+    if block is None:
+        return None, None
+    row = {c: i for i, c in enumerate(block.configs)}
+    col = {s: j for j, s in enumerate(block.seeds)}
+    table = np.full((len(row), len(col)), np.nan)
+    for v, c, s in zip(np.asarray(values, dtype=float), configs, seeds):
+        if c in row and s in col:
+            table[row[c], col[s]] = v
+    return block, two_way_anova(table)
+
+
+def compare_variants(values, configs, seeds, *, baseline: str, variants=None, alpha: float = 0.05,
+                     correction: str = "sidak", margin: float | None = None,
+                     direction: str = "max") -> VariantComparisons:
+    """Compare every variant with the baseline: estimates, simultaneous intervals, verdicts.
+
+    Parameters
+    ----------
+    values, configs, seeds : array_like
+        One entry per usable run.
+    baseline : str
+        The baseline config (at least two runs).
+    variants : list, optional
+        The variants, in order (default: every other config, in order of
+        appearance); a variant without runs gets ``insufficient_runs``.
+    alpha, correction
+        Family-wise level and single-step adjustment.
+    margin : float, optional
+        Equivalence margin (default: the baseline's standard deviation).
+    direction : {"max", "min"}
+
+    Returns
+    -------
+    VariantComparisons
+    """
+    y = np.asarray(values, dtype=float)
+    cfg = np.asarray(configs, dtype=object)
+    sd = np.asarray(seeds, dtype=object)
+    if variants is None:
+        variants = [c for c in pd.unique(cfg) if c != baseline]
+    is_base = cfg == baseline
+    b, bs = y[is_base], sd[is_base]
+    block, two_way = configs_by_seeds_block(y, cfg, sd)
+    results = []
+    for c in variants:
+        idx = cfg == c
+        results.append(compare_to_baseline(y[idx], sd[idx], b, bs, two_way=two_way))
+    fam = simultaneous_intervals([r.estimate for r in results], [r.standard_error for r in results],
+                                 [r.df for r in results], [r.pvalue for r in results], alpha=alpha,
+                                 correction=correction)
+    if margin is None:
+        margin = float(b.std(ddof=1))
+    verdicts = decide_verdicts(fam.ci_low, fam.ci_high, margin=margin, direction=direction)
+    verdicts[np.array([r.n < 2 for r in results], dtype=bool)] = "insufficient_runs"
+    return VariantComparisons(list(variants), results, fam, verdicts, block, two_way)

@@ -1,0 +1,236 @@
+"""Power: the smallest difference a design detects, and the seeds a difference needs."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special as _special
+
+from ._core import _check_unit_interval, _scalar
+
+#: The seeds-needed searches never go beyond this many seeds per config; a
+#: value equal to the cap means "at least this many" (in practice: never).
+SEEDS_NEEDED_CAP = 10_000
+
+
+# Power
+
+
+def _power_from_ncp(ncp, df, alpha):
+    # Two-sided power of a t test: both rejection tails (as statsmodels).
+    # scipy.special's nctdtr/stdtrit are the functions behind scipy.stats.nct
+    # and t, without the distribution framework's per-call overhead (power
+    # is evaluated inside root searches).
+    ncp = np.asarray(ncp, dtype=float)
+    crit = _special.stdtrit(df, 1 - alpha / 2)
+    finite = np.where(np.isfinite(ncp), ncp, 0.0)
+    upper = 1.0 - _special.nctdtr(df, finite, crit)
+    lower = _special.nctdtr(df, finite, -crit)
+    # The noncentral t can come back NaN for far-tail arguments (tail
+    # probabilities ~1e-100); the normal approximation is exact enough there.
+    upper = np.where(np.isnan(upper), _special.ndtr(finite - crit), upper)
+    lower = np.where(np.isnan(lower), _special.ndtr(-crit - finite), lower)
+    return np.where(np.isinf(ncp), 1.0, upper + lower)
+
+
+def t_test_power(effect_size, nobs, *, alpha: float = 0.05, paired: bool = True, nobs2=None):
+    """Two-sided power of a t test for a standardised effect size.
+
+    Parameters
+    ----------
+    effect_size : array_like
+        ``|difference| / sd`` (paired: sd of the differences).
+    nobs : array_like
+        Pairs (paired) or runs in the first group (unpaired).
+    alpha : float
+        Two-sided significance level.
+    paired : bool
+        One-sample t on differences (``df = n - 1``, ``ncp = d sqrt(n)``) or
+        the equal-variance two-sample t (``df = n1 + n2 - 2``,
+        ``ncp = d sqrt(n1 n2 / (n1 + n2))``), as statsmodels ``TTestPower`` /
+        ``TTestIndPower``.
+    nobs2 : array_like, optional
+        Runs in the second group (unpaired; defaults to ``nobs``).
+
+    Returns
+    -------
+    numpy.ndarray or float
+    """
+    d = np.asarray(effect_size, dtype=float)
+    n1 = np.asarray(nobs, dtype=float)
+    if paired:
+        df = n1 - 1
+        eff_n = n1
+    else:
+        n2 = n1 if nobs2 is None else np.asarray(nobs2, dtype=float)
+        df = n1 + n2 - 2
+        eff_n = n1 * n2 / (n1 + n2)
+    with np.errstate(invalid="ignore"):
+        out = np.where(df >= 1, _power_from_ncp(d * np.sqrt(eff_n), np.maximum(df, 1), alpha), np.nan)
+    return _scalar(out)
+
+
+def minimum_detectable_difference(
+    sd, nobs, *, nobs2=None, paired: bool = True, alpha: float = 0.05, power: float = 0.8
+):
+    """Smallest |difference| a two-sided t test detects with the given power.
+
+    Solves ``t_test_power(delta / sd, ...) == power`` for ``delta`` with the
+    noncentral t (vectorised bisection) and
+    returns it in metric units (relative precision 1e-11).
+
+    Parameters
+    ----------
+    sd : array_like
+        Standard deviation in metric units (paired: of the seed-paired
+        differences; unpaired: the noise floor).
+    nobs, nobs2, paired, alpha
+        As in :func:`t_test_power`.
+    power : float
+        Target power.
+
+    Returns
+    -------
+    numpy.ndarray or float
+        NaN where the test has no degrees of freedom or ``sd`` is not finite.
+    """
+    _check_unit_interval("power", power)
+    sd, n1 = np.broadcast_arrays(np.asarray(sd, dtype=float), np.asarray(nobs, dtype=float))
+    n2 = n1 if nobs2 is None else np.broadcast_to(np.asarray(nobs2, dtype=float), n1.shape)
+    df = n1 - 1 if paired else n1 + n2 - 2
+    valid = (df >= 1) & np.isfinite(sd)
+    n1v = np.where(valid, n1, 2.0)
+    n2v = np.where(valid, n2, 2.0)
+
+    def pw(d):
+        return np.asarray(t_test_power(d, n1v, alpha=alpha, paired=paired, nobs2=n2v))
+
+    # Bracket around the normal-theory answer, widen until it holds the root,
+    # then bisect (power is increasing in the effect size).
+    eff_n = n1v if paired else n1v * n2v / (n1v + n2v)
+    guess = (_special.ndtri(1 - alpha / 2) + _special.ndtri(power)) / np.sqrt(eff_n)
+    lo, hi = guess / 2, guess * 2
+    for _ in range(60):
+        short = pw(hi) < power
+        if not short.any():
+            break
+        lo = np.where(short, hi, lo)
+        hi = np.where(short, hi * 4, hi)
+    for _ in range(60):
+        over = pw(lo) >= power
+        if not over.any():
+            break
+        hi = np.where(over, lo, hi)
+        lo = np.where(over, lo / 4, lo)
+    while np.any(hi - lo > 1e-11 * hi):
+        mid = (lo + hi) / 2
+        ok = pw(mid) >= power
+        hi = np.where(ok, mid, hi)
+        lo = np.where(ok, lo, mid)
+    return _scalar(np.where(valid, hi * sd, np.nan))
+
+
+def seeds_needed(
+    diff, sd, *, paired: bool = True, alpha: float = 0.05, power: float = 0.8, cap: int = SEEDS_NEEDED_CAP
+):
+    """Seeds per config needed to detect ``diff`` with the given power.
+
+    The smallest integer ``n >= 2`` whose two-sided t test power (paired: ``n``
+    seed pairs; unpaired: ``n`` runs in each of the two groups) reaches
+    ``power`` for effect size ``|diff| / sd``.
+
+    Returns
+    -------
+    numpy.ndarray or float
+        Float array holding integers; NaN where ``diff`` is 0 or either input
+        is not finite; ``cap`` where even ``cap`` seeds would not suffice
+        (read it as "at least ``cap``").
+    """
+    _check_unit_interval("power", power)
+    diff, sd = np.broadcast_arrays(np.asarray(diff, dtype=float), np.asarray(sd, dtype=float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.abs(diff) / sd
+    valid = np.isfinite(diff) & (diff != 0) & ~np.isnan(d)
+    d = np.where(valid, d, 1.0)
+
+    def ok(n):
+        return np.asarray(t_test_power(d, n, alpha=alpha, paired=paired)) >= power
+
+    out = _smallest_n(ok, d.shape, cap)
+    return _scalar(np.where(valid, out, np.nan))
+
+
+def _smallest_n(ok, shape, cap: int) -> np.ndarray:
+    """Smallest integer n in [2, cap] with ``ok(n)`` (vectorised bisection); ``cap`` where none is."""
+    lo = np.ones(shape)
+    hi = np.full(shape, float(cap))
+    reachable = ok(hi)
+    while np.any(hi - lo > 1):
+        mid = np.floor((lo + hi) / 2)
+        good = ok(np.maximum(mid, 2))
+        hi = np.where(good, mid, hi)
+        lo = np.where(good, lo, mid)
+    return np.where(reachable, np.maximum(hi, 2), float(cap))
+
+
+def seeds_to_detect(diff, sd, *, n_baseline: int, alpha: float = 0.05, power: float = 0.8,
+                    cap: int = SEEDS_NEEDED_CAP):
+    """Seeds a variant needs for its interval to exclude 0 with the given power.
+
+    The smallest ``n`` such that an unpaired two-sided t test of a variant
+    with ``n`` runs against a baseline with ``max(n_baseline, n)`` runs (the
+    baseline keeps the runs it has, and gets at least as many as the
+    variant) detects ``|diff|`` at level ``alpha`` (give the family's
+    per-comparison level) with probability ``power``; ``sd`` is the seed
+    noise (the noise floor).  Ignores any gain from seed pairing, so it errs
+    on the side of more seeds.  NaN where ``diff`` is 0 or an input is not
+    finite; ``cap`` means "at least ``cap``".
+    """
+    _check_unit_interval("power", power)
+    diff, sd = np.broadcast_arrays(np.asarray(diff, dtype=float), np.asarray(sd, dtype=float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.abs(diff) / sd
+    valid = np.isfinite(d) & (d > 0)
+    d = np.where(valid, d, 1.0)
+
+    def ok(n):
+        return np.asarray(t_test_power(d, n, alpha=alpha, paired=False, nobs2=np.maximum(n, n_baseline))) >= power
+
+    return _scalar(np.where(valid, _smallest_n(ok, d.shape, cap), np.nan))
+
+
+def equivalence_power(diff, sd, margin, n, n_baseline, *, alpha: float = 0.05):
+    """Probability that the interval at level ``alpha`` lies inside ``+-margin``.
+
+    For a true difference ``diff``, noise ``sd``, ``n`` variant runs and
+    ``n_baseline`` baseline runs: with ``se = sd * sqrt(1/n + 1/n_baseline)``
+    and ``q`` the t quantile (``n + n_baseline - 2`` df), the estimate must
+    fall within ``+-(margin - q se)``; normal approximation for the estimate.
+    """
+    n = np.asarray(n, dtype=float)
+    nb = np.asarray(n_baseline, dtype=float)
+    se = sd * np.sqrt(1 / n + 1 / nb)
+    q = _special.stdtrit(n + nb - 2, 1 - alpha / 2)
+    half = margin - q * se
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = _special.ndtr((half - np.abs(diff)) / se) - _special.ndtr((-half - np.abs(diff)) / se)
+    return np.where(half > 0, np.maximum(p, 0.0), 0.0)
+
+
+def seeds_for_equivalence(diff, sd, margin, *, n_baseline: int, alpha: float = 0.05, power: float = 0.8,
+                          cap: int = SEEDS_NEEDED_CAP):
+    """Seeds a variant needs for its interval to fit inside ``+-margin`` with the given power.
+
+    As :func:`seeds_to_detect` (the baseline at ``max(n_baseline, n)`` runs),
+    with :func:`equivalence_power`.  NaN where ``|diff| >= margin`` (an
+    effect that large is never shown equivalent) or an input is not finite.
+    """
+    _check_unit_interval("power", power)
+    diff, sd = np.broadcast_arrays(np.asarray(diff, dtype=float), np.asarray(sd, dtype=float))
+    valid = np.isfinite(diff) & np.isfinite(sd) & (sd > 0) & np.isfinite(margin) & (np.abs(diff) < margin)
+    d = np.where(valid, diff, 0.0)
+    s = np.where(valid, sd, 1.0)
+
+    def ok(n):
+        return equivalence_power(d, s, margin, n, np.maximum(n, n_baseline), alpha=alpha) >= power
+
+    return _scalar(np.where(valid, _smallest_n(ok, d.shape, cap), np.nan))
