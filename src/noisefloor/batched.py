@@ -46,7 +46,8 @@ from .data import Splits, load_dataset
 from .models import BiLSTMClassifier
 from .params import RunConfig
 from .train import (CHECKPOINT_FILE, EVAL_CHUNK, HISTORY_COLUMNS, HISTORY_FILE, METRICS_FILE, _finite_or_none,
-                    _history_csv, derive_seed, library_versions, make_optimizer, pick_device, seed_everything)
+                    _history_csv, crash_point, derive_seed, library_versions, make_optimizer, pick_device,
+                    seed_everything)
 
 
 class BatchedBiLSTMClassifier(nn.Module):
@@ -425,6 +426,7 @@ def train_batch(cfg: RunConfig, seeds: Sequence[int], out_dirs: Sequence[str | P
                 f"val_loss {val_loss:.4f}  val_acc {100 * val_acc:.2f}%  ({elapsed:.1f} s, batch of {k})")
         _save_batch_checkpoints(cfg, seeds, out_dirs, epoch + 1, model, optimizer, data_gens, dropout_gens,
                                 histories, status)
+        crash_point(epoch + 1)
 
     # ---- final evaluation and outputs, per seed
     tests = evaluate(model, splits.x_test, splits.y_test)

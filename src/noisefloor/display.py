@@ -43,7 +43,7 @@ VERDICT_LABELS = {
 VERDICT_MEANINGS = {
     "better": "the whole simultaneous interval lies on the better side of 0",
     "worse": "the whole simultaneous interval lies on the worse side of 0",
-    "equivalent": "the whole interval lies within +- the equivalence margin: any effect is smaller than that",
+    "equivalent": "the whole interval lies within ± the equivalence margin: any effect is smaller than that",
     "inconclusive": "neither: the interval holds 0 and reaches past the margin; more seeds would decide",
     "insufficient_runs": "fewer than two usable runs: no interval",
 }

@@ -179,6 +179,8 @@ h3 { font-size: 1.05em; margin-top: 1.4em; }
 .card .hint { font-size: 0.8em; color: #555; }
 table { border-collapse: collapse; width: 100%%; font-size: 0.9em; margin: 0.4em 0; }
 th, td { border-bottom: 1px solid #e3e3e3; padding: 0.3em 0.5em; text-align: right; }
+td { white-space: nowrap; }
+td:first-child { white-space: normal; }
 th { background: #f4f4f4; }
 th:first-child, td:first-child { text-align: left; }
 td.verdict { text-align: left; font-weight: 600; }
@@ -236,9 +238,10 @@ def _question(s: Summary) -> str:
 
 def _verdict_table(comparisons: pd.DataFrame, s: Summary, fraction: bool) -> str:
     base_mean = comparisons["baseline_mean"].iloc[0] if len(comparisons) else None
-    head = ["Config", "Runs", "Mean", "Difference", f"{float(1 - s.alpha) * 100:g} % interval",
+    head = ["Config", "Runs", "Mean", "Difference", f"Simultaneous {float(1 - s.alpha) * 100:g} % interval",
             "× noise floor", "Verdict", "Seeds to decide"]
-    rows = [[f"{s.baseline} (baseline)", str(s.n_baseline), format_level(base_mean, fraction), "", "", "",
+    label = str(s.baseline) if s.baseline == "baseline" else f"{s.baseline} (baseline)"
+    rows = [[label, _n(s.n_baseline), format_level(base_mean, fraction), "", "", "",
              '<span class="muted">reference</span>', ""]]
     for _, r in comparisons.iterrows():
         diff, lo, hi = _get(r, "diff"), _get(r, "ci_low"), _get(r, "ci_high")

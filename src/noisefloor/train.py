@@ -13,6 +13,7 @@ import math
 import os
 import platform
 import random
+import signal
 import sys
 import time
 import zlib
@@ -124,6 +125,18 @@ def _finite_or_none(x: float | None) -> float | None:
 # --------------------------------------------------------------------------- the run
 
 
+#: Test-only fault injection: ``NOISEFLOOR_FAULT_KILL_AFTER_EPOCH=N`` makes a
+#: training process SIGKILL itself right after epoch N's checkpoint is on disk,
+#: so the fault tests crash a run at a known point instead of after a guessed sleep.
+FAULT_ENV = "NOISEFLOOR_FAULT_KILL_AFTER_EPOCH"
+
+
+def crash_point(epoch: int) -> None:
+    """Die here, as a crash would, when the fault-injection switch names this epoch."""
+    if os.environ.get(FAULT_ENV) == str(epoch):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def train_run(cfg: RunConfig, seed: int, out_dir: str | os.PathLike, *,
               splits: Splits | None = None, log: Callable[[str], None] | None = None) -> dict:
     """Train ``cfg`` with ``seed``; write ``metrics.json`` and ``history.csv`` to ``out_dir``.
@@ -228,6 +241,7 @@ def train_run(cfg: RunConfig, seed: int, out_dir: str | os.PathLike, *,
                                                     history, device))
         log(f"{tag} epoch {epoch + 1}/{tp.epochs}  train_loss {train_loss:.4f}  "
             f"val_loss {val_loss:.4f}  val_acc {100 * val_acc:.2f}%  ({history[-1]['time_s']:.1f} s)")
+        crash_point(epoch + 1)
 
     # ---- final evaluation (the test set is reported, never used for choices)
     if status == "ok":

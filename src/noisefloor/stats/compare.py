@@ -10,21 +10,21 @@ the estimate of ``mu_variant - mu_baseline`` is
 
     diff = mean(variant) - sum_j c_j * y_baseline_j
 
-with weight ``c = (1 - beta m / n) / n_b + beta / n`` on each of the baseline's
-runs at one of the ``m`` seeds it shares with the variant (``n`` variant runs,
-``n_b`` baseline runs) and ``c = (1 - beta m / n) / n_b`` on the others.  ``beta = tau2 / var(baseline)``
-is the optimal weight (it minimises the variance of ``diff`` when the
-variant's seeds are among the baseline's), estimated once for the whole
-sweep from the configs x seeds block (:func:`seed_share`).  With no seed
+with weight ``c = (1 - beta m / n) / n_b + beta / n`` on each of the
+baseline's runs at one of the ``m`` seeds it shares with the variant (``n``
+variant runs, ``n_b`` baseline runs) and ``c = (1 - beta m / n) / n_b`` on
+the others.  ``beta = tau2 / var(baseline)`` is the optimal weight (it
+minimises the variance of ``diff`` when the variant's seeds are among the
+baseline's), estimated once for the whole sweep from the configs x seeds
+block (:func:`seed_share`).  With no seed
 effect ``beta = 0`` and ``diff`` is the difference of the plain means over
 every run (Welch); with a strong one it approaches the seed-paired
 difference; in a balanced design (every config at the same seeds) it *is*
 the paired difference whatever ``beta``.
 
-Its variance is estimated from the data without assuming equal variances:
-the shared seeds contribute the sample variance of their per-seed terms
-(which contain the seed effect and both configs' noise), the other runs
-their own sample variance.  Degrees of freedom come from Satterthwaite's
+Its variance is estimated from the data without assuming equal variances
+(see :func:`compare_to_baseline` for the two estimates and how one is
+chosen).  Degrees of freedom come from Satterthwaite's
 formula with one guard: for the degrees of freedom only, the variant's own
 variance is taken as at least the baseline's.  A variant with 4 runs has a
 variance estimated from 3 degrees of freedom; when that estimate happens to

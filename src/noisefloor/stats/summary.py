@@ -53,7 +53,7 @@ class Summary:
 
     # --- the noise floor ---------------------------------------------------
     noise_floor: float = _f("noise floor", "standard deviation of the metric across the baseline's seeds: "
-                                           "how much it moves when only the seed changes", null="0")
+                                           "how much it moves when only the seed changes")
     noise_floor_ci: list = _f("noise floor interval", "chi-square confidence interval of the noise floor "
                                                       "(normal runs assumed)")
     noise_floor_df: int = _f("noise floor df", "degrees of freedom of the noise floor (baseline runs - 1)")
@@ -107,11 +107,11 @@ class Summary:
     per_comparison_alpha: float = _f("per-comparison level", "the level each comparison is tested at so "
                                                              "that the family keeps alpha")
     equivalence_margin: float = _f("equivalence margin", "a variant is 'equivalent' when its whole interval "
-                                                         "lies within +- this difference")
+                                                         "lies within ± this difference")
     equivalence_margin_source: str = _f("margin source", "noise floor (the default) or params")
     n_better: int = _f("better", "variants whose simultaneous interval lies entirely on the better side of 0")
     n_worse: int = _f("worse", "variants whose simultaneous interval lies entirely on the worse side of 0")
-    n_equivalent: int = _f("equivalent", "variants whose simultaneous interval lies within +- the margin")
+    n_equivalent: int = _f("equivalent", "variants whose simultaneous interval lies within ± the margin")
     n_inconclusive: int = _f("inconclusive", "variants whose interval neither excludes 0 nor fits the "
                                              "margin: more seeds would decide")
     n_insufficient_runs: int = _f("too few runs", "variants with fewer than two usable runs")
