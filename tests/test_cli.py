@@ -105,3 +105,46 @@ def test_a_table_without_seed_noise_is_analysed_not_a_crash(tmp_path):
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["noise_floor"] == 0 and summary["configs_differ_pvalue"] is None
     assert "noise floor 0.00 pp" in proc.stderr
+
+
+def test_version_and_help_show_defaults():
+    proc = nf("--version")
+    assert proc.returncode == 0 and proc.stdout.strip().startswith("noisefloor ")
+    help_text = " ".join(nf("analyze", "--help").stdout.split())
+    assert "--json" in help_text and "default: sidak" in help_text and "default: the noise floor" in help_text
+    assert "(default: params.yaml)" in nf("train", "--help").stdout
+
+
+def test_a_foreign_table_goes_through_analyze_plot_and_report_without_params(tmp_path):
+    foreign_table().to_csv(tmp_path / "runs.csv", index=False)
+    proc = nf("analyze", tmp_path / "runs.csv", "--out", tmp_path / "a", "--metric", "accuracy",
+              "--baseline", "base", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == json.loads((tmp_path / "a" / "summary.json").read_text())
+    proc = nf("plot", "--runs", tmp_path / "runs.csv", "--analysis", tmp_path / "a", "--out", tmp_path / "p")
+    assert proc.returncode == 0, proc.stderr
+    assert "learning-curve figure is left out" in proc.stderr
+    assert sorted(p.name for p in (tmp_path / "p").glob("*.png")) == [
+        "config_distributions.png", "differences.png", "importance.png", "noise_vs_signal.png"]
+    proc = nf("report", "--analysis", tmp_path / "a", "--plots", tmp_path / "p", "--out", tmp_path / "r.html")
+    assert proc.returncode == 0, proc.stderr
+    html = (tmp_path / "r.html").read_text()
+    assert "Baseline <b>base</b> at 8 seeds, 2 variants at 8 seeds" in html
+    assert "Figure learning_curves is not available" in html
+
+
+def test_missing_inputs_of_plot_and_report_are_one_line_errors(tmp_path):
+    foreign_table().to_csv(tmp_path / "runs.csv", index=False)
+    assert nf("analyze", tmp_path / "runs.csv", "--out", tmp_path / "a", "--metric", "accuracy",
+              "--baseline", "base").returncode == 0
+    proc = nf("report", "--analysis", tmp_path / "a", "--plots", tmp_path / "nowhere", "--out", tmp_path / "r.html")
+    assert proc.returncode == 2 and "nowhere: plots folder not found" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "r.html").exists()
+    proc = nf("plot", "--runs", tmp_path / "runs.csv", "--analysis", tmp_path / "none", "--out", tmp_path / "p")
+    assert proc.returncode == 2 and "summary.json: analysis summary not found" in proc.stderr
+    proc = nf("plot", "--runs", tmp_path / "runs.csv", "--histories", tmp_path / "h.csv", "--analysis",
+              tmp_path / "a", "--out", tmp_path / "p")
+    assert proc.returncode == 2 and "h.csv: histories table not found" in proc.stderr
+    (tmp_path / "other.csv").write_text("config,seed,val_acc\nbase,0,0.9\n")
+    proc = nf("plot", "--runs", tmp_path / "other.csv", "--analysis", tmp_path / "a", "--out", tmp_path / "p")
+    assert proc.returncode == 2 and "no 'accuracy' column" in proc.stderr

@@ -16,6 +16,10 @@ from pathlib import Path
 EXIT_BAD_INPUT = 2
 
 
+class InputError(ValueError):
+    """A missing or malformed input file or folder (one line, exit 2)."""
+
+
 def _err(msg: str) -> None:
     print(f"noisefloor: error: {msg}", file=sys.stderr, flush=True)
 
@@ -98,18 +102,11 @@ def _eval_size(runs, metric: str) -> int | None:
 
 
 def cmd_analyze(args) -> int:
-    import pandas as pd
-
     from . import io, params as P, stats, tracking
 
     settings = P.load(args.params).stats if args.params else P.StatsParams()
     metric = args.metric or settings.metric
-    try:
-        runs = pd.read_csv(args.runs)
-    except FileNotFoundError:
-        raise stats.AnalysisError(f"{args.runs}: runs table not found") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise stats.AnalysisError(f"{args.runs}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    runs = _read_csv(args.runs, "runs table")
     result = stats.analyze(
         runs, metric,
         direction=args.direction or settings.direction,
@@ -132,6 +129,8 @@ def cmd_analyze(args) -> int:
                   json.dumps(tracking.headline_metrics(result.summary), indent=2, allow_nan=False) + "\n")
     io.write_text(out / "summary.json", result.summary.to_json())   # last: marks a finished analysis
     print(f"analyze: {answer_line(result.summary)} -> {out}", file=sys.stderr)
+    if args.json:
+        sys.stdout.write(result.summary.to_json())
     return 0
 
 
@@ -149,7 +148,13 @@ def answer_line(s) -> str:
 def _read_summary(analysis: Path):
     from .stats.summary import Summary
 
-    return Summary.from_dict(json.loads((analysis / "summary.json").read_text()))
+    path = analysis / "summary.json"
+    try:
+        return Summary.from_dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise InputError(f"{path}: analysis summary not found (run `noisefloor analyze` first)") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
 
 
 PLOT_FILES = {
@@ -161,43 +166,65 @@ PLOT_FILES = {
 }
 
 
-def cmd_plot(args) -> int:
+def _read_csv(path, what: str):
     import pandas as pd
 
-    from . import params as P, plots
+    try:
+        return pd.read_csv(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: {what} not found") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
 
-    p = P.load(args.params)
-    analysis = Path(args.analysis)
-    runs = pd.read_csv(args.runs)
-    histories = pd.read_csv(args.histories)
+
+def _read_analysis(analysis: Path):
     summary = _read_summary(analysis)
-    comparisons = pd.read_csv(analysis / "comparisons.csv")
-    importance = pd.read_csv(analysis / "importance.csv")
-    metric, out = summary.metric, Path(args.out)
-    plots.plot_noise_vs_signal(runs, metric, p.baseline, list(p.noise_seeds), list(p.signal_seeds),
+    return summary, _read_csv(analysis / "comparisons.csv", "comparisons table"), \
+        _read_csv(analysis / "importance.csv", "importance table")
+
+
+def cmd_plot(args) -> int:
+    from . import plots
+
+    analysis, out = Path(args.analysis), Path(args.out)
+    summary, comparisons, importance = _read_analysis(analysis)
+    runs = _read_csv(args.runs, "runs table")
+    metric, baseline = summary.metric, summary.baseline
+    for col in ("config", "seed", metric):
+        if col not in runs.columns:
+            raise InputError(f"{args.runs}: no {col!r} column (the analysis in {analysis} used it)")
+    # The seeds come from the data the analysis used, never from a params file.
+    noise_seeds = sorted(runs.loc[runs["config"] == baseline, "seed"].unique().tolist())
+    variant_seeds = set(runs.loc[runs["config"] != baseline, "seed"])
+    signal_seeds = [s for s in noise_seeds if s in variant_seeds]
+    plots.plot_noise_vs_signal(runs, metric, baseline, noise_seeds, signal_seeds,
                                out / PLOT_FILES["noise_vs_signal"], summary=summary)
-    plots.plot_config_distributions(runs, comparisons, metric, p.baseline, summary.noise_floor,
+    plots.plot_config_distributions(runs, comparisons, metric, baseline, summary.noise_floor,
                                     out / PLOT_FILES["config_distributions"])
     plots.plot_differences(comparisons, summary.noise_floor, out / PLOT_FILES["differences"], metric=metric,
                            margin=summary.equivalence_margin)
-    hist_metric = metric if metric in histories.columns else "val_acc"
-    plots.plot_learning_curves(histories, hist_metric, p.baseline, list(p.signal_seeds),
-                               out / PLOT_FILES["learning_curves"], runs=runs)
+    written = 3
+    if args.histories:
+        histories = _read_csv(args.histories, "histories table")
+        hist_metric = metric if metric in histories.columns else "val_acc"
+        plots.plot_learning_curves(histories, hist_metric, baseline, signal_seeds,
+                                   out / PLOT_FILES["learning_curves"], runs=runs)
+        written += 1
+    else:
+        print("plot: no --histories: the learning-curve figure is left out", file=sys.stderr)
     plots.plot_importance(importance, out / PLOT_FILES["importance"], alpha=summary.alpha, metric=metric)
-    print(f"plot: {len(PLOT_FILES)} figures -> {out}", file=sys.stderr)
+    print(f"plot: {written + 1} figures -> {out}", file=sys.stderr)
     return 0
 
 
 def cmd_report(args) -> int:
-    import pandas as pd
-
     from . import report
 
-    analysis = Path(args.analysis)
-    summary = _read_summary(analysis)
-    comparisons = pd.read_csv(analysis / "comparisons.csv")
-    importance = pd.read_csv(analysis / "importance.csv")
-    plot_paths = {k: Path(args.plots) / v for k, v in PLOT_FILES.items()}
+    summary, comparisons, importance = _read_analysis(Path(args.analysis))
+    plots_dir = Path(args.plots)
+    if not plots_dir.is_dir():
+        raise InputError(f"{plots_dir}: plots folder not found (run `noisefloor plot` first)")
+    plot_paths = {k: plots_dir / v for k, v in PLOT_FILES.items()}
     params_text = Path(args.params).read_text() if args.params else None
     report.render_report(summary, comparisons, importance, plot_paths, args.out, params_text=params_text)
     print(f"report: -> {args.out}", file=sys.stderr)
@@ -207,44 +234,58 @@ def cmd_report(args) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default, unless its help already says it or it has none."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     ap = argparse.ArgumentParser(
         prog="noisefloor",
         description="Is a hyperparameter improvement real, or seed noise? Train under many seeds "
                     "(noise) and many configs (signal), then compare against the noise floor.")
+    ap.add_argument("--version", action="version", version=f"noisefloor {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
 
-    s = sub.add_parser("check", help="validate a params file",
-                       description="Reads PARAMS; writes nothing. Exits 2 with one line naming the bad key.")
-    s.add_argument("--params", default="params.yaml")
+    def command(name, help, description):
+        return sub.add_parser(name, help=help, description=description, formatter_class=_HelpFormatter)
+
+    s = command("check", "validate a params file",
+                "Reads PARAMS; writes nothing. Exits 2 with one line naming the bad key.")
+    s.add_argument("--params", default="params.yaml", help="the experiment's params file")
     s.set_defaults(func=cmd_check)
 
-    s = sub.add_parser("train", help="train one config at one or more seeds",
-                       description="Reads PARAMS and the dataset; writes RUNS_DIR/CONFIG/seedS/"
-                                   "{metrics.json,history.csv} (checkpoint.pt while running). "
-                                   "Progress per epoch on stderr.")
-    s.add_argument("--params", default="params.yaml")
+    s = command("train", "train one config at one or more seeds",
+                "Reads PARAMS and the dataset; writes RUNS_DIR/CONFIG/seedS/{metrics.json,history.csv} "
+                "(checkpoint.pt while running). Progress per epoch on stderr.")
+    s.add_argument("--params", default="params.yaml", help="the experiment's params file")
     s.add_argument("--config", required=True, help="'baseline' or a name under configs:")
-    s.add_argument("--seed", type=int, action="append", required=True, help="repeatable")
-    s.add_argument("--runs-dir", required=True)
+    s.add_argument("--seed", type=int, action="append", required=True, help="a seed to train (repeatable)")
+    s.add_argument("--runs-dir", required=True, help="folder of the run outputs")
     s.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("aggregate", help="collect the experiment's runs into one table",
-                       description="Reads PARAMS and RUNS_DIR/<config>/seed<s>/ for exactly the runs the params "
-                                   "ask for; writes OUT (one row per run) and optionally HISTORIES_OUT.")
-    s.add_argument("--params", default="params.yaml")
-    s.add_argument("--runs-dir", required=True)
-    s.add_argument("--out", required=True)
-    s.add_argument("--histories-out")
+    s = command("aggregate", "collect the experiment's runs into one table",
+                "Reads PARAMS and RUNS_DIR/<config>/seed<s>/ for exactly the runs the params ask for; writes "
+                "OUT (one row per run) and optionally HISTORIES_OUT.")
+    s.add_argument("--params", default="params.yaml", help="the experiment's params file")
+    s.add_argument("--runs-dir", required=True, help="folder of the run outputs")
+    s.add_argument("--out", required=True, help="the runs table to write (CSV)")
+    s.add_argument("--histories-out", help="the learning-curves table to write (CSV)")
     s.set_defaults(func=cmd_aggregate)
 
-    s = sub.add_parser("analyze", help="noise floor, signal and per-config verdicts from any runs table",
-                       description="Reads RUNS (CSV with config, seed and the metric column; optional hp.* "
-                                   "columns); writes OUT/{summary.json,comparisons.csv,importance.csv,"
-                                   "excluded.csv,metrics.json} (metrics.json: the flat headline numbers for experiment "
-                                   "trackers). Settings default to PARAMS' stats section when given.")
-    s.add_argument("runs", metavar="RUNS.csv")
-    s.add_argument("--out", required=True)
+    s = command("analyze", "noise floor and per-variant verdicts from any runs table",
+                "Reads RUNS (CSV with config, seed and the metric column; optional hp.* columns); writes "
+                "OUT/{summary.json,comparisons.csv,importance.csv,excluded.csv,metrics.json} (metrics.json: the "
+                "flat headline numbers for experiment trackers) and one line with the answer on stderr. "
+                "Settings default to PARAMS' stats section when given.")
+    s.add_argument("runs", metavar="RUNS.csv", help="one row per training run")
+    s.add_argument("--out", required=True, help="folder for the analysis files")
     s.add_argument("--params", help="take defaults from this params file's stats section")
     s.add_argument("--metric", help="metric column (default: val_acc)")
     s.add_argument("--direction", choices=["max", "min"], help="max: larger is better (default); min")
@@ -253,25 +294,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--correction", choices=["sidak", "bonferroni", "none"],
                    help="single-step adjustment over the variants (default: sidak)")
     s.add_argument("--equivalence-margin", type=float,
-                   help="'equivalent' = interval within +- this (metric units; default: the noise floor)")
+                   help="'equivalent' = interval within ± this (metric units; default: the noise floor)")
     s.add_argument("--hparams", help="comma-separated hyperparameter columns (default: hp.* columns)")
+    s.add_argument("--json", action="store_true", help="also print summary.json on stdout, for scripts")
     s.set_defaults(func=cmd_analyze)
 
-    s = sub.add_parser("plot", help="render the figures",
-                       description="Reads PARAMS, RUNS, HISTORIES and ANALYSIS/; writes OUT/*.png.")
-    s.add_argument("--params", default="params.yaml")
-    s.add_argument("--runs", required=True)
-    s.add_argument("--histories", required=True)
-    s.add_argument("--analysis", required=True)
-    s.add_argument("--out", required=True)
+    s = command("plot", "render the figures",
+                "Reads RUNS, ANALYSIS/ and optionally HISTORIES; writes OUT/*.png. The baseline and the "
+                "seeds come from the runs table and the analysis, not from a params file.")
+    s.add_argument("--runs", required=True, help="the runs table the analysis read")
+    s.add_argument("--histories", help="learning curves (epoch rows); without it that figure is left out")
+    s.add_argument("--analysis", required=True, help="folder written by `noisefloor analyze`")
+    s.add_argument("--out", required=True, help="folder for the PNG figures")
     s.set_defaults(func=cmd_plot)
 
-    s = sub.add_parser("report", help="write the self-contained HTML report",
-                       description="Reads ANALYSIS/ and PLOTS/*.png (and PARAMS to quote it); writes OUT.")
-    s.add_argument("--params")
-    s.add_argument("--analysis", required=True)
-    s.add_argument("--plots", required=True)
-    s.add_argument("--out", required=True)
+    s = command("report", "write the self-contained HTML report",
+                "Reads ANALYSIS/ and PLOTS/*.png (and PARAMS to quote it); writes OUT.")
+    s.add_argument("--params", help="params file to quote in the report")
+    s.add_argument("--analysis", required=True, help="folder written by `noisefloor analyze`")
+    s.add_argument("--plots", required=True, help="folder written by `noisefloor plot`")
+    s.add_argument("--out", required=True, help="the HTML file to write")
     s.set_defaults(func=cmd_report)
     return ap
 
@@ -285,6 +327,7 @@ KNOWN_ERRORS = {
     "noisefloor.aggregate": "AggregateError",
     "noisefloor.stats": "AnalysisError",
     "noisefloor.forkserver": "ForkServerError",
+    "noisefloor.cli": "InputError",
 }
 
 

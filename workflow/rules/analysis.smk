@@ -74,8 +74,6 @@ rule plot:
     log:
         "logs/plot.log",
     params:
-        seeds=[list(P.noise_seeds), list(P.signal_seeds)],
-        params_file=PARAMS_FILE,
         analysis=f"{RESULTS}/analysis",
         out=f"{RESULTS}/plots",
     threads: LIGHT_THREADS
@@ -83,7 +81,7 @@ rule plot:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     shell:
-        "noisefloor plot --params {params.params_file} --runs {input.runs} --histories {input.histories} "
+        "noisefloor plot --runs {input.runs} --histories {input.histories} "
         "--analysis {params.analysis} --out {params.out} 2> {log}"
 
 
