@@ -148,3 +148,20 @@ def test_missing_inputs_of_plot_and_report_are_one_line_errors(tmp_path):
     (tmp_path / "other.csv").write_text("config,seed,val_acc\nbase,0,0.9\n")
     proc = nf("plot", "--runs", tmp_path / "other.csv", "--analysis", tmp_path / "a", "--out", tmp_path / "p")
     assert proc.returncode == 2 and "no 'accuracy' column" in proc.stderr
+
+
+def test_a_wandb_export_is_analysed_as_it_is(tmp_path):
+    from tests.test_runs_table import wandb_export
+
+    t = wandb_export()
+    t.loc[t["config/lr"] == 0.003, "val_acc"] += 0.03           # a real improvement
+    t.to_csv(tmp_path / "export.csv", index=False)
+    proc = nf("analyze", tmp_path / "export.csv", "--out", tmp_path / "a")
+    assert proc.returncode == 0, proc.stderr
+    assert "config built from lr" in proc.stderr and "baseline = lr=0.001" in proc.stderr
+    comp = pd.read_csv(tmp_path / "a" / "comparisons.csv").set_index("config")
+    assert comp.loc["lr=0.003", "verdict"] == "better" and comp.loc["lr=0.003", "n"] == 4
+    imp = pd.read_csv(tmp_path / "a" / "importance.csv")
+    assert imp.hparam.tolist() == ["lr"] and imp.verdict.tolist() == ["matters"]
+    proc = nf("analyze", tmp_path / "export.csv", "--out", tmp_path / "b", "--config-col", "Nmae")
+    assert proc.returncode == 2 and "no column 'Nmae' (--config-col)" in proc.stderr

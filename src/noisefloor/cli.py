@@ -106,11 +106,19 @@ def cmd_analyze(args) -> int:
 
     settings = P.load(args.params).stats if args.params else P.StatsParams()
     metric = args.metric or settings.metric
-    runs = _read_csv(args.runs, "runs table")
+    table = _read_runs(args)
+    runs = table.runs
+    baseline = args.baseline or settings.baseline
+    if table.config_built and not args.baseline:
+        from .runs_table import busiest_config
+
+        baseline = busiest_config(runs)     # the noise condition: the config with the most seeds
+        print(f"analyze: baseline = {baseline} (the config with the most runs; name another with --baseline)",
+              file=sys.stderr)
     result = stats.analyze(
         runs, metric,
         direction=args.direction or settings.direction,
-        baseline=args.baseline or settings.baseline,
+        baseline=baseline,
         alpha=args.alpha if args.alpha is not None else settings.alpha,
         correction=args.correction or settings.correction,
         confidence_level=settings.confidence_level, power=settings.power,
@@ -177,6 +185,17 @@ def _read_csv(path, what: str):
         raise InputError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
 
 
+def _read_runs(args):
+    """The runs table in the analysis' shape (``config``, ``seed``, ``hp.*``), whatever tracker wrote it."""
+    from .runs_table import normalize
+
+    table = normalize(_read_csv(args.runs, "runs table"), source=str(args.runs), config_col=args.config_col,
+                      seed_col=args.seed_col)
+    for note in table.notes:
+        print(f"{args.command}: {args.runs}: {note}", file=sys.stderr)
+    return table
+
+
 def _read_analysis(analysis: Path):
     summary = _read_summary(analysis)
     return summary, _read_csv(analysis / "comparisons.csv", "comparisons table"), \
@@ -188,7 +207,7 @@ def cmd_plot(args) -> int:
 
     analysis, out = Path(args.analysis), Path(args.out)
     summary, comparisons, importance = _read_analysis(analysis)
-    runs = _read_csv(args.runs, "runs table")
+    runs = _read_runs(args).runs
     metric, baseline = summary.metric, summary.baseline
     for col in ("config", "seed", metric):
         if col not in runs.columns:
@@ -232,6 +251,12 @@ def cmd_report(args) -> int:
 
 
 # --------------------------------------------------------------------------- parser
+
+
+def _table_options(s) -> None:
+    s.add_argument("--config-col", help="the column naming each run's config (default: config; without one, "
+                                        "the config is built from the hyperparameter columns)")
+    s.add_argument("--seed-col", help="the column holding each run's seed (default: seed, or config/seed)")
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -280,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_aggregate)
 
     s = command("analyze", "noise floor and per-variant verdicts from any runs table",
-                "Reads RUNS (CSV with config, seed and the metric column; optional hp.* columns); writes "
+                "Reads RUNS (CSV with a config, a seed and the metric column; hyperparameters as hp.*, config/*, "
+                "config.* or params.* columns, as trackers export them); writes "
                 "OUT/{summary.json,comparisons.csv,importance.csv,excluded.csv,metrics.json} (metrics.json: the "
                 "flat headline numbers for experiment trackers) and one line with the answer on stderr. "
                 "Settings default to PARAMS' stats section when given.")
@@ -295,7 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="single-step adjustment over the variants (default: sidak)")
     s.add_argument("--equivalence-margin", type=float,
                    help="'equivalent' = interval within ± this (metric units; default: the noise floor)")
-    s.add_argument("--hparams", help="comma-separated hyperparameter columns (default: hp.* columns)")
+    s.add_argument("--hparams", help="comma-separated hyperparameters (default: every hp.*, config/*, "
+                                     "config.* and params.* column)")
+    _table_options(s)
     s.add_argument("--json", action="store_true", help="also print summary.json on stdout, for scripts")
     s.set_defaults(func=cmd_analyze)
 
@@ -303,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "Reads RUNS, ANALYSIS/ and optionally HISTORIES; writes OUT/*.png. The baseline and the "
                 "seeds come from the runs table and the analysis, not from a params file.")
     s.add_argument("--runs", required=True, help="the runs table the analysis read")
+    _table_options(s)
     s.add_argument("--histories", help="learning curves (epoch rows); without it that figure is left out")
     s.add_argument("--analysis", required=True, help="folder written by `noisefloor analyze`")
     s.add_argument("--out", required=True, help="folder for the PNG figures")
@@ -328,6 +357,7 @@ KNOWN_ERRORS = {
     "noisefloor.stats": "AnalysisError",
     "noisefloor.forkserver": "ForkServerError",
     "noisefloor.cli": "InputError",
+    "noisefloor.runs_table": "TableError",
 }
 
 
