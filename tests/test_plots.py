@@ -181,7 +181,10 @@ def test_config_distributions_colour_configs_by_verdict(runs, comparisons, noise
     colour_of = {t.get_text().split("\n")[0]: to_hex(t.get_color()) for t in ax.get_xticklabels()}
     for config, verdict in zip(comparisons["config"], comparisons["verdict"]):
         assert colour_of[config] == VERDICT_COLORS[verdict], config
-    assert fig.get_suptitle() == "5 variants against baseline: 1 better, 1 worse, 1 equivalent, 2 inconclusive"
+    assert fig.get_suptitle() == "val_acc of every run, per config, against baseline's mean ± the noise floor"
+    # n = 20 is drawn as a box, n = 4 or 5 as points and a bar at the mean
+    boxes = [p for p in ax.patches if p.__class__.__name__ == "PathPatch"]
+    assert len(boxes) == 1
 
 
 def test_config_distributions_shade_baseline_mean_plus_minus_noise_floor(runs, comparisons, noise_floor):

@@ -59,6 +59,8 @@ DPI = 120
 
 _NOISE_COLOR = BASELINE_COLOR
 _TITLE_SIZE = 12
+#: Fewer runs than this are drawn as points and their mean, not as a box.
+MIN_RUNS_FOR_BOX = 10
 _FOOTNOTE_COLOR = "#555555"
 
 
@@ -434,15 +436,6 @@ def _verdicts(comparisons: pd.DataFrame | None) -> dict:
     return dict(zip(comparisons["config"].astype(str), comparisons["verdict"]))
 
 
-def _verdict_title(verdicts: dict, baseline: str) -> str:
-    counts = pd.Series(list(verdicts.values()), dtype=object).value_counts()
-    n = len(verdicts)
-    if n == 0:
-        return "No variant comparisons available"
-    said = [f"{int(counts[v])} {verdict_label(v)}" for v in VERDICT_ORDER if int(counts.get(v, 0))]
-    return f"{n} variant{'s' if n != 1 else ''} against {_t(baseline)}: " + ", ".join(said)
-
-
 def config_distributions_figure(
     runs: pd.DataFrame,
     comparisons: pd.DataFrame | None,
@@ -501,12 +494,19 @@ def config_distributions_figure(
     if np.isfinite(base_mean):
         ax.axhline(base_mean, color=BASELINE_COLOR, lw=1.2, ls="--", zorder=1)
 
-    bp = ax.boxplot(data, positions=range(len(order)), widths=0.55, showfliers=False,
-                    patch_artist=True, medianprops=dict(color="#333333"))
-    for patch, color in zip(bp["boxes"], colors):
-        patch.set_facecolor(color)
-        patch.set_alpha(0.22)
-        patch.set_edgecolor("#555555")
+    # A box summarises a distribution only when there are enough runs to have one;
+    # with a handful of runs the points themselves are the honest picture.
+    boxed = [i for i, vals in enumerate(data) if vals.size >= MIN_RUNS_FOR_BOX]
+    if boxed:
+        bp = ax.boxplot([data[i] for i in boxed], positions=boxed, widths=0.55, showfliers=False,
+                        patch_artist=True, medianprops=dict(color="#333333"))
+        for patch, i in zip(bp["boxes"], boxed):
+            patch.set_facecolor(colors[i])
+            patch.set_alpha(0.22)
+            patch.set_edgecolor("#555555")
+    for i, vals in enumerate(data):
+        if vals.size and vals.size < MIN_RUNS_FOR_BOX:
+            ax.hlines(vals.mean(), i - 0.22, i + 0.22, color=colors[i], lw=2, zorder=2)
     for i, (vals, color) in enumerate(zip(data, colors)):
         ax.scatter(i + _jitter(vals.size, seed=i), vals, s=20, color=color, alpha=0.85,
                    edgecolor="white", linewidth=0.4, zorder=3)
@@ -533,9 +533,10 @@ def config_distributions_figure(
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8.5,
               frameon=False)
 
-    title = _verdict_title({k: v for k, v in verdicts.items() if k in set(map(str, order))}, baseline)
-    fig.suptitle(title.replace("; ", "\n", 1), fontsize=_TITLE_SIZE)
-    ax.set_title(f"{_t(metric)} of every successful run, per config", fontsize=10.5)
+    fig.suptitle(f"{_t(metric)} of every run, per config, against {_t(baseline)}'s mean ± the noise floor",
+                 fontsize=_TITLE_SIZE)
+    ax.set_title(f"a box where a config has {MIN_RUNS_FOR_BOX} or more runs; a bar at the mean otherwise",
+                 fontsize=9.5, color="#555555")
     _excluded_note(fig, n_excluded)
     return fig
 
@@ -661,14 +662,14 @@ def differences_figure(
     level = comp["simultaneous_level"].dropna().iloc[0] \
         if "simultaneous_level" in comp and comp["simultaneous_level"].notna().any() else None
     ci_label = f"{float(level) * 100:g} % simultaneous interval" if not is_missing(level) else "interval"
-    ax.set_xlabel(units.diff_axis_label(f"difference from {_t(baseline)}, point = mean, bar = {ci_label}"))
+    ax.set_xlabel(units.diff_axis_label(f"difference from {_t(baseline)}, point = difference, bar = {ci_label}"))
     ax.grid(axis="x", alpha=0.3)
     if not is_missing(band):
         # Outside the axes: inside, it would sooner or later cover an interval.
         fig.legend(loc="outside lower center", fontsize=8.5, frameon=False)
 
-    title = _verdict_title(dict(zip(comp["config"].astype(str), comp.get("verdict", []))), baseline)
-    fig.suptitle(title.replace("; ", "\n", 1), fontsize=_TITLE_SIZE)
+    fig.suptitle(f"Each variant's difference from {_t(baseline)}: better or worse when its interval misses 0, "
+                 "equivalent inside the band", fontsize=_TITLE_SIZE)
     return fig
 
 
