@@ -322,13 +322,18 @@ def run(argv: list[str], environ=os.environ) -> int | None:
             request = {"protocol": PROTOCOL, "argv": list(argv), "cwd": os.getcwd(), "env": dict(environ),
                        "umask": _current_umask(), "affinity": sorted(_affinity())}
             std = _open_std_fds()
+            # Marked sent before sending: a signal that arrives once the server may have the
+            # request is held for the worker, never allowed to end this process while the
+            # server forks one; if the send fails, a held signal ends it after all.
+            state["sent"] = True
             try:
                 socket.send_fds(sock, [json.dumps(request).encode() + b"\n"], std)
             except OSError as exc:
+                if state["signals"]:
+                    die_by(state["signals"][-1])
                 print(f"noisefloor: fork server unavailable ({exc}); training in this process",
                       file=sys.stderr, flush=True)
                 return None
-            state["sent"] = True
             lines = _Lines(sock)
             try:
                 hello = lines.read()
