@@ -253,3 +253,21 @@ def test_report_in_metric_units_for_a_loss(tmp_path):
     top = first_screen(out.read_text())
     assert "pp" not in top and "%" not in top.split("confidence")[0].split("Does any")[1][:60]
     assert "(lower is better)" in top
+
+
+def test_provenance_and_every_run(tmp_path, result, plot_files):
+    from noisefloor.provenance import provenance
+
+    runs = sy.make_runs()
+    rows = provenance(params_text="seeds: 20", runs=runs, eval_size=2000, cwd=tmp_path)
+    labels = dict(rows)
+    assert labels["git commit"] == "n/a"                   # not a git checkout: said, not an error
+    assert labels["evaluation set"] == "2000 examples" and labels["runs"] == f"{len(runs)} (6 configs)"
+    assert labels["noisefloor"] != "n/a" and labels["python"].count(".") == 2
+    html = render(tmp_path, result, plot_files, runs=runs, provenance=rows)
+    text = page_text(html)
+    assert "Provenance" in text and "params file sha256" in text and "training time" in text
+    runs_section = html.split('<details id="runs">')[1].split("</details>")[0]
+    assert f"All {len(runs)} runs" in runs_section
+    assert runs_section.count("<tr>") == len(runs) + 1      # a header and one row per run
+    assert "diverged" in runs_section

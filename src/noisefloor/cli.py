@@ -238,6 +238,7 @@ def cmd_plot(args) -> int:
 
 def cmd_report(args) -> int:
     from . import report
+    from .provenance import provenance
 
     summary, comparisons, importance = _read_analysis(Path(args.analysis))
     plots_dir = Path(args.plots)
@@ -245,7 +246,10 @@ def cmd_report(args) -> int:
         raise InputError(f"{plots_dir}: plots folder not found (run `noisefloor plot` first)")
     plot_paths = {k: plots_dir / v for k, v in PLOT_FILES.items()}
     params_text = Path(args.params).read_text() if args.params else None
-    report.render_report(summary, comparisons, importance, plot_paths, args.out, params_text=params_text)
+    runs = _read_runs(args).runs if args.runs else None
+    report.render_report(summary, comparisons, importance, plot_paths, args.out, params_text=params_text,
+                         runs=runs, provenance=provenance(params_text=params_text, runs=runs,
+                                                          eval_size=summary.eval_size))
     print(f"report: -> {args.out}", file=sys.stderr)
     return 0
 
@@ -338,10 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_plot)
 
     s = command("report", "write the self-contained HTML report",
-                "Reads ANALYSIS/ and PLOTS/*.png (and PARAMS to quote it); writes OUT.")
+                "Reads ANALYSIS/ and PLOTS/*.png (and PARAMS to quote it, RUNS to list every run); writes OUT.")
     s.add_argument("--params", help="params file to quote in the report")
     s.add_argument("--analysis", required=True, help="folder written by `noisefloor analyze`")
     s.add_argument("--plots", required=True, help="folder written by `noisefloor plot`")
+    s.add_argument("--runs", help="the runs table, listed run by run (and its devices and training time)")
+    _table_options(s)
     s.add_argument("--out", required=True, help="the HTML file to write")
     s.set_defaults(func=cmd_report)
     return ap

@@ -193,6 +193,8 @@ figure { margin: 1.2em 0; }
 figure img { max-width: 100%%; height: auto; border: 1px solid #eee; }
 figcaption { color: #444; font-size: 0.92em; margin-top: 0.3em; }
 pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
+details summary { cursor: pointer; font-weight: 600; margin: 1em 0 0.4em 0; }
+@media print { details { display: block; } figure { break-inside: avoid; } }
 .muted { color: #666; font-size: 0.9em; }
 """ % {"base": BASELINE_COLOR}
 
@@ -208,9 +210,9 @@ def _card(label: str, value: str, hint: str = "") -> str:
             f'<div class="value">{escape(value)}</div>{hint_html}</div>')
 
 
-def _table(head: list[str], rows: list[list[str]], *, verdict_col: int | None = None,
+def _table(head: list[str] | None, rows: list[list[str]], *, verdict_col: int | None = None,
            row_classes: list[str] | None = None) -> str:
-    ths = "".join(f"<th>{escape(h)}</th>" for h in head)
+    ths = "".join(f"<th>{escape(h)}</th>" for h in head or [])
     body = []
     for i, cells in enumerate(rows):
         tds = "".join(
@@ -218,7 +220,8 @@ def _table(head: list[str], rows: list[list[str]], *, verdict_col: int | None = 
             for j, c in enumerate(cells))
         cls = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
         body.append(f"<tr{cls}>{tds}</tr>")
-    return f"<table><thead><tr>{ths}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    thead = f"<thead><tr>{ths}</tr></thead>" if head else ""
+    return f"<table>{thead}<tbody>{''.join(body)}</tbody></table>"
 
 
 def _n(x) -> str:
@@ -382,6 +385,25 @@ def _importance_table(importance: pd.DataFrame | None, fraction: bool) -> str:
               "table.</p>")
 
 
+def _runs_table(runs: pd.DataFrame, s: Summary, fraction: bool) -> str:
+    """Every run, one row each, in a collapsed section."""
+    cols = [c for c in ("config", "seed", s.metric, "epochs_run", "status", "wall_time_s") if c in runs]
+    rows = []
+    for _, r in runs[cols].iterrows():
+        cells = []
+        for c in cols:
+            v = r[c]
+            if c == s.metric:
+                cells.append(format_level(v, fraction))
+            elif c == "wall_time_s":
+                cells.append("n/a" if is_missing(v) else f"{float(v):.1f} s")
+            else:
+                cells.append("n/a" if v is None or (isinstance(v, float) and v != v) else str(v))
+        rows.append(cells)
+    head = [{"epochs_run": "epochs", "wall_time_s": "wall time"}.get(c, c) for c in cols]
+    return (f'<details id="runs"><summary>All {len(runs)} runs</summary>{_table(head, rows)}</details>')
+
+
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
          ".svg": "image/svg+xml", ".gif": "image/gif", ".webp": "image/webp"}
 
@@ -422,6 +444,8 @@ def render_report(
     title: str = "noisefloor report",
     params_text: str | None = None,
     notes: str | Iterable[str] | None = None,
+    runs: pd.DataFrame | None = None,
+    provenance: Iterable[tuple[str, str]] | None = None,
 ) -> Path:
     """Write one self-contained HTML report.
 
@@ -443,6 +467,10 @@ def render_report(
         The parameters used, shown verbatim.
     notes : str or iterable of str, optional
         Extra notes listed at the end.
+    runs : pandas.DataFrame, optional
+        The runs table, listed run by run in a collapsed section.
+    provenance : iterable of (label, value), optional
+        Where the numbers come from (see :func:`noisefloor.provenance.provenance`).
 
     Returns
     -------
@@ -472,6 +500,11 @@ def render_report(
         parts.append('<h2 id="figures">Figures</h2>')
         parts += [_figure(str(name), path) for name, path in plots.items()]
     parts += ['<h2 id="details">Details</h2>', _details(s, comparisons, importance, fraction)]
+    if provenance:
+        parts.append('<h2 id="provenance">Provenance</h2>')
+        parts.append(_table(None, [[k, v] for k, v in provenance]))
+    if runs is not None and len(runs):
+        parts.append(_runs_table(runs, s, fraction))
     parts.append('<h2 id="params">Parameters</h2>')
     if params_text:
         parts.append(f"<pre>{escape(str(params_text))}</pre>")

@@ -87,6 +87,7 @@ rule plot:
 
 rule report_html:
     input:
+        runs=rules.aggregate.output.runs,
         summary=rules.analyze.output.summary,
         plots=rules.plot.output,
     output:
@@ -102,5 +103,5 @@ rule report_html:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     shell:
-        "noisefloor report --params {params.params_file} --analysis {params.analysis} "
+        "noisefloor report --params {params.params_file} --runs {input.runs} --analysis {params.analysis} "
         "--plots {params.plots} --out {output} 2> {log}"

@@ -1,0 +1,63 @@
+"""Where a report's numbers come from: date, code, libraries, machine, params, runs.
+
+Everything here is read cheaply (no torch import: library versions come from
+the installed packages' metadata), and anything that cannot be read is "n/a",
+never an error: a report of someone else's runs table has no git commit.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "n/a"
+
+
+def _git(cwd: Path) -> str:
+    """``<commit>`` or ``<commit> (uncommitted changes)``; n/a outside a git checkout."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=cwd, capture_output=True,
+                                text=True, timeout=10)
+        if commit.returncode != 0:
+            return "n/a"
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                                capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "n/a"
+    dirty = " (uncommitted changes)" if status.returncode == 0 and status.stdout.strip() else ""
+    return commit.stdout.strip() + dirty
+
+
+def provenance(*, params_text: str | None = None, runs: pd.DataFrame | None = None,
+               eval_size: int | None = None, cwd: str | Path = ".") -> list[tuple[str, str]]:
+    """(label, value) rows for the report's provenance block, in reading order."""
+    rows = [
+        ("report made", _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")),
+        ("git commit", _git(Path(cwd))),
+        ("noisefloor", _version("noisefloor")),
+        ("python", platform.python_version()),
+        ("torch", _version("torch")),
+        ("numpy / scipy / pandas", f"{_version('numpy')} / {_version('scipy')} / {_version('pandas')}"),
+        ("params file sha256", hashlib.sha256(params_text.encode()).hexdigest()[:16] if params_text else "n/a"),
+        ("evaluation set", f"{eval_size} examples" if eval_size else "n/a"),
+    ]
+    if runs is not None and len(runs):
+        devices = sorted(map(str, runs["device"].dropna().unique())) if "device" in runs else []
+        rows.append(("device", ", ".join(devices) or "n/a"))
+        rows.append(("runs", f"{len(runs)} ({runs['config'].nunique()} configs)" if "config" in runs
+                     else str(len(runs))))
+        if "wall_time_s" in runs and runs["wall_time_s"].notna().any():
+            total = float(runs["wall_time_s"].sum())
+            rows.append(("training time", f"{total / 60:.1f} min in all runs ({total / len(runs):.1f} s per run)"))
+    return rows
