@@ -191,11 +191,11 @@ if [ -f "$out/summary.json" ]; then
     "$py" - "$out" <<'EOF'
 import csv, json, os, sys
 s = json.load(open(os.path.join(sys.argv[1], "summary.json")))
-keys = ["n_runs", "noise_floor", "noise_floor_ci", "signal", "snr"]
+keys = ["n_runs", "noise_floor", "noise_floor_ci", "hp_variance_share", "n_better", "n_worse", "n_equivalent", "n_inconclusive"]
 print("summary:", {k: s.get(k) for k in keys})
 with open(os.path.join(sys.argv[1], "comparisons.csv")) as f:
     for row in csv.DictReader(f):
-        print("  " + ", ".join(f"{k}={row[k]}" for k in row if k in ("config", "diff", "p_adjusted", "verdict")))
+        print("  " + ", ".join(f"{k}={row[k]}" for k in row if k in ("config", "diff", "ci_low", "ci_high", "verdict")))
 EOF
 fi
 echo "gpu_sweep.sh: snakemake exit $rc; scratch $scratch"

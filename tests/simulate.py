@@ -42,10 +42,10 @@ class Design:
 def sample(design: Design, rng: np.random.Generator):
     """One simulated sweep: (values, configs, seeds)."""
     d = design
-    seed_effect = rng.normal(0.0, np.sqrt(d.rho), d.n_baseline)
+    seed_effect = rng.normal(0.0, np.sqrt(d.rho), max(d.n_baseline, d.n_variant_runs))
     noise_sd = np.sqrt(1.0 - d.rho)
     values, configs, seeds = [], [], []
-    values.append(seed_effect + noise_sd * rng.normal(size=d.n_baseline))
+    values.append(seed_effect[:d.n_baseline] + noise_sd * rng.normal(size=d.n_baseline))
     configs += ["baseline"] * d.n_baseline
     seeds += list(range(d.n_baseline))
     mult = d.sd_mult or (1.0,) * d.n_variants
@@ -98,7 +98,9 @@ def rejections(design: Design, reps: int, *, seed: int = 0, alpha: float = 0.05)
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         # quantised values can make a pair of groups identical: scipy warns, the p-value is NaN -> 1
         warnings.simplefilter("ignore", RuntimeWarning)
-        p_paired = np.nan_to_num(stats.ttest_rel(v, np.broadcast_to(b[..., :k], v.shape), axis=2).pvalue, nan=1.0)
+        m = min(k, b.shape[-1])               # the shared seeds
+        p_paired = np.nan_to_num(stats.ttest_rel(v[..., :m], np.broadcast_to(b[..., :m], v[..., :m].shape),
+                                                 axis=2).pvalue, nan=1.0)
         p_welch = np.nan_to_num(stats.ttest_ind(v, b, axis=2, equal_var=False).pvalue, nan=1.0)
     return {"noisefloor": ours, "paired_holm": _holm(p_paired, alpha), "welch_holm": _holm(p_welch, alpha),
             "p_paired": p_paired, "p_welch": p_welch}
@@ -124,6 +126,9 @@ SCENARIOS = {
     "unequal variances (one variant 3x the sd)": Design(sd_mult=(3.0, 1.0, 1.0, 1.0)),
     "one outlying run": Design(outlier=6.0),
     "accuracy quantised to 1/287": Design(scale=0.015, level=0.9, quantum=1 / 287),
+    "one variant at 4 of 20 seeds": Design(n_variants=1),
+    "two configs at the same 4 seeds": Design(n_baseline=4, n_variants=1, n_variant_runs=4),
+    "a baseline at 4 seeds, variants at 20": Design(n_baseline=4, n_variant_runs=20),
 }
 
 

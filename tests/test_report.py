@@ -206,7 +206,6 @@ def test_every_statement_about_a_variant_agrees(tmp_path, result, plot_files):
         # the importance row of its hyperparameter says "matters" exactly when the variant is decided
         if name in imp.index:
             assert (imp.loc[name, "verdict"] == "matters") == (r["verdict"] in ("better", "worse"))
-    assert "within noise" not in text
 
 
 def test_details_define_every_number_they_show(tmp_path, result, plot_files):

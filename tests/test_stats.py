@@ -536,12 +536,24 @@ def test_hp_variance_share_has_null_zero_and_recovers_a_built_in_share(seed_corr
 # ---------------------------------------------------------------------------
 
 
-def test_seeds_to_detect_keeps_the_baseline_and_matches_statsmodels():
-    sd, nb = 0.01, 20
+def _welch_power_by_scipy(d, n1, n2, alpha):
+    """Two-sided power with the comparisons' df (Satterthwaite for equal spreads), written out with scipy.stats.nct."""
+    df = (1 / n1 + 1 / n2) ** 2 / (1 / (n1**2 * (n1 - 1)) + 1 / (n2**2 * (n2 - 1)))
+    ncp = d / math.sqrt(1 / n1 + 1 / n2)
+    crit = stats.t.isf(alpha / 2, df)
+    return stats.nct.sf(crit, df, ncp) + stats.nct.cdf(-crit, df, ncp)
+
+
+def test_seeds_to_detect_keeps_the_baseline_and_uses_the_comparisons_df():
+    sd, nb, a = 0.01, 20, 0.0127
     for d in (0.5, 1.0, 2.0):
-        n = int(nfs.seeds_to_detect(d * sd, sd, n_baseline=nb, alpha=0.0127, power=0.8))
-        power = lambda k: TTestIndPower().power(d, k, 0.0127, ratio=max(nb, k) / k)
-        assert power(n) >= 0.8 and (n == 2 or power(n - 1) < 0.8)
+        n = int(nfs.seeds_to_detect(d * sd, sd, n_baseline=nb, alpha=a, power=0.8))
+        power = lambda k: _welch_power_by_scipy(d, k, max(nb, k), a)
+        assert power(n) >= 0.8 - 1e-9 and (n == 2 or power(n - 1) < 0.8)
+    # the minimum detectable difference is where that power is reached
+    mde = nfs.minimum_detectable_difference(sd, 4, nobs2=nb, paired=False, alpha=a, power=0.8, welch=True)
+    assert _welch_power_by_scipy(mde / sd, 4, nb, a) == pytest.approx(0.8, abs=1e-7)
+    assert nfs.welch_df(4, 20) == pytest.approx((1 / 4 + 1 / 20) ** 2 / (1 / 48 + 1 / 7600), rel=1e-12)
     assert np.isnan(nfs.seeds_to_detect(0.0, sd, n_baseline=nb))
 
 

@@ -56,7 +56,6 @@ def test_artifacts_have_the_expected_content(sweep):
     assert list(comp.config) == ["lr_hi", "wide"]
     assert (comp["diff"] == comp["mean"] - comp["baseline_mean"]).all()
     assert comp["baseline_mean"].iloc[0] == pytest.approx(runs[runs.config == "baseline"].val_acc.mean(), rel=1e-12)
-    assert set(comp.verdict) <= {"better", "worse", "equivalent", "inconclusive", "insufficient_runs"}
     for name in ("noise_vs_signal", "config_distributions", "differences", "learning_curves", "importance"):
         png = sweep / "results" / "plots" / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -291,7 +291,10 @@ def noise_vs_signal_figure(
 
     # ---- noise panel --------------------------------------------------------
     noise_vals = noise[metric].to_numpy(dtype=float) * s
-    noise_std = float(np.std(noise_vals, ddof=1)) if noise_vals.size > 1 else np.nan
+    if summary is not None and not is_missing(summary.get("noise_floor")):
+        noise_std = float(summary.get("noise_floor")) * s     # the analysis' own number, not a second one
+    else:
+        noise_std = float(np.std(noise_vals, ddof=1)) if noise_vals.size > 1 else np.nan
     noise_mean = float(np.mean(noise_vals)) if noise_vals.size else np.nan
     if noise_vals.size:
         ax_n.boxplot(
@@ -413,9 +416,9 @@ def plot_noise_vs_signal(
     path : str or os.PathLike
         Output PNG path.
     summary : mapping, optional
-        The analysis summary: when it has ``noise_floor`` and
-        ``signal_fixed_seed``, the title quotes those (and their ratio, the
-        report's signal/noise) instead of recomputing from the runs shown.
+        The analysis summary: when given, the noise band and the title use
+        its ``noise_floor`` and ``hp_variance_share`` instead of numbers
+        computed from the runs shown.
 
     Returns
     -------
@@ -552,7 +555,7 @@ def plot_config_distributions(
     """Per-config distributions against the baseline's noise band.
 
     Each config gets a box and its individual runs as points, coloured by the
-    verdict from ``comparisons`` (better green, worse red, within noise grey).
+    verdict from ``comparisons`` (better green, worse red, equivalent blue, inconclusive grey).
     A horizontal band of the baseline mean ± ``noise_floor`` spans the plot so
     a reader sees at once which configs leave the band.
 

@@ -259,8 +259,7 @@ def _verdict_table(comparisons: pd.DataFrame, s: Summary, fraction: bool) -> str
             format_interval(lo, hi, fraction, decimals=d),
             "n/a" if is_missing(ratio) else f"{float(ratio):+.1f}",
             _badge(_get(r, "verdict")),
-            "" if is_missing(needed) else f"{int(needed)}"
-            + (" (to show equivalence)" if _get(r, "seeds_needed_to") == "equivalence" else ""),
+            _decide_cell(r),
         ])
     table = _table(head, rows, verdict_col=6, row_classes=["baseline"] + [""] * len(comparisons))
     unit = " in percentage points" if fraction else ""
@@ -273,9 +272,21 @@ def _verdict_table(comparisons: pd.DataFrame, s: Summary, fraction: bool) -> str
     return table + note
 
 
+def _decide_cell(r) -> str:
+    """Seeds that would decide the row, or why no test is possible."""
+    note = _get(r, "note")
+    if isinstance(note, str) and note:
+        return f"n/a: {note}"
+    needed = _get(r, "seeds_needed")
+    if is_missing(needed):
+        return ""
+    return f"{int(needed)}" + (" (to show equivalence)" if _get(r, "seeds_needed_to") == "equivalence" else "")
+
+
 def _headline(s: Summary, fraction: bool) -> str:
     ci = s.noise_floor_ci or [None, None]
-    robust = f"; robust (MAD) {format_spread(s.noise_floor_robust, fraction)}" if s.noise_floor_robust else ""
+    robust = (f"; robust (MAD) {format_spread(s.noise_floor_robust, fraction)}"
+              if s.noise_floor_robust is not None else "")
     share_ci = s.hp_variance_share_ci or [None, None]
     excluded = f"{s.n_excluded} excluded" if s.n_excluded else "none excluded"
     cards = [
@@ -300,8 +311,12 @@ def _details(s: Summary, comparisons: pd.DataFrame, importance: pd.DataFrame | N
     rows = [[str(x["config"]), str(x["n"]), format_spread(x.get("sd"), fraction),
              format_spread(x.get("sd_robust"), fraction)] for x in (s.config_spreads or [])]
     out.append(_table(["Config", "Runs", "sd", "robust sd (MAD)"], rows))
-    pooled = ("not given: the equal-spread test rejects" if s.noise_floor_pooled is None
-              else format_spread(s.noise_floor_pooled, fraction))
+    if s.noise_floor_pooled is not None:
+        pooled = format_spread(s.noise_floor_pooled, fraction)
+    elif s.equal_variance_pvalue is None:
+        pooled = "not given: the spreads cannot be compared (too few runs, or none varies)"
+    else:
+        pooled = "not given: the equal-spread test rejects"
     out.append(f'<p class="muted">Brown-Forsythe test of equal spreads: p {format_p(s.equal_variance_pvalue)}. '
                f"Pooled noise floor: {escape(pooled)}.</p>")
     # Every statistic of the summary, with its definition.

@@ -25,6 +25,7 @@ HEADLINE_KEYS = (
     "n_worse",
     "n_equivalent",
     "n_inconclusive",
+    "n_insufficient_runs",
     "n_runs",             # runs analysed (after exclusions)
 )
 

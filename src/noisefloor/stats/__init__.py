@@ -26,7 +26,7 @@ from .compare import (METHOD, VERDICTS, ComparisonResult, FamilyResult, VariantC
 from .importance import IMPORTANCE_COLUMNS, IMPORTANCE_VERDICTS, hparam_importance, resolve_hparams
 from .multiplicity import CORRECTIONS, SINGLE_STEP, adjust_pvalues, per_comparison_alpha
 from .power import (SEEDS_NEEDED_CAP, equivalence_power, minimum_detectable_difference, seeds_for_equivalence,
-                    seeds_needed, seeds_to_detect, t_test_power)
+                    seeds_needed, seeds_to_detect, t_test_power, welch_df)
 from .summary import Summary
 from .twosample import (PermutationTestResult, RankTestResult, TTestResult, bootstrap_mean_diff_ci, cohens_d,
                         mannwhitney_test, paired_t_test, prob_superior, sign_flip_test, welch_t_test,

@@ -294,9 +294,10 @@ def analyze(
     mde = np.full(len(res), np.nan)
     mde_up = np.full(len(res), np.nan)
     if ok.any():
-        mde[ok] = minimum_detectable_difference(sd, n_v[ok], nobs2=n_base, paired=False, alpha=a1, power=power)
+        mde[ok] = minimum_detectable_difference(sd, n_v[ok], nobs2=n_base, paired=False, alpha=a1, power=power,
+                                                welch=True)
         mde_up[ok] = minimum_detectable_difference(sd_upper, n_v[ok], nobs2=n_base, paired=False, alpha=a1,
-                                                   power=power)
+                                                   power=power, welch=True)
 
     def needed(noise):
         detect = np.asarray(seeds_to_detect(diff, noise, n_baseline=n_base, alpha=a1, power=power), dtype=float)
@@ -305,7 +306,7 @@ def analyze(
         best = np.fmin(detect, equiv)
         to = np.where(np.isnan(best), None, np.where(equiv <= np.nan_to_num(detect, nan=np.inf), "equivalence",
                                                       "detect"))
-        undecided = verdict == "inconclusive"
+        undecided = (verdict == "inconclusive") & (res["note"].to_numpy(dtype=object) == "")
         return np.where(undecided, best, np.nan), np.where(undecided, to, None)
 
     need, need_to = needed(sd)
@@ -419,8 +420,10 @@ def _summary(*, metric, direction, baseline, alpha, correction, confidence_level
     mde_n = typical[0][0] if typical else None
     mde = mde_up = None
     if mde_n is not None:
-        mde = minimum_detectable_difference(sd, mde_n, nobs2=n_base, paired=False, alpha=a1, power=power)
-        mde_up = minimum_detectable_difference(sd_upper, mde_n, nobs2=n_base, paired=False, alpha=a1, power=power)
+        mde = minimum_detectable_difference(sd, mde_n, nobs2=n_base, paired=False, alpha=a1, power=power,
+                                            welch=True)
+        mde_up = minimum_detectable_difference(sd_upper, mde_n, nobs2=n_base, paired=False, alpha=a1, power=power,
+                                               welch=True)
     needed_for = []
     for k in (0.5, 1.0, 2.0):
         needed_for.append({

@@ -15,8 +15,9 @@ baseline's runs at one of the ``m`` seeds it shares with the variant (``n``
 variant runs, ``n_b`` baseline runs) and ``c = (1 - beta m / n) / n_b`` on
 the others.  ``beta = tau2 / var(baseline)`` is the optimal weight (it
 minimises the variance of ``diff`` when the variant's seeds are among the
-baseline's), estimated once for the whole sweep from the configs x seeds
-block (:func:`seed_share`).  With no seed
+baseline's), estimated from the sweep's largest configs x seeds block with
+the variant's own runs left out (:func:`seed_share`), so that the variant's
+noise cannot decide how it is tested.  With no seed
 effect ``beta = 0`` and ``diff`` is the difference of the plain means over
 every run (Welch); with a strong one it approaches the seed-paired
 difference; in a balanced design (every config at the same seeds) it *is*
@@ -25,8 +26,8 @@ the paired difference whatever ``beta``.
 Its variance is estimated from the data without assuming equal variances
 (see :func:`compare_to_baseline` for the two estimates and how one is
 chosen).  Degrees of freedom come from Satterthwaite's
-formula with one guard: for the degrees of freedom only, the variant's own
-variance is taken as at least the baseline's.  A variant with 4 runs has a
+formula with one guard: for the degrees of freedom only, each of the two
+configs is taken as at least as noisy as the noisier one.  A variant with 4 runs has a
 variance estimated from 3 degrees of freedom; when that estimate happens to
 be small, plain Welch-Satterthwaite raises the degrees of freedom exactly when
 the statistic is large, and rejects about twice as often as it should at the
@@ -63,7 +64,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _sps
 
-from ._core import ROUNDING, _check_direction, _sort_key
+from ._core import ROUNDING, _check_direction, _sort_key, is_constant
 from .multiplicity import adjust_pvalues, per_comparison_alpha
 from .variance import largest_complete_block, two_way_anova
 
@@ -203,52 +204,70 @@ def compare_to_baseline(v, v_seeds, b, b_seeds, *, two_way=None) -> ComparisonRe
         return result(note="fewer than 2 usable runs")
 
     s2_v = float(v.var(ddof=1))
-    # Each estimate: (parts, dfs, parts with the variant as noisy as the baseline).
+    tau2 = beta * s2_b
+    b_only = b[~b_is_shared]
+    v_only = np.array([x for x, s in zip(v, v_seeds) if s not in in_shared])
+    n_bo, n_vo = b_only.size, v_only.size
+
+    # Each variance estimate: its parts (independent mean squares), their df, and
+    # shape(var_v, var_b): the same parts if the configs' run-to-run variances were
+    # var_v and var_b (the seed terms as estimated).
     if m >= 2:
         v_at, b_at = dict(zip(v_seeds, v)), dict(zip(b_seeds, b))
-        xv = np.array([v_at[s] for s in shared])
-        xb = np.array([b_at[s] for s in shared])
-        terms = xv / n_v - c_shared * xb      # independent across seeds
-        tau2 = beta * s2_b
-        parts = [m * float(terms.var(ddof=1))]
-        dfs = [m - 1.0]
-        refs = [m * max(0.0, s2_b * (1 / n_v**2 + c_shared**2) - 2 * c_shared * tau2 / n_v)]
-        b_only = b[~b_is_shared]
-        if b_only.size:
+        terms = np.array([v_at[s] for s in shared]) / n_v - c_shared * np.array([b_at[s] for s in shared])
+        parts, dfs = [m * float(terms.var(ddof=1))], [m - 1.0]      # the terms are independent across seeds
+        if n_bo:
             var_bo, df_bo = _var_or(b_only, s2_b, n_b - 1.0)
-            parts.append(b_only.size * c_other**2 * var_bo)
+            parts.append(n_bo * c_other**2 * var_bo)
             dfs.append(df_bo)
-            refs.append(parts[-1])
-        v_only = np.array([x for x, s in zip(v, v_seeds) if s not in in_shared])
-        if v_only.size:
+        if n_vo:
             var_vo, df_vo = _var_or(v_only, s2_v, n_v - 1.0)
-            parts.append(v_only.size * var_vo / n_v**2)
+            parts.append(n_vo * var_vo / n_v**2)
             dfs.append(df_vo)
-            refs.append(v_only.size * s2_b / n_v**2)
-        candidates = [(parts, dfs, refs)]
-        # Model-based: var(v)/n + (baseline weights^2) var(b) - covariance from tau2.
-        coef_b = m * c_shared**2 + b_only.size * c_other**2
-        model, model_dfs, model_refs = [s2_v / n_v, coef_b * s2_b], [n_v - 1.0, n_b - 1.0], [s2_b / n_v, coef_b * s2_b]
-        if beta > 0 and beta < 1:
+
+        def empirical_shape(var_v, var_b):
+            out = [m * max(0.0, var_v / n_v**2 + c_shared**2 * var_b - 2 * c_shared * tau2 / n_v)]
+            return out + ([n_bo * c_other**2 * var_b] if n_bo else []) + ([n_vo * var_v / n_v**2] if n_vo else [])
+
+        candidates = [(parts, dfs, empirical_shape)]
+        # Model-based: var(v)/n + (baseline weights^2) var(b) - the covariance the seed effect gives them.
+        coef_b = m * c_shared**2 + n_bo * c_other**2
+        seed_terms, seed_dfs = [], []
+        if 0 < beta < 1:
             k = 2 * m * c_shared / (n_v * two_way.n_configs)   # tau2 = (MS_seed - MS_res) / n_configs
-            model += [-k * two_way.ms_seed, k * two_way.ms_residual]
-            model_dfs += [float(two_way.df_seed), float(two_way.df_residual)]
-            model_refs += model[-2:]
-        if beta < 1 and sum(model) > 0 and sum(model_refs) > 0:
-            candidates.append((model, model_dfs, model_refs))
-        parts, dfs, refs = max(candidates, key=lambda c: _satterthwaite(c[2], c[1]))
+            seed_terms = [-k * two_way.ms_seed, k * two_way.ms_residual]
+            seed_dfs = [float(two_way.df_seed), float(two_way.df_residual)]
+
+        def model_shape(var_v, var_b):
+            return [var_v / n_v, coef_b * var_b] + seed_terms
+
+        model = model_shape(s2_v, s2_b)
+        if beta < 1 and sum(model) > 0 and sum(model_shape(s2_b, s2_b)) > 0:
+            candidates.append((model, [n_v - 1.0, n_b - 1.0] + seed_dfs, model_shape))
+        # The one with more df for a variant as noisy as the baseline: decided by the
+        # design and the baseline, never by the variant's own runs.
+        parts, dfs, shape = max(candidates, key=lambda c: _satterthwaite(c[2](s2_b, s2_b), c[1]))
     else:
         # Fewer than two shared seeds: nothing to learn the seed effect from;
         # every run counts as independent (Welch).
-        parts, dfs, refs = [s2_v / n_v, s2_b / n_b], [n_v - 1.0, n_b - 1.0], [s2_b / n_v, s2_b / n_b]
+        def shape(var_v, var_b):
+            return [var_v / n_v, var_b / n_b]
+
+        parts, dfs = shape(s2_v, s2_b), [n_v - 1.0, n_b - 1.0]
 
     var = float(sum(parts))
     scale = max(float(np.abs(v).max()), float(np.abs(b).max()))
     if not math.sqrt(max(var, 0.0)) > ROUNDING * max(scale, 1e-300):
-        return result(note="the runs do not vary (beyond rounding): no test is possible")
+        if is_constant(v, scale=scale) and is_constant(b, scale=scale):
+            return result(note="the runs do not vary (beyond rounding): no test is possible")
+        return result(note="the differences from the baseline are the same at every seed: no spread to "
+                           "test against")
     se = math.sqrt(var)
-    # The guard: for the df only, the variant is at least as noisy as the baseline.
-    df = _satterthwaite([p if p < 0 else max(p, r) for p, r in zip(parts, refs)], dfs)
+    # The guard: for the df only, each config is taken as at least as noisy as the
+    # noisier of the two, so that a small variance estimate on either side cannot
+    # raise the df exactly when the statistic is large.
+    noisier = max(s2_v, s2_b)
+    df = _satterthwaite([p if p < 0 else max(p, r) for p, r in zip(parts, shape(noisier, noisier))], dfs)
     t = estimate / se
     p = float(2 * _sps.t.sf(abs(t), df))
     return result(se, float(df), float(t), p)
@@ -381,7 +400,10 @@ def compare_variants(values, configs, seeds, *, baseline: str, variants=None, al
     results = []
     for c in variants:
         idx = cfg == c
-        results.append(compare_to_baseline(y[idx], sd[idx], b, bs, two_way=two_way))
+        # The seed effect used for a variant is estimated without that variant's runs,
+        # so its own noise cannot choose how it is tested.
+        _, others = configs_by_seeds_block(y[~idx], cfg[~idx], sd[~idx]) if idx.any() else (None, two_way)
+        results.append(compare_to_baseline(y[idx], sd[idx], b, bs, two_way=others))
     fam = simultaneous_intervals([r.estimate for r in results], [r.standard_error for r in results],
                                  [r.df for r in results], [r.pvalue for r in results], alpha=alpha,
                                  correction=correction)

@@ -32,7 +32,20 @@ def _power_from_ncp(ncp, df, alpha):
     return np.where(np.isinf(ncp), 1.0, upper + lower)
 
 
-def t_test_power(effect_size, nobs, *, alpha: float = 0.05, paired: bool = True, nobs2=None):
+def welch_df(n1, n2):
+    """Satterthwaite's df of a two-sample comparison when both groups are equally noisy.
+
+    ``(1/n1 + 1/n2)**2 / (1/(n1**2 (n1 - 1)) + 1/(n2**2 (n2 - 1)))``: the degrees
+    of freedom the comparisons use for two configs of equal spread (their df
+    guard), lower than the pooled ``n1 + n2 - 2`` when the groups differ in size.
+    """
+    n1, n2 = np.asarray(n1, dtype=float), np.asarray(n2, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (1 / n1 + 1 / n2) ** 2 / (1 / (n1**2 * (n1 - 1)) + 1 / (n2**2 * (n2 - 1)))
+
+
+def t_test_power(effect_size, nobs, *, alpha: float = 0.05, paired: bool = True, nobs2=None,
+                 welch: bool = False):
     """Two-sided power of a t test for a standardised effect size.
 
     Parameters
@@ -50,6 +63,9 @@ def t_test_power(effect_size, nobs, *, alpha: float = 0.05, paired: bool = True,
         ``TTestIndPower``.
     nobs2 : array_like, optional
         Runs in the second group (unpaired; defaults to ``nobs``).
+    welch : bool
+        Unpaired only: the df of the comparisons' test (:func:`welch_df`)
+        instead of the pooled ``n1 + n2 - 2``.
 
     Returns
     -------
@@ -62,7 +78,7 @@ def t_test_power(effect_size, nobs, *, alpha: float = 0.05, paired: bool = True,
         eff_n = n1
     else:
         n2 = n1 if nobs2 is None else np.asarray(nobs2, dtype=float)
-        df = n1 + n2 - 2
+        df = welch_df(n1, n2) if welch else n1 + n2 - 2
         eff_n = n1 * n2 / (n1 + n2)
     with np.errstate(invalid="ignore"):
         out = np.where(df >= 1, _power_from_ncp(d * np.sqrt(eff_n), np.maximum(df, 1), alpha), np.nan)
@@ -70,7 +86,7 @@ def t_test_power(effect_size, nobs, *, alpha: float = 0.05, paired: bool = True,
 
 
 def minimum_detectable_difference(
-    sd, nobs, *, nobs2=None, paired: bool = True, alpha: float = 0.05, power: float = 0.8
+    sd, nobs, *, nobs2=None, paired: bool = True, alpha: float = 0.05, power: float = 0.8, welch: bool = False
 ):
     """Smallest |difference| a two-sided t test detects with the given power.
 
@@ -102,7 +118,7 @@ def minimum_detectable_difference(
     n2v = np.where(valid, n2, 2.0)
 
     def pw(d):
-        return np.asarray(t_test_power(d, n1v, alpha=alpha, paired=paired, nobs2=n2v))
+        return np.asarray(t_test_power(d, n1v, alpha=alpha, paired=paired, nobs2=n2v, welch=welch))
 
     # Bracket around the normal-theory answer, widen until it holds the root,
     # then bisect (power is increasing in the effect size).
@@ -179,9 +195,10 @@ def seeds_to_detect(diff, sd, *, n_baseline: int, alpha: float = 0.05, power: fl
     The smallest ``n`` such that an unpaired two-sided t test of a variant
     with ``n`` runs against a baseline with ``max(n_baseline, n)`` runs (the
     baseline keeps the runs it has, and gets at least as many as the
-    variant) detects ``|diff|`` at level ``alpha`` (give the family's
-    per-comparison level) with probability ``power``; ``sd`` is the seed
-    noise (the noise floor).  Ignores any gain from seed pairing, so it errs
+    variant), with the comparisons' degrees of freedom (:func:`welch_df`),
+    detects ``|diff|`` at level ``alpha`` (give the family's per-comparison
+    level) with probability ``power``; ``sd`` is the seed noise (the noise
+    floor).  Ignores any gain from seed pairing, so it errs
     on the side of more seeds.  NaN where ``diff`` is 0 or an input is not
     finite; ``cap`` means "at least ``cap``".
     """
@@ -193,7 +210,8 @@ def seeds_to_detect(diff, sd, *, n_baseline: int, alpha: float = 0.05, power: fl
     d = np.where(valid, d, 1.0)
 
     def ok(n):
-        return np.asarray(t_test_power(d, n, alpha=alpha, paired=False, nobs2=np.maximum(n, n_baseline))) >= power
+        return np.asarray(t_test_power(d, n, alpha=alpha, paired=False, nobs2=np.maximum(n, n_baseline),
+                                       welch=True)) >= power
 
     return _scalar(np.where(valid, _smallest_n(ok, d.shape, cap), np.nan))
 
@@ -203,13 +221,13 @@ def equivalence_power(diff, sd, margin, n, n_baseline, *, alpha: float = 0.05):
 
     For a true difference ``diff``, noise ``sd``, ``n`` variant runs and
     ``n_baseline`` baseline runs: with ``se = sd * sqrt(1/n + 1/n_baseline)``
-    and ``q`` the t quantile (``n + n_baseline - 2`` df), the estimate must
+    and ``q`` the t quantile (the comparisons' df, :func:`welch_df`), the estimate must
     fall within ``+-(margin - q se)``; normal approximation for the estimate.
     """
     n = np.asarray(n, dtype=float)
     nb = np.asarray(n_baseline, dtype=float)
     se = sd * np.sqrt(1 / n + 1 / nb)
-    q = _special.stdtrit(n + nb - 2, 1 - alpha / 2)
+    q = _special.stdtrit(welch_df(n, nb), 1 - alpha / 2)
     half = margin - q * se
     with np.errstate(divide="ignore", invalid="ignore"):
         p = _special.ndtr((half - np.abs(diff)) / se) - _special.ndtr((-half - np.abs(diff)) / se)

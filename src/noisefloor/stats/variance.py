@@ -170,7 +170,8 @@ def one_way_anova(values, groups) -> OneWayAnovaResult:
     n0 = (N - (counts**2).sum() / N) / dfb if dfb > 0 else nan
     var_b = max(0.0, (msb - msw) / n0) if dfb > 0 and dfw > 0 else nan
     total = var_b + msw
-    icc = var_b / total if total > 0 else nan
+    # No within-group variation: the ratios have no meaning (not 1 and infinity).
+    icc = var_b / total if total > 0 and msw > 0 else nan
     snr = var_b / msw if msw > 0 else nan
     return OneWayAnovaResult(F, p, dfb, dfw, msb, msw, float(n0), var_b, msw, icc, snr, N, k)
 
