@@ -166,13 +166,14 @@ def _seed_colors(seeds: Sequence) -> dict:
 
 
 def _config_colors(configs: Sequence, baseline: str) -> dict:
-    """Baseline in the baseline colour (black-ish line), variants qualitative."""
+    """Baseline in the baseline colour, variants in colours that no verdict uses."""
     from matplotlib import colormaps
 
     variants = [c for c in configs if c != baseline]
-    cmap = colormaps["tab10" if len(variants) <= 9 else "tab20"]
-    # Skip tab10's blue so no variant is confused with the baseline.
-    palette = [cmap(i) for i in range(cmap.N) if i != 0] if cmap.N == 10 else [cmap(i) for i in range(cmap.N)]
+    cmap = colormaps["tab10" if len(variants) <= 6 else "tab20"]
+    # Skip tab10's blue, green, red and purple: blue, green and red mean equivalent, better and worse
+    # elsewhere on the page, purple is the baseline; a config's colour here is only its name.
+    palette = ([cmap(i) for i in (1, 5, 6, 7, 8, 9)] if cmap.N == 10 else [cmap(i) for i in range(cmap.N)])
     colors = {c: palette[i % len(palette)] for i, c in enumerate(variants)}
     colors[baseline] = BASELINE_COLOR
     return colors
