@@ -312,3 +312,13 @@ def test_noise_vs_signal_title_quotes_the_analysis_summary(runs):
     # without a summary the figure still states what it computed itself
     own = plots.noise_vs_signal_figure(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS)
     assert "spread of the config means" in own._suptitle.get_text()
+
+
+def test_learning_curves_flag_runs_still_improving_beyond_the_noise_floor(histories, runs):
+    # The synthetic curves still climb about 1.5 pp over the last third of training.
+    flagged = plots.learning_curves_figure(histories, "val_acc", sy.BASELINE, sy.SIGNAL_SEEDS, runs=runs,
+                                           noise_floor=0.002)
+    assert "NOT CONVERGED" in flagged.get_suptitle() and "consider more epochs" in flagged.get_suptitle()
+    calm = plots.learning_curves_figure(histories, "val_acc", sy.BASELINE, sy.SIGNAL_SEEDS, runs=runs,
+                                        noise_floor=0.5)
+    assert "NOT CONVERGED" not in calm.get_suptitle()

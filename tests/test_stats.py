@@ -573,3 +573,21 @@ def test_seeds_for_equivalence_power_by_simulation():
     predicted = float(nfs.equivalence_power(0.0, sd, margin, n, nbb, alpha=alpha))
     assert binom_lower(n_sim, predicted) <= inside <= binom_upper(n_sim, predicted)
     assert np.isnan(nfs.seeds_for_equivalence(1.5, sd, margin, n_baseline=nb))   # |diff| > margin
+
+
+def test_still_improving_compares_the_last_third_with_the_noise_floor():
+    rows = []
+    for seed in range(3):
+        for e, (a, b) in enumerate(zip([0.5, 0.7, 0.80, 0.85, 0.88, 0.90], [0.5, 0.8, 0.9, 0.9, 0.9, 0.9]), 1):
+            rows += [{"config": "rising", "seed": seed, "epoch": e, "acc": a},
+                     {"config": "flat", "seed": seed, "epoch": e, "acc": b}]
+    rows.append({"config": "flat", "seed": 9, "epoch": 6, "acc": float("nan")})   # left out
+    res = nfs.still_improving(pd.DataFrame(rows), "acc", noise_floor=0.01).set_index("config")
+    # 6 epochs: the last third is epochs 5-6
+    assert (res.loc["rising", "first_epoch"], res.loc["rising", "last_epoch"]) == (5, 6)
+    assert res.loc["rising", "gain"] == pytest.approx(0.02) and res.loc["rising", "not_converged"]
+    assert res.loc["flat", "gain"] == pytest.approx(0.0) and not res.loc["flat", "not_converged"]
+    # a loss improves downwards
+    loss = pd.DataFrame(rows).assign(acc=lambda d: 1 - d["acc"])
+    assert nfs.still_improving(loss, "acc", noise_floor=0.01, direction="min").set_index("config").loc[
+        "rising", "not_converged"]

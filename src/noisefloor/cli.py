@@ -226,8 +226,11 @@ def cmd_plot(args) -> int:
     if args.histories:
         histories = _read_csv(args.histories, "histories table")
         hist_metric = metric if metric in histories.columns else "val_acc"
+        same = hist_metric == metric       # the noise floor is in this metric's units
         plots.plot_learning_curves(histories, hist_metric, baseline, signal_seeds,
-                                   out / PLOT_FILES["learning_curves"], runs=runs)
+                                   out / PLOT_FILES["learning_curves"], runs=runs,
+                                   noise_floor=summary.noise_floor if same else None,
+                                   direction=summary.direction if same else "max")
         written += 1
     else:
         print("plot: no --histories: the learning-curve figure is left out", file=sys.stderr)

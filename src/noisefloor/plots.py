@@ -784,6 +784,8 @@ def learning_curves_figure(
     signal_seeds: Sequence[int],
     *,
     runs: pd.DataFrame | None = None,
+    noise_floor: float | None = None,
+    direction: str = "max",
 ) -> Figure:
     """Build the learning-curve figure (see :func:`plot_learning_curves`).
 
@@ -834,10 +836,18 @@ def learning_curves_figure(
     for ax in fig.axes:
         # Epochs are whole numbers; never label 2.5.
         ax.xaxis.get_major_locator().set_params(integer=True)
-    fig.suptitle(
-        f"{_t(metric)} during training: spread between seeds (left) vs between configs (right)",
-        fontsize=_TITLE_SIZE,
-    )
+    title = f"{_t(metric)} during training: spread between seeds (left) vs between configs (right)"
+    if not is_missing(noise_floor) and len(h):
+        from .stats.convergence import still_improving
+
+        late = still_improving(h, metric, noise_floor=float(noise_floor), direction=direction)
+        late = late[late["not_converged"]]
+        if len(late):
+            r = late.iloc[0]
+            title += (f"\nNOT CONVERGED: {', '.join(_t(c) for c in late['config'])} still improved by more than "
+                      f"the noise floor ({units.fmt_spread(noise_floor)}) over epochs {int(r['first_epoch'])}–"
+                      f"{int(r['last_epoch'])}: consider more epochs")
+    fig.suptitle(title, fontsize=_TITLE_SIZE)
     _excluded_note(fig, n_bad)
     return fig
 
@@ -850,6 +860,8 @@ def plot_learning_curves(
     path: str | os.PathLike,
     *,
     runs: pd.DataFrame | None = None,
+    noise_floor: float | None = None,
+    direction: str = "max",
 ) -> Path:
     """Learning curves under the noise and the signal condition, same y axis.
 
@@ -876,13 +888,20 @@ def plot_learning_curves(
         Run table; runs whose ``status`` is not ``"ok"`` are left out. Curves
         with non-finite values are always left out. Both are counted in a
         footnote.
+    noise_floor : float, optional
+        The analysis' noise floor of ``metric``: configs whose mean curve
+        still gained more than it over the last third of training are
+        flagged "not converged" (:func:`noisefloor.stats.still_improving`).
+    direction : {"max", "min"}
+        Which way ``metric`` improves.
 
     Returns
     -------
     pathlib.Path
         The written path.
     """
-    return _save(learning_curves_figure(histories, metric, baseline, signal_seeds, runs=runs), path)
+    return _save(learning_curves_figure(histories, metric, baseline, signal_seeds, runs=runs,
+                                        noise_floor=noise_floor, direction=direction), path)
 
 
 # --------------------------------------------------------------------------

@@ -21,6 +21,7 @@ Vocabulary follows scipy: ``alternative``, ``confidence_level``, ``pvalue``.
 from ._core import AnalysisError, ConfidenceInterval, ROUNDING, is_constant
 from .analyze import COMPARISON_COLUMNS, AnalysisResult, analyze
 from .aso import ASOResult, aso, violation_ratio
+from .convergence import still_improving
 from .compare import (METHOD, VERDICTS, ComparisonResult, FamilyResult, VariantComparisons, compare_to_baseline,
                       compare_variants, configs_by_seeds_block, decide_verdicts, seed_share, simultaneous_intervals)
 from .importance import IMPORTANCE_COLUMNS, IMPORTANCE_VERDICTS, hparam_importance, resolve_hparams
