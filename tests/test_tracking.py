@@ -29,8 +29,10 @@ def test_the_cli_writes_the_headline_of_its_summary(analysed):
     # the answer first, in a fixed order (the column order of `dvc exp show`)
     assert list(metrics) == ["metric", *HEADLINE_KEYS]
     assert metrics["metric"] == "val_acc"
-    assert metrics["noise_floor"] == summary["noise_floor"] > 0
-    assert metrics["hp_variance_share"] == summary["hp_variance_share"] > 0
+    assert metrics["noise_floor"] == pytest.approx(summary["noise_floor"], rel=1e-3) and metrics["noise_floor"] > 0
+    assert [metrics["noise_floor_ci_low"], metrics["noise_floor_ci_high"]] == pytest.approx(
+        summary["noise_floor_ci"], rel=1e-3)
+    assert metrics["hp_variance_share"] == round(summary["hp_variance_share"], 3) > 0
     assert metrics["best_config"] == "lr_hi"          # the synthetic sweep's real improvement
     assert metrics["best_verdict"] == "better"
     assert [metrics[k] for k in ("n_better", "n_worse", "n_equivalent", "n_inconclusive")] == [1, 1, 0, 3]
@@ -46,8 +48,18 @@ def test_missing_and_non_finite_values_become_null_and_numpy_scalars_plain():
         "noise_floor_ci": [0.01, 0.03], "excluded_by_reason": {"diverged": 1},
     }
     m = headline_metrics(summary)
-    assert m == {"metric": "val_loss", "noise_floor": 0.02, "hp_variance_share": None, "best_config": None,
-                 "best_diff": None, "best_verdict": None, "n_better": None, "n_worse": None,
+    assert m == {"metric": "val_loss", "noise_floor": 0.02, "noise_floor_ci_low": 0.01, "noise_floor_ci_high": 0.03,
+                 "hp_variance_share": None, "best_config": None, "best_diff": None, "best_ci_low": None,
+                 "best_ci_high": None, "best_verdict": None, "n_better": None, "n_worse": None,
                  "n_equivalent": None, "n_inconclusive": None, "n_insufficient_runs": None, "n_runs": 12}
     assert type(m["n_runs"]) is int and type(m["noise_floor"]) is float
     json.dumps(m, allow_nan=False)                    # valid strict JSON
+
+
+def test_numbers_are_rounded_to_what_they_can_mean():
+    m = headline_metrics({"noise_floor": 0.015014317, "best_diff": 2.7756e-17, "best_ci": [-0.00012345678, 0.0561],
+                          "hp_variance_share": 0.67027177})
+    assert m["noise_floor"] == 0.01501                 # four significant digits of the noise floor
+    assert m["best_diff"] == 0.0 and str(m["best_diff"]) == "0.0"
+    assert m["best_ci_low"] == -0.00012 and m["best_ci_high"] == 0.0561
+    assert m["hp_variance_share"] == 0.67

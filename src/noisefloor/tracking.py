@@ -16,18 +16,28 @@ from typing import Any, Mapping
 
 # Order = column order in `dvc exp show`: the answer first, then its support.
 HEADLINE_KEYS = (
-    "noise_floor",        # the baseline's seed-to-seed sd of the metric
-    "hp_variance_share",  # share of the fixed-seed spread the hyperparameters explain (0 = nothing)
-    "best_config",        # the variant with the best difference from the baseline
-    "best_diff",          # its difference from the baseline
-    "best_verdict",       # better / worse / equivalent / inconclusive
-    "n_better",           # verdict counts (simultaneous intervals over the variants)
+    "noise_floor",          # the baseline's seed-to-seed sd of the metric
+    "noise_floor_ci_low",   # its confidence interval
+    "noise_floor_ci_high",
+    "hp_variance_share",    # share of the fixed-seed spread the hyperparameters explain (0 = nothing)
+    "best_config",          # the variant with the best difference from the baseline
+    "best_diff",            # its difference from the baseline
+    "best_ci_low",          # its simultaneous interval
+    "best_ci_high",
+    "best_verdict",         # better / worse / equivalent / inconclusive
+    "n_better",             # verdict counts (simultaneous intervals over the variants)
     "n_worse",
     "n_equivalent",
     "n_inconclusive",
     "n_insufficient_runs",
-    "n_runs",             # runs analysed (after exclusions)
+    "n_runs",               # runs analysed (after exclusions)
 )
+
+#: Headline numbers in the metric's units: rounded to a thousandth of the noise floor's magnitude.
+_METRIC_UNITS = ("noise_floor", "noise_floor_ci_low", "noise_floor_ci_high", "best_diff", "best_ci_low",
+                 "best_ci_high")
+#: Shares, rounded to 0.001.
+_SHARES = ("hp_variance_share",)
 
 
 def _plain(value: Any) -> Any:
@@ -59,10 +69,26 @@ def headline_metrics(summary: Mapping[str, Any]) -> dict[str, Any]:
     dict
         One scalar per key of :data:`HEADLINE_KEYS` (None where the summary
         has no value), plus ``metric``: the name of the compared column, so a
-        table of experiments says what the numbers measure.
+        table of experiments says what the numbers measure. Numbers in the
+        metric's units are rounded to a thousandth of the noise floor's
+        order of magnitude (four significant digits of the noise floor),
+        shares to 0.001.
     """
     if hasattr(summary, "to_dict"):
         summary = summary.to_dict()
+    flat = dict(summary)
+    for key in ("noise_floor_ci", "best_ci"):
+        low, high = (list(flat.get(key) or []) + [None, None])[:2]
+        flat[f"{key}_low"], flat[f"{key}_high"] = low, high
     out = {"metric": _plain(summary.get("metric"))}
-    out.update({key: _plain(summary.get(key)) for key in HEADLINE_KEYS})
+    out.update({key: _plain(flat.get(key)) for key in HEADLINE_KEYS})
+    # Every number to what it can mean: a difference of 2.8e-17 is 0.
+    floor = out.get("noise_floor")
+    decimals = 2 - math.floor(math.log10(floor)) + 1 if floor else 6
+    for key in _METRIC_UNITS:
+        if isinstance(out[key], float):
+            out[key] = round(out[key], decimals) + 0.0       # + 0.0: no "-0.0"
+    for key in _SHARES:
+        if isinstance(out[key], float):
+            out[key] = round(out[key], 3)
     return out
