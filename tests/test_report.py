@@ -270,3 +270,25 @@ def test_provenance_and_every_run(tmp_path, result, plot_files):
     assert f"All {len(runs)} runs" in runs_section
     assert runs_section.count("<tr>") == len(runs) + 1      # a header and one row per run
     assert "diverged" in runs_section
+
+
+@pytest.mark.parametrize("case", ["one config", "constant metric", "a variant all diverged"])
+def test_degenerate_analyses_render_and_say_why_a_number_is_missing(tmp_path, case):
+    runs = sy.make_runs()
+    if case == "one config":
+        runs = runs[runs.config == sy.BASELINE]
+    elif case == "constant metric":
+        runs = runs.assign(val_acc=0.9, status="ok")
+    else:
+        runs.loc[runs.config == "lr_lo", "status"] = "diverged"
+    res = analyze(runs, "val_acc", n_boot=50)
+    out = render_report(res.summary, res.comparisons, res.importance, {}, tmp_path / "r.html", runs=runs)
+    text = page_text(out.read_text())
+    assert "nan" not in text.lower().split()
+    if case == "one config":
+        assert "No variant was compared with the baseline." in text
+    elif case == "constant metric":
+        assert "n/a: the runs do not vary (beyond rounding): no test is possible" in text
+        assert "the spreads cannot be compared" in text
+    else:
+        assert "too few runs" in text and "lr_lo" in text
