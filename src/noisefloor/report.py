@@ -178,6 +178,7 @@ h3 { font-size: 1.05em; margin-top: 1.4em; }
 .card .value { font-size: 1.2em; font-weight: 600; margin: 0.1em 0; }
 .card .hint { font-size: 0.8em; color: #555; }
 table { border-collapse: collapse; width: 100%%; font-size: 0.9em; margin: 0.4em 0; }
+.table-wrap { overflow-x: auto; }
 th, td { border-bottom: 1px solid #e3e3e3; padding: 0.3em 0.5em; text-align: right; }
 td { white-space: nowrap; }
 td:first-child { white-space: normal; }
@@ -221,7 +222,8 @@ def _table(head: list[str] | None, rows: list[list[str]], *, verdict_col: int | 
         cls = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
         body.append(f"<tr{cls}>{tds}</tr>")
     thead = f"<thead><tr>{ths}</tr></thead>" if head else ""
-    return f"<table>{thead}<tbody>{''.join(body)}</tbody></table>"
+    # A wide table scrolls inside its box instead of widening the page on a narrow screen.
+    return f'<div class="table-wrap"><table>{thead}<tbody>{"".join(body)}</tbody></table></div>'
 
 
 def _n(x) -> str:

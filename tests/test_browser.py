@@ -1,0 +1,98 @@
+"""The report as people see it: opened in a real browser (headless Chromium), at two widths.
+
+A copy of the report gets a small probe script (the report itself has none) that records, once the
+page has loaded: whether every image decoded, any console or script error, where the verdict table
+ends, and whether anything overflows horizontally. Chromium prints the page with the probe's result.
+`.ci/run` installs Debian's `chromium` where it is missing and sets NOISEFLOOR_REQUIRE_BROWSER, so CI
+cannot pass with this test skipped. Screenshots are kept in the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+import synthetic as sy
+from noisefloor import plots
+from noisefloor.cli import PLOT_FILES
+from noisefloor.report import render_report
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if CHROMIUM is None and os.environ.get("NOISEFLOOR_REQUIRE_BROWSER"):
+    raise RuntimeError("NOISEFLOOR_REQUIRE_BROWSER is set but no chromium is installed")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+
+PROBE = """<script>
+window.__errors = [];
+window.addEventListener('error', e => window.__errors.push(String(e.message || e.type)), true);
+const __ce = console.error; console.error = (...a) => { window.__errors.push(a.join(' ')); __ce(...a); };
+window.addEventListener('load', () => {
+  const r = {
+    images: [...document.images].map(i => i.complete ? i.naturalWidth : -1),
+    errors: window.__errors,
+    verdicts_bottom: document.getElementById('verdicts').getBoundingClientRect().bottom,
+    scroll_width: document.documentElement.scrollWidth,
+    inner_width: window.innerWidth,
+  };
+  const pre = document.createElement('pre'); pre.id = '__probe'; pre.textContent = JSON.stringify(r);
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+@pytest.fixture(scope="module")
+def report_file(tmp_path_factory):
+    """The report of the synthetic sweep with its five real figures, and a probed copy."""
+    work = tmp_path_factory.mktemp("browser")
+    runs, histories = sy.make_runs(), None
+    histories = sy.make_histories(runs)
+    res = sy.analysis(runs)
+    s = res.summary
+    out = {k: work / "plots" / v for k, v in PLOT_FILES.items()}
+    plots.plot_noise_vs_signal(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS,
+                               out["noise_vs_signal"], summary=s)
+    plots.plot_config_distributions(runs, res.comparisons, "val_acc", sy.BASELINE, s.noise_floor,
+                                    out["config_distributions"])
+    plots.plot_differences(res.comparisons, s.noise_floor, out["differences"], metric="val_acc",
+                           margin=s.equivalence_margin)
+    plots.plot_learning_curves(histories, "val_acc", sy.BASELINE, sy.SIGNAL_SEEDS, out["learning_curves"],
+                               runs=runs, noise_floor=s.noise_floor)
+    plots.plot_importance(res.importance, out["importance"], metric="val_acc")
+    page = render_report(s, res.comparisons, res.importance, out, work / "report.html", runs=runs)
+    probed = work / "probed.html"
+    probed.write_text(page.read_text().replace("<head>", "<head>" + PROBE, 1))
+    return page, probed
+
+
+def _open(path, width, height=900, screenshot=None):
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+           f"--window-size={width},{height}", "--virtual-time-budget=5000"]
+    if screenshot is not None:
+        subprocess.run(cmd + [f"--screenshot={screenshot}", path.as_uri()], capture_output=True, timeout=120)
+    proc = subprocess.run(cmd + ["--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120)
+    match = re.search(r'<pre id="__probe">(.*?)</pre>', proc.stdout, flags=re.S)
+    assert match, f"the page did not finish loading in chromium: {proc.stderr[-2000:]}"
+    return json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+
+
+def test_at_1400_px_every_image_decodes_no_error_and_the_verdicts_are_on_the_first_screen(report_file):
+    page, probed = report_file
+    shot = page.parent / "report-1400.png"
+    r = _open(probed, 1400, screenshot=shot)
+    assert r["images"] and all(w > 0 for w in r["images"]), r["images"]
+    assert len(r["images"]) == len(PLOT_FILES)
+    assert r["errors"] == []
+    assert r["verdicts_bottom"] <= 900                  # the verdict table without scrolling
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # kept as an artifact in the temporary folder
+
+
+def test_at_800_px_nothing_overflows_sideways(report_file):
+    page, probed = report_file
+    r = _open(probed, 800, screenshot=page.parent / "report-800.png")
+    assert r["scroll_width"] <= r["inner_width"], r
+    assert r["errors"] == [] and all(w > 0 for w in r["images"])
