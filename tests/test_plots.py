@@ -259,11 +259,25 @@ def test_learning_curves_drop_diverged_runs(histories, runs):
     for kwargs in ({"runs": runs}, {}):  # by status, and by non-finite values alone
         fig = plots.learning_curves_figure(histories, "val_loss", sy.BASELINE, [diverged_seed], **kwargs)
         signal_ax = fig.axes[1]
-        labels = [l.get_label() for l in signal_ax.get_lines()]
+        labels = [l.get_label() for l in signal_ax.get_lines() if not l.get_label().startswith("_")]
         assert diverged_config not in labels
         assert len(labels) == len(sy.CONFIGS) - 1
         assert footnote(fig) == "1 excluded/diverged run not shown"
         assert fig.axes[0].get_ylabel() == "val_loss"
+
+
+def test_learning_curves_show_every_config_at_every_shared_seed(histories, runs):
+    fig = plots.learning_curves_figure(histories, "val_acc", sy.BASELINE, sy.SIGNAL_SEEDS, runs=runs)
+    lines = fig.axes[1].get_lines()
+    means = [l for l in lines if not l.get_label().startswith("_")]
+    thin = [l for l in lines if l.get_label().startswith("_")]
+    assert len(means) == len(sy.CONFIGS)
+    # one thin line per (config, shared seed), less the diverged run
+    assert len(thin) == len(sy.CONFIGS) * len(sy.SIGNAL_SEEDS) - 1
+    lr_hi = next(l for l in means if l.get_label() == "lr_hi")
+    ok = histories[(histories.config == "lr_hi") & histories.seed.isin(sy.SIGNAL_SEEDS)
+                   & (histories.seed != sy.DIVERGED[1])]
+    np.testing.assert_allclose(lr_hi.get_ydata(), ok.groupby("epoch").val_acc.mean() * 100)
 
 
 def test_learning_curves_noise_panel_has_one_line_per_baseline_seed(histories):

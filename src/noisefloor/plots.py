@@ -739,7 +739,7 @@ def _curves(histories: pd.DataFrame, metric: str, runs: pd.DataFrame | None) -> 
 
 
 def _draw_curves(ax_n, ax_s, base, at_seed, metric, scale, baseline, legends: bool) -> None:
-    """Draw the noise (baseline, every seed) and signal (every config, one seed) curves."""
+    """Draw the noise (baseline, every seed) and signal (every config, every shared seed) curves."""
     seeds = list(pd.unique(base["seed"]))
     colors = _seed_colors(seeds)
     for sd in seeds:
@@ -764,14 +764,18 @@ def _draw_curves(ax_n, ax_s, base, at_seed, metric, scale, baseline, legends: bo
     for c in configs:
         cur = at_seed[at_seed["config"] == c]
         is_base = c == baseline
-        ax_s.plot(cur["epoch"], cur[metric] * scale, color=ccolors[c], lw=2.2 if is_base else 1.3,
-                  label=_baseline_tick(c).replace("\n", " ") if is_base else _t(c),
-                  zorder=3 if is_base else 2)
+        # Every seed of the config as a thin line, its mean over those seeds bold.
+        for _, one in cur.groupby("seed", sort=False):
+            ax_s.plot(one["epoch"], one[metric] * scale, color=ccolors[c], lw=0.7, alpha=0.35,
+                      zorder=1, label="_nolegend_")
+        mean = cur.groupby("epoch")[metric].mean() * scale
+        ax_s.plot(mean.index, mean.to_numpy(), color=ccolors[c], lw=2.4 if is_base else 1.6,
+                  label=_baseline_tick(c).replace("\n", " ") if is_base else _t(c), zorder=3 if is_base else 2)
     if not configs:
-        _empty_message(ax_s, "no learning curves at the signal seed")
+        _empty_message(ax_s, "no learning curves at the shared seeds")
     elif legends:
         ax_s.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8.5, frameon=False,
-                    title="config", title_fontsize=8.5)
+                    title="config (bold: mean)", title_fontsize=8.5)
     ax_s.tick_params(axis="y", labelleft=False)
     for ax in (ax_n, ax_s):
         ax.grid(alpha=0.3)
@@ -793,7 +797,7 @@ def learning_curves_figure(
     -------
     matplotlib.figure.Figure
         ``fig.axes[0]`` noise (baseline, all seeds) and ``fig.axes[1]`` signal
-        (all configs at the first signal seed), sharing y. When there are at
+        (all configs at every shared seed, with their means), sharing y. When there are at
         least four epochs, ``fig.axes[2]`` and ``fig.axes[3]`` repeat them
         zoomed on the last third of training, again sharing y.
     """
@@ -801,9 +805,9 @@ def learning_curves_figure(
     units = _Units(metric, h[metric])
     s = units.scale
     signal_seeds = list(signal_seeds)
-    seed0 = signal_seeds[0] if signal_seeds else None
     base = h[h["config"] == baseline]
-    at_seed = h[h["seed"] == seed0] if seed0 is not None else h.iloc[0:0]
+    # Every config at the seeds they share: the same seeds for all, so the spread is comparable.
+    at_seed = h[h["seed"].isin(signal_seeds)]
     n_seeds = base["seed"].nunique()
     n_configs = at_seed["config"].nunique()
 
@@ -817,8 +821,8 @@ def learning_curves_figure(
     ax_s = fig.add_subplot(nrows, 2, 2, sharey=ax_n, sharex=ax_n)
     _draw_curves(ax_n, ax_s, base, at_seed, metric, s, baseline, legends=True)
     ax_n.set_title(f"Noise: {_t(baseline)}, {_n(n_seeds, 'seed')} (one colour per seed)", fontsize=10.5)
-    seed_txt = f"seed {seed0}" if seed0 is not None else "no signal seed"
-    ax_s.set_title(f"Signal: {_n(n_configs, 'config')} at {seed_txt}", fontsize=10.5)
+    ax_s.set_title(f"Signal: {_n(n_configs, 'config')} at {_n(len(signal_seeds), 'shared seed')} "
+                   "(thin: each seed, bold: mean)", fontsize=10.5)
     ax_n.set_ylabel(units.axis_label())
     bottom = [ax_n, ax_s]
     if zoom:
@@ -866,8 +870,8 @@ def plot_learning_curves(
     """Learning curves under the noise and the signal condition, same y axis.
 
     Left: every baseline run, one colour per seed, with the per-epoch mean
-    ± 1 std. Right: every config at the first signal seed, one colour per
-    config. If the curves on the right fan out no more than those on the left,
+    ± 1 std. Right: every config at every shared seed (thin lines) and its
+    mean (bold), one colour per config. If the curves on the right fan out no more than those on the left,
     the configs differ by no more than seed noise. With four or more epochs a
     second row repeats both panels zoomed on the last third of training.
 
@@ -881,7 +885,7 @@ def plot_learning_curves(
     baseline : str
         Baseline config name.
     signal_seeds : sequence of int
-        Shared seeds; the first one is used for the right panel.
+        Shared seeds: the right panel shows every config at these.
     path : str or os.PathLike
         Output PNG path.
     runs : pandas.DataFrame, optional

@@ -63,8 +63,9 @@ PLOT_CAPTIONS = {
         "± margin."
     ),
     "learning_curves": (
-        "Learning curves. Left: the baseline under different seeds; right: every config at one seed. "
-        "If the right-hand curves fan out no more than the left-hand ones, the configs differ by noise only."
+        "Learning curves. Left: the baseline under different seeds; right: every config at the shared seeds "
+        "(thin: each seed, bold: its mean). The title flags configs still improving by more than the noise "
+        "floor at the end of training."
     ),
     "importance": (
         "Each hyperparameter's largest difference from the baseline in noise floors, coloured by its "
