@@ -165,3 +165,17 @@ def test_a_wandb_export_is_analysed_as_it_is(tmp_path):
     assert imp.hparam.tolist() == ["lr"] and imp.verdict.tolist() == ["matters"]
     proc = nf("analyze", tmp_path / "export.csv", "--out", tmp_path / "b", "--config-col", "Nmae")
     assert proc.returncode == 2 and "no column 'Nmae' (--config-col)" in proc.stderr
+
+
+def test_an_mlflow_export_with_params_columns(tmp_path):
+    from tests.test_runs_table import wandb_export
+
+    t = wandb_export().rename(columns={"config/lr": "params.lr", "config/batch_size": "params.batch_size",
+                                       "config/seed": "params.seed", "Name": "run_id", "val_acc": "metrics.val_acc"})
+    t.loc[t["params.lr"] == 0.0003, "metrics.val_acc"] -= 0.04          # a real loss
+    t.to_csv(tmp_path / "mlflow.csv", index=False)
+    proc = nf("analyze", tmp_path / "mlflow.csv", "--out", tmp_path / "a", "--metric", "metrics.val_acc",
+              "--baseline", "lr=0.001")
+    assert proc.returncode == 0, proc.stderr
+    comp = pd.read_csv(tmp_path / "a" / "comparisons.csv").set_index("config")
+    assert comp.loc["lr=0.0003", "verdict"] == "worse"
