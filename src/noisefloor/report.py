@@ -253,7 +253,6 @@ def _verdict_table(comparisons: pd.DataFrame, s: Summary, fraction: bool) -> str
         diff, lo, hi = _get(r, "diff"), _get(r, "ci_low"), _get(r, "ci_high")
         d = 2 if fraction else shared_decimals(diff, lo, hi)
         ratio = _get(r, "diff_over_noise")
-        needed = _get(r, "seeds_needed")
         rows.append([
             str(_get(r, "config", "?")),
             str(int(_get(r, "n", 0))),

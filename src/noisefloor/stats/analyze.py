@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ._core import AnalysisError, _check_direction, _check_unit_interval, _plain, _seed_sequence
+from ._core import AnalysisError, _check_direction, _check_unit_interval, _int_or_none, _plain, _seed_sequence
 from .aso import aso
 from .compare import METHOD, ComparisonResult, compare_variants, seed_share
 from .importance import hparam_importance, resolve_hparams
@@ -147,10 +147,6 @@ def _is_proportion(metric: str, values: np.ndarray) -> bool:
     return "acc" in name and "loss" not in name and bool(np.all((values >= 0) & (values <= 1)))
 
 
-def _int_or_none(x):
-    return None if x is None or not np.isfinite(x) else int(x)
-
-
 def analyze(
     runs: pd.DataFrame,
     metric: str,
@@ -267,7 +263,7 @@ def analyze(
     y = usable[metric].to_numpy(dtype=float)
     cfg = usable["config"].to_numpy(dtype=object)
     seeds = usable["seed"].to_numpy(dtype=object)
-    b, bs = y[is_base], seeds[is_base]
+    b = y[is_base]
 
     # --- the noise floor: the baseline's own --------------------------------
     floor = noise_floor(b)

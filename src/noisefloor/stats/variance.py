@@ -280,11 +280,6 @@ def largest_complete_block(configs, seeds) -> CompleteBlock | None:
     return CompleteBlock(tuple(chosen_cfg), tuple(chosen_seeds))
 
 
-def _sort_key(x):
-    # Seeds are usually ints; fall back to strings so mixed labels still sort.
-    return (0, x, "") if isinstance(x, (int, float, np.integer, np.floating)) else (1, 0, str(x))
-
-
 def fixed_seed_signal(values, configs, seeds) -> float:
     """Spread across configs at a fixed seed, averaged over shared seeds.
 
