@@ -179,3 +179,21 @@ def test_an_mlflow_export_with_params_columns(tmp_path):
     assert proc.returncode == 0, proc.stderr
     comp = pd.read_csv(tmp_path / "a" / "comparisons.csv").set_index("config")
     assert comp.loc["lr=0.0003", "verdict"] == "worse"
+
+
+def test_dvc_exp_show_csv_with_one_experiment_per_run(tmp_path):
+    """`dvc exp show --csv` of a project whose experiments are single runs: params as train.lr, train.seed."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for lr in (0.003, 0.01):
+        for seed in range(6):
+            rows.append({"Experiment": f"exp-{lr}-{seed}", "rev": f"{seed:07x}", "typ": "branch_commit",
+                         "State": "Success", "val_acc": 0.9 + (0.05 if lr == 0.01 else 0) + rng.normal(0, 0.005),
+                         "train.lr": lr, "train.seed": seed})
+    pd.DataFrame(rows).to_csv(tmp_path / "exps.csv", index=False)
+    proc = nf("analyze", tmp_path / "exps.csv", "--out", tmp_path / "a", "--seed-col", "train.seed",
+              "--hparams", "train.lr", "--baseline", "train.lr=0.003")
+    assert proc.returncode == 0, proc.stderr
+    comp = pd.read_csv(tmp_path / "a" / "comparisons.csv")
+    assert comp.config.tolist() == ["train.lr=0.01"] and comp.verdict.tolist() == ["better"]
+    assert pd.read_csv(tmp_path / "a" / "importance.csv").hparam.tolist() == ["train.lr"]

@@ -190,7 +190,8 @@ def _read_runs(args):
     from .runs_table import normalize
 
     table = normalize(_read_csv(args.runs, "runs table"), source=str(args.runs), config_col=args.config_col,
-                      seed_col=args.seed_col)
+                      seed_col=args.seed_col,
+                      hparams=args.hparams.split(",") if getattr(args, "hparams", None) else None)
     for note in table.notes:
         print(f"{args.command}: {args.runs}: {note}", file=sys.stderr)
     return table

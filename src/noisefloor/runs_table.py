@@ -62,14 +62,21 @@ def _value_text(v) -> str:
 
 
 def normalize(runs: pd.DataFrame, *, source: str = "runs table", config_col: str | None = None,
-              seed_col: str | None = None) -> NormalizedTable:
-    """Map a tracker's export onto ``config``, ``seed`` and ``hp.*`` columns (see the module doc)."""
+              seed_col: str | None = None, hparams=None) -> NormalizedTable:
+    """Map a tracker's export onto ``config``, ``seed`` and ``hp.*`` columns (see the module doc).
+
+    ``hparams`` names columns that are hyperparameters whatever their prefix
+    (``dvc exp show --csv`` writes params as ``train.lr``).
+    """
     notes = []
     columns = [c for c in runs.columns if isinstance(c, str)]
     for name, col in (("--config-col", config_col), ("--seed-col", seed_col)):
         if col is not None and col not in runs.columns:
             raise TableError(f"{source}: no column {col!r} ({name}); columns: {', '.join(columns)}")
     hp = {c: _hp_name(c) for c in columns if _hp_name(c) and c not in (config_col, seed_col)}
+    for name in hparams or []:
+        if name in runs.columns and name not in hp and name not in (config_col, seed_col):
+            hp[name] = name
     out = runs.copy()
 
     # --- seed
