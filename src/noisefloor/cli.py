@@ -261,10 +261,13 @@ def cmd_report(args) -> int:
 # --------------------------------------------------------------------------- parser
 
 
-def _table_options(s) -> None:
+def _table_options(s, *, hparams: bool = True) -> None:
     s.add_argument("--config-col", help="the column naming each run's config (default: config; without one, "
                                         "the config is built from the hyperparameter columns)")
     s.add_argument("--seed-col", help="the column holding each run's seed (default: seed, or config/seed)")
+    if hparams:
+        s.add_argument("--hparams", help="comma-separated hyperparameter columns, as given to analyze "
+                                         "(default: every hp.*, config/*, config.* and params.* column)")
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -329,8 +332,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="single-step adjustment over the variants (default: sidak)")
     s.add_argument("--equivalence-margin", type=float,
                    help="'equivalent' = interval within ± this (metric units; default: the noise floor)")
-    s.add_argument("--hparams", help="comma-separated hyperparameters (default: every hp.*, config/*, "
-                                     "config.* and params.* column)")
     _table_options(s)
     s.add_argument("--json", action="store_true", help="also print summary.json on stdout, for scripts")
     s.set_defaults(func=cmd_analyze)
