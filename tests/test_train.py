@@ -80,6 +80,24 @@ def test_interrupted_run_resumes_bit_identically(smoke, splits, tmp_path):
     pd.testing.assert_frame_equal(_history(tmp_path / "cut"), _history(tmp_path / "full"), check_exact=True)
 
 
+def test_a_run_killed_after_its_last_checkpoint_resumes_with_the_same_metrics(smoke, splits, tmp_path, monkeypatch):
+    # Killed between the last epoch's checkpoint and metrics.json: the rerun trains no epoch,
+    # and must still report every number (train_loss came out NaN before).
+    cfg = _cfg(smoke, epochs=2)
+    full = train_run(cfg, 1, tmp_path / "full", splits=splits, log=lambda _: None)
+
+    def stop_at_the_end(line):
+        if "epoch 2/2" in line:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_run(cfg, 1, tmp_path / "cut", splits=splits, log=stop_at_the_end)
+    assert torch.load(tmp_path / "cut" / CHECKPOINT_FILE, weights_only=True)["epoch"] == 2
+    resumed = train_run(cfg, 1, tmp_path / "cut", splits=splits, log=lambda _: None)
+    assert resumed["resumed_from_epoch"] == 2 and resumed["train_loss"] is not None
+    assert _strip(resumed) == _strip(full)
+
+
 def test_checkpoint_of_another_config_is_not_resumed(smoke, splits, tmp_path):
     other = _cfg(smoke, "lr_hi", keep_checkpoint=True)
     train_run(other, 1, tmp_path, splits=splits, log=lambda _: None)

@@ -435,7 +435,8 @@ def train_batch(cfg: RunConfig, seeds: Sequence[int], out_dirs: Sequence[str | P
     for j, seed in enumerate(seeds):
         history = histories[j]
         if status[j] == "ok":
-            val_loss, val_acc = history[-1]["val_loss"], history[-1]["val_acc"]
+            # From the history: a batch resumed after its last epoch trains no epoch here.
+            train_loss[j], val_loss, val_acc = (history[-1][k] for k in ("train_loss", "val_loss", "val_acc"))
             test_loss, test_acc = tests[j]
         else:
             val_loss = val_acc = test_loss = test_acc = None

@@ -245,7 +245,9 @@ def train_run(cfg: RunConfig, seed: int, out_dir: str | os.PathLike, *,
 
     # ---- final evaluation (the test set is reported, never used for choices)
     if status == "ok":
-        val_loss, val_acc = history[-1]["val_loss"], history[-1]["val_acc"]
+        # From the history, not the loop's variables: a run resumed from its last
+        # epoch's checkpoint trains no epoch here and must report the same numbers.
+        train_loss, val_loss, val_acc = (history[-1][k] for k in ("train_loss", "val_loss", "val_acc"))
         test_loss, test_acc = evaluate(model, splits.x_test, splits.y_test)
         best = max(history, key=lambda h: h["val_acc"])
     else:
