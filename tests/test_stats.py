@@ -8,7 +8,6 @@ is known.  All randomness is seeded locally.
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -22,7 +21,7 @@ from statsmodels.stats.oneway import anova_oneway
 from statsmodels.stats.power import TTestIndPower, TTestPower
 
 from noisefloor import stats as nfs
-from noisefloor.stats import AnalysisError, analyze
+from noisefloor.stats import analyze
 
 # ---------------------------------------------------------------------------
 # helpers

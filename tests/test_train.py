@@ -61,16 +61,21 @@ def test_slurm_job_id_is_recorded_from_the_environment(smoke, splits, tmp_path, 
     assert _strip(inside) == {**_strip(outside), "slurm_job_id": "4242"}
 
 
+def _interrupt_after_epoch(cfg, epoch: int, out, splits) -> None:
+    """Train seed 1 and stop it (as Ctrl-C would) right after ``epoch``'s checkpoint and log line."""
+    def stop(line):
+        if f"epoch {epoch}/{cfg.train.epochs}" in line:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_run(cfg, 1, out, splits=splits, log=stop)
+
+
 def test_interrupted_run_resumes_bit_identically(smoke, splits, tmp_path):
     cfg = _cfg(smoke, epochs=4)
     full = train_run(cfg, 1, tmp_path / "full", splits=splits, log=lambda _: None)
 
-    def kill_after_epoch_2(line):
-        if "epoch 2/4" in line:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train_run(cfg, 1, tmp_path / "cut", splits=splits, log=kill_after_epoch_2)
+    _interrupt_after_epoch(cfg, 2, tmp_path / "cut", splits)
     assert (tmp_path / "cut" / CHECKPOINT_FILE).exists() and not (tmp_path / "cut" / "metrics.json").exists()
     ckpt = torch.load(tmp_path / "cut" / CHECKPOINT_FILE, weights_only=True)   # safe format
     assert ckpt["epoch"] == 2
@@ -80,18 +85,13 @@ def test_interrupted_run_resumes_bit_identically(smoke, splits, tmp_path):
     pd.testing.assert_frame_equal(_history(tmp_path / "cut"), _history(tmp_path / "full"), check_exact=True)
 
 
-def test_a_run_killed_after_its_last_checkpoint_resumes_with_the_same_metrics(smoke, splits, tmp_path, monkeypatch):
+def test_a_run_killed_after_its_last_checkpoint_resumes_with_the_same_metrics(smoke, splits, tmp_path):
     # Killed between the last epoch's checkpoint and metrics.json: the rerun trains no epoch,
     # and must still report every number (train_loss came out NaN before).
     cfg = _cfg(smoke, epochs=2)
     full = train_run(cfg, 1, tmp_path / "full", splits=splits, log=lambda _: None)
 
-    def stop_at_the_end(line):
-        if "epoch 2/2" in line:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train_run(cfg, 1, tmp_path / "cut", splits=splits, log=stop_at_the_end)
+    _interrupt_after_epoch(cfg, 2, tmp_path / "cut", splits)
     assert torch.load(tmp_path / "cut" / CHECKPOINT_FILE, weights_only=True)["epoch"] == 2
     resumed = train_run(cfg, 1, tmp_path / "cut", splits=splits, log=lambda _: None)
     assert resumed["resumed_from_epoch"] == 2 and resumed["train_loss"] is not None
