@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from noisefloor import batched, cli, params as P, train
+from noisefloor import batched, cli, params as P, pipeline, train
 from noisefloor.models import BiLSTMClassifier
 from noisefloor.train import CHECKPOINT_FILE, derive_seed, train_run
 
@@ -115,6 +115,15 @@ def test_each_run_writes_its_own_outputs(both_ways):
         assert on_disk["seed"] == seed and on_disk["batch_seeds"] == SEEDS and on_disk["seed_batch"] == 3
         assert on_disk["config_hash"] == cfg.config_hash and (d / "history.csv").read_text().count("\n") == 3
         assert not (d / CHECKPOINT_FILE).exists()
+
+
+def test_batched_and_single_runs_record_the_same_fields(both_ways):
+    """One record for both loops: a batched run adds only what says it was batched."""
+    _, _, single, batch = both_ways
+    for s, b in zip(single, batch):
+        assert set(b) == set(s) | {"seed_batch", "batch_seeds"}
+        assert b["slurm_job_id"] == s["slurm_job_id"]
+        assert b["code_fingerprint"] == s["code_fingerprint"] == pipeline.run_code_fingerprint()
 
 
 def test_interrupted_batch_resumes_bit_identically(smoke, splits, tmp_path):

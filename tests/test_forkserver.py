@@ -7,12 +7,12 @@ private server directory, so no test shares a server with a user's workflow.
 import json
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -55,13 +55,20 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def _wait_gone(pid: int, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
-        time.sleep(0.05)
-    return False
+def _wait_gone(pid: int, timeout: float = 60.0) -> bool:
+    """Wait until ``pid`` has exited, as the kernel reports on its pidfd; False if it still runs at ``timeout``.
+
+    The timeout only bounds a hang: the wait ends the moment the process does.
+    """
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True                                         # gone (and reaped) already
+    try:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        return bool(ready)
+    finally:
+        os.close(fd)
 
 
 def _server_pids(server_dir: Path) -> list[int]:
@@ -187,7 +194,7 @@ def test_a_dead_servers_socket_is_replaced_and_idle_servers_exit(tmp_path):
     assert proc.returncode == 0 and WORKER_LINE.search(proc.stderr), proc.stderr
     second = [p for p in _server_pids(d) if p != first]
     assert len(second) == 1
-    assert _wait_gone(second[0], timeout=30)                # idle for 2 s: gone
+    assert _wait_gone(second[0])                            # idle for 2 s: gone
     assert not list(d.glob("*.sock"))
     assert _metrics(tmp_path / "a", "baseline", 0) == _metrics(tmp_path / "b", "baseline", 0)
 
@@ -217,38 +224,43 @@ def test_a_server_that_dies_while_starting_means_training_here(tmp_path, monkeyp
     env = _env(tmp_path / "fs")
     with pytest.raises(forkserver.Unavailable, match="exited with status 3"):
         forkserver.connect(env)
-    assert forkserver.run(["train", "--help"], env) is None        # nothing started: the caller trains
+    assert forkserver.run("noisefloor.cli:main", ["train", "--help"], env) is None   # nothing started here
     assert "fork server unavailable (the fork server exited with status 3" in capsys.readouterr().err
 
 
 def test_a_signal_before_the_worker_exists_is_forwarded_once(monkeypatch):
-    """SIGTERM while the server is still forking: held, then sent once the worker exists."""
+    """SIGTERM once the request is sent but before the worker exists: held, then sent once, when it exists.
+
+    The signal is raised right after the request leaves (its handler runs
+    before ``raise_signal`` returns), and the fake server answers only after
+    reading the request, so the order is fixed whatever the machine's speed.
+    """
     client_end, server_end = socket.socketpair()
     monkeypatch.setattr(forkserver, "connect", lambda environ: client_end)
+    send_fds = socket.send_fds
+
+    def send_then_signal(sock, buffers, fds):
+        sent = send_fds(sock, buffers, fds)
+        signal.raise_signal(signal.SIGTERM)                # arrives before the worker "exists"
+        return sent
+
+    monkeypatch.setattr(forkserver.socket, "send_fds", send_then_signal)
     seen = []
 
     def fake_server():
-        _, fds, _, _ = socket.recv_fds(server_end, 1 << 20, 3)
-        for fd in fds:
-            os.close(fd)
-        os.kill(os.getpid(), signal.SIGTERM)               # arrives before the worker "exists"
-        time.sleep(0.3)
-        server_end.sendall(b'{"pid": 4242}\n')
-        server_end.settimeout(1.0)
-        buf = b""
-        try:
-            while True:
-                chunk = server_end.recv(4096)
-                if not chunk:
-                    break
-                buf += chunk
-        except socket.timeout:
-            pass
-        seen.extend(json.loads(line) for line in buf.splitlines())
-        server_end.sendall(b'{"exit": 143, "signal": 15}\n')
+        server_end.settimeout(60.0)                        # bounds a hang only
+        with server_end:
+            _, fds, _, _ = socket.recv_fds(server_end, 1 << 20, 3)
+            for fd in fds:
+                os.close(fd)
+            server_end.sendall(b'{"pid": 4242}\n')
+            with server_end.makefile("rb") as replies:
+                seen.append(json.loads(replies.readline()))     # the held signal, forwarded
+                server_end.sendall(b'{"exit": 143, "signal": 15}\n')
+                seen.extend(json.loads(line) for line in replies)   # anything more, until the client hangs up
 
     thread = threading.Thread(target=fake_server)
     thread.start()
-    assert forkserver.run(["train"], {}) == 128 + signal.SIGTERM
+    assert forkserver.run("noisefloor.cli:main", ["train"], {}) == 128 + signal.SIGTERM
     thread.join()
     assert seen == [{"signal": int(signal.SIGTERM)}]

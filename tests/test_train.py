@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
+from noisefloor import pipeline
 from noisefloor.models import BiLSTMClassifier
 from noisefloor.train import CHECKPOINT_FILE, derive_seed, train_run
 
@@ -41,6 +42,7 @@ def test_outputs_are_self_describing(smoke, splits, tmp_path):
     assert m["config"] == "lr_hi" and m["seed"] == 0 and m["config_hash"] == cfg.config_hash
     assert m["resolved_config"]["train"]["lr"] == 0.05 and m["status"] == "ok"
     assert {"torch", "numpy", "python", "noisefloor"} <= set(m["versions"])
+    assert m["code_fingerprint"] == pipeline.run_code_fingerprint()   # the code that made it
     assert 0 <= m["val_acc"] <= 1 and 0 <= m["test_acc"] <= 1 and m["epochs_run"] == 2
     assert m["n_val"] + m["n_train"] == 240 + m["n_val"]
     h = pd.read_csv(tmp_path / "history.csv")

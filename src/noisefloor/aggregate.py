@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .errors import NoisefloorError
 from .params import Params
 from .runfiles import HISTORY_FILE, METRICS_FILE
 
@@ -20,10 +21,11 @@ RUN_COLUMNS = [
     "config", "seed", "status", "val_acc", "best_val_acc", "best_epoch", "test_acc",
     "val_loss", "test_loss", "train_loss", "epochs_run", "diverged_at_epoch",
     "n_train", "n_val", "n_test", "device", "threads", "train_step", "wall_time_s", "slurm_job_id", "config_hash",
+    "code_fingerprint",
 ]
 
 
-class AggregateError(RuntimeError):
+class AggregateError(NoisefloorError, RuntimeError):
     """A run's output is missing or does not belong to these params."""
 
 

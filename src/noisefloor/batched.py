@@ -9,8 +9,8 @@ serves all K models.
 What stays exactly as in :func:`noisefloor.train.train_run`, per seed:
 
 - initial weights: each seed's ``BiLSTMClassifier`` is built exactly as
-  ``train_run`` builds it (after ``torch.manual_seed(derive_seed(seed, "init"))``)
-  and its tensors are copied into the stack;
+  ``train_run`` builds it (:func:`noisefloor.protocol.initial_model`) and its
+  tensors are copied into the stack;
 - data order: one ``derive_seed(seed, "data")`` generator per seed, one
   ``randperm`` per epoch, the same batch boundaries;
 - dropout between LSTM layers: the same masks, drawn the way ATen's CPU LSTM
@@ -18,7 +18,10 @@ What stays exactly as in :func:`noisefloor.train.train_run`, per seed:
   ``derive_seed(seed, "dropout")`` generator. cuDNN draws its own masks, so on
   CUDA with ``dropout > 0`` the masks match the CPU run, not a cuDNN one;
 - the optimiser (its update is elementwise, so stacking changes nothing),
-  gradient clipping (each seed's own norm) and divergence (per seed).
+  gradient clipping (each seed's own norm) and divergence (per seed);
+- everything around the training step: setup, checkpoint bookkeeping, the
+  ``metrics.json`` record and the outputs are :mod:`noisefloor.protocol`'s,
+  the same code ``train_run`` uses.
 
 What differs: the LSTM's arithmetic (``bmm`` and elementwise ops instead of
 oneDNN or cuDNN kernels) rounds differently, so results agree with the
@@ -30,10 +33,7 @@ hash), like ``threads``; each run still writes its own ``metrics.json`` and
 
 from __future__ import annotations
 
-import io as _io
-import math
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -41,13 +41,11 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from . import io
-from .data import Splits, load_dataset
+from .data import Splits
 from .models import BiLSTMClassifier
 from .params import RunConfig
-from .train import (CHECKPOINT_FILE, EVAL_CHUNK, HISTORY_COLUMNS, HISTORY_FILE, METRICS_FILE, _finite_or_none,
-                    _history_csv, crash_point, derive_seed, library_versions, make_optimizer, pick_device,
-                    seed_everything)
+from .protocol import (EVAL_CHUNK, Run, crash_point, finish, generator, initial_model, log_epoch, make_optimizer,
+                       open_run, read_checkpoint, record_epoch, resume, set_up, stderr_log, write_checkpoint)
 
 
 class BatchedBiLSTMClassifier(nn.Module):
@@ -303,11 +301,7 @@ class BatchStep:
 
 def initial_models(cfg: RunConfig, seeds: Sequence[int], row_size: int, n_classes: int) -> list[BiLSTMClassifier]:
     """Each seed's model, created exactly as :func:`noisefloor.train.train_run` creates it."""
-    models = []
-    for seed in seeds:
-        torch.manual_seed(derive_seed(seed, "init"))
-        models.append(BiLSTMClassifier.from_params(cfg.model, row_size, n_classes))
-    return models
+    return [initial_model(cfg, seed, row_size, n_classes) for seed in seeds]
 
 
 def train_batch(cfg: RunConfig, seeds: Sequence[int], out_dirs: Sequence[str | Path], *,
@@ -339,151 +333,81 @@ def train_batch(cfg: RunConfig, seeds: Sequence[int], out_dirs: Sequence[str | P
     list of dict
         The metrics written, in the order of ``seeds``.
     """
-    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    log = log or stderr_log
     seeds = [int(s) for s in seeds]
     if len(set(seeds)) != len(seeds) or len(seeds) != len(out_dirs) or not seeds:
         raise ValueError("train_batch needs distinct seeds, one output directory each")
-    out_dirs = [Path(d) for d in out_dirs]
-    for d in out_dirs:
-        d.mkdir(parents=True, exist_ok=True)
-    tp = cfg.train
-    tags = [f"[{cfg.name} seed={s}]" for s in seeds]
-    t_start = time.perf_counter()
+    tp, tag = cfg.train, f"[{cfg.name} seeds={seeds}]"
 
-    # ---- setup (as train_run; the first seed seeds the global state nobody draws from)
-    torch.set_num_threads(tp.threads)
-    device = pick_device(tp.device)
-    seed_everything(seeds[0], device.type)
-
-    # ---- data
-    if splits is None:
-        splits = load_dataset(cfg.data)
-    sizes = splits.sizes()
-    splits = splits.to(device)
-    n_train = sizes["n_train"]
-    data_gens = [torch.Generator().manual_seed(derive_seed(s, "data")) for s in seeds]
+    # ---- setup and data (as train_run; the first seed seeds the global state nobody draws from)
+    setup = set_up(cfg, seeds[0], splits)
+    device, data, n_train = setup.device, setup.splits, setup.sizes["n_train"]
+    runs = [open_run(cfg, s, d) for s, d in zip(seeds, out_dirs)]
+    data_gens = [generator(s, "data") for s in seeds]
 
     # ---- model: each seed's own initial weights, stacked
-    model = BatchedBiLSTMClassifier(initial_models(cfg, seeds, splits.row_size, splits.n_classes)).to(device)
+    model = BatchedBiLSTMClassifier(initial_models(cfg, seeds, data.row_size, data.n_classes)).to(device)
     step_mode = pick_step_mode(step_mode, device, tp.optimizer)
     # A CUDA graph replays Adam's step, so its step count must live on the GPU
     # (capturable). Every mode on CUDA uses that same optimiser: graph, eager and
     # static then run the same kernels on the same values.
     optimizer = make_optimizer(tp, model.parameters(),
                                capturable=device.type == "cuda" and tp.optimizer in ("adam", "adamw"))
-    dropout_gens = [torch.Generator().manual_seed(derive_seed(s, "dropout")) for s in seeds]
+    dropout_gens = [generator(s, "dropout") for s in seeds]
 
     # ---- resume: only a complete set of checkpoints of this batch at one epoch
-    histories: list[list[dict]] = [[] for _ in seeds]
-    start_epoch, resumed_from = 0, None
-    state = _load_batch_checkpoints(cfg, seeds, out_dirs)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        for gen, s in zip(data_gens, state["rng_data"]):
-            gen.set_state(s)
-        for gen, s in zip(dropout_gens, state["rng_dropout"]):
-            gen.set_state(s)
-        histories = state["histories"]
-        start_epoch = resumed_from = state["epoch"]
-        log(f"[{cfg.name} seeds={seeds}] resuming after epoch {start_epoch}")
+    start_epoch = 0
+    ckpts = _batch_checkpoints(cfg, runs)
+    if ckpts is not None:
+        _restore(ckpts, model, optimizer, data_gens, dropout_gens)
+        for run, ckpt in zip(runs, ckpts):
+            start_epoch = resume(run, ckpt)                           # one epoch for all (checked)
+        log(f"{tag} resuming after epoch {start_epoch}")
 
-    # ---- train loop
-    k = len(seeds)
-    status: list[str] = ["ok"] * k
-    diverged_at: list[int | None] = [None] * k
-    train_loss = [float("nan")] * k
-    step = BatchStep(model, optimizer, splits.x_train, splits.y_train, tp.batch_size, tp.grad_clip, mode=step_mode,
-                     log=lambda line: log(f"[{cfg.name} seeds={seeds}] {line}"))
+    # ---- train loop: one pass per epoch for all seeds; a diverged seed stops recording, the others go on
+    step = BatchStep(model, optimizer, data.x_train, data.y_train, tp.batch_size, tp.grad_clip, mode=step_mode,
+                     log=lambda line: log(f"{tag} {line}"))
     model.train()
     for epoch in range(start_epoch, tp.epochs):
-        if all(s != "ok" for s in status):
+        if not any(run.ok for run in runs):
             break
         t_epoch = time.perf_counter()
         perms = torch.stack([torch.randperm(n_train, generator=g) for g in data_gens]).to(device)
         step.loss_sum.zero_()
         for i in range(0, n_train, tp.batch_size):
             idx = perms[:, i:i + tp.batch_size]                       # (K, B): each seed's own batch
-            masks = (model.draw_dropout_masks(idx.shape[1], splits.x_train.shape[1], dropout_gens, device)
+            masks = (model.draw_dropout_masks(idx.shape[1], data.x_train.shape[1], dropout_gens, device)
                      if model.uses_dropout else None)
             step(idx, masks)
         losses = (step.loss_sum / n_train).tolist()
-        evals = evaluate(model, splits.x_val, splits.y_val)
+        evals = evaluate(model, data.x_val, data.y_val)
         elapsed = time.perf_counter() - t_epoch
-        for j in range(k):
-            if status[j] != "ok":
-                continue
-            train_loss[j] = losses[j]
-            val_loss, val_acc = evals[j]
-            if not (math.isfinite(losses[j]) and math.isfinite(val_loss)):
-                status[j], diverged_at[j] = "diverged", epoch + 1
-                log(f"{tags[j]} epoch {epoch + 1}/{tp.epochs}: loss is {losses[j]} (validation {val_loss}); "
-                    "stopping: diverged")
-                continue
-            histories[j].append({"epoch": epoch + 1, "train_loss": losses[j], "val_loss": val_loss,
-                                 "val_acc": val_acc, "time_s": elapsed})
-            log(f"{tags[j]} epoch {epoch + 1}/{tp.epochs}  train_loss {losses[j]:.4f}  "
-                f"val_loss {val_loss:.4f}  val_acc {100 * val_acc:.2f}%  ({elapsed:.1f} s, batch of {k})")
-        _save_batch_checkpoints(cfg, seeds, out_dirs, epoch + 1, model, optimizer, data_gens, dropout_gens,
-                                histories, status)
+        for run, loss, (val_loss, val_acc) in zip(runs, losses, evals):
+            if run.ok and record_epoch(run, epoch + 1, tp.epochs, loss, val_loss, val_acc, elapsed, log):
+                log_epoch(run, tp.epochs, log, note=f", batch of {len(runs)}")
+        _save_checkpoints(cfg, runs, epoch + 1, model, optimizer, data_gens, dropout_gens)
         crash_point(epoch + 1)
 
     # ---- final evaluation and outputs, per seed
-    tests = evaluate(model, splits.x_test, splits.y_test)
-    results = []
-    wall = time.perf_counter() - t_start
-    for j, seed in enumerate(seeds):
-        history = histories[j]
-        if status[j] == "ok":
-            # From the history: a batch resumed after its last epoch trains no epoch here.
-            train_loss[j], val_loss, val_acc = (history[-1][k] for k in ("train_loss", "val_loss", "val_acc"))
-            test_loss, test_acc = tests[j]
-        else:
-            val_loss = val_acc = test_loss = test_acc = None
-        best = max(history, key=lambda h: h["val_acc"]) if history else None
-        io.write_text(out_dirs[j] / HISTORY_FILE, _history_csv(history))
-        metrics = {
-            "config": cfg.name, "seed": seed, "config_hash": cfg.config_hash, "status": status[j],
-            "val_acc": _finite_or_none(val_acc), "val_loss": _finite_or_none(val_loss),
-            "test_acc": _finite_or_none(test_acc), "test_loss": _finite_or_none(test_loss),
-            "train_loss": _finite_or_none(train_loss[j]),
-            "best_val_acc": best["val_acc"] if best else None, "best_epoch": best["epoch"] if best else None,
-            "epochs": tp.epochs, "epochs_run": len(history), "diverged_at_epoch": diverged_at[j],
-            "resumed_from_epoch": resumed_from,
-            "wall_time_s": wall, "device": device.type, "threads": tp.threads, **sizes,
-            "seed_batch": tp.seed_batch, "batch_seeds": seeds, "train_step": step.mode,
-            "versions": library_versions(), "resolved_config": cfg.as_dict(),
-        }
-        io.write_json(out_dirs[j] / METRICS_FILE, metrics)
-        results.append(metrics)
-    if not tp.keep_checkpoint:
-        for d in out_dirs:
-            (d / CHECKPOINT_FILE).unlink(missing_ok=True)
-    return results
+    tests = evaluate(model, data.x_test, data.y_test)
+    return finish(cfg, runs, setup, tests, train_step=step.mode, batch_seeds=seeds)
 
 
 # --------------------------------------------------------------------------- checkpoints: one per run directory
 
 
-def _save_batch_checkpoints(cfg, seeds, out_dirs, epoch, model, optimizer, data_gens, dropout_gens,
-                            histories, status) -> None:
+def _save_checkpoints(cfg, runs: Sequence[Run], epoch, model, optimizer, data_gens, dropout_gens) -> None:
     """Each seed's slice of the batch state, in its own run directory.
 
     A seed's file holds that seed's model (under the single model's names) and
     optimiser slice, so no file depends on another run's directory.
     """
     opt_state = optimizer.state_dict()
-    for j, (seed, d) in enumerate(zip(seeds, out_dirs)):
-        state = {
-            "config_hash": cfg.config_hash, "seed": seed, "epoch": epoch, "batch_seeds": list(seeds),
-            "batched": True, "model": model.single_state_dict(j),
-            "optimizer": _slice_optimizer_state(opt_state, j),
-            "rng_data": data_gens[j].get_state(), "rng_dropout": dropout_gens[j].get_state(),
-            "history": [[h[c] for c in HISTORY_COLUMNS] for h in histories[j]], "status": status[j],
-        }
-        buf = _io.BytesIO()
-        torch.save(state, buf)
-        io.write_bytes(d / CHECKPOINT_FILE, buf.getvalue())
+    seeds = [run.seed for run in runs]
+    for j, run in enumerate(runs):
+        write_checkpoint(run, cfg, epoch, batch_seeds=seeds, batched=True, model=model.single_state_dict(j),
+                         optimizer=_slice_optimizer_state(opt_state, j), rng_data=data_gens[j].get_state(),
+                         rng_dropout=dropout_gens[j].get_state(), status=run.status)
 
 
 def _slice_optimizer_state(opt_state: dict, j: int) -> dict:
@@ -493,26 +417,29 @@ def _slice_optimizer_state(opt_state: dict, j: int) -> dict:
     return {"state": sliced, "param_groups": opt_state["param_groups"]}
 
 
-def _load_batch_checkpoints(cfg, seeds, out_dirs) -> dict | None:
-    """The batch's state when every seed has a checkpoint of this batch at the same epoch."""
+def _batch_checkpoints(cfg, runs: Sequence[Run]) -> list[dict] | None:
+    """Every seed's checkpoint, when each is one of this batch, all at the same epoch, none diverged."""
+    seeds = [run.seed for run in runs]
     ckpts = []
-    for seed, d in zip(seeds, out_dirs):
-        path = d / CHECKPOINT_FILE
-        if not path.exists():
-            return None
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        if not (ckpt.get("batched") and ckpt.get("config_hash") == cfg.config_hash and ckpt.get("seed") == seed
-                and ckpt.get("batch_seeds") == list(seeds)):
+    for run in runs:
+        ckpt = read_checkpoint(run, cfg)
+        if ckpt is None or not ckpt.get("batched") or ckpt.get("batch_seeds") != seeds:
             return None
         ckpts.append(ckpt)
     if len({c["epoch"] for c in ckpts}) != 1 or any(c["status"] != "ok" for c in ckpts):
         return None
-    model = {name: torch.stack([c["model"][name] for c in ckpts]) for name in ckpts[0]["model"]}
+    return ckpts
+
+
+def _restore(ckpts: Sequence[dict], model, optimizer, data_gens, dropout_gens) -> None:
+    """The batch's state stacked back from its seeds' checkpoints, so training continues bit-identically."""
+    model.load_state_dict({name: torch.stack([c["model"][name] for c in ckpts]) for name in ckpts[0]["model"]})
     state = {}
     for pid, st in ckpts[0]["optimizer"]["state"].items():
         state[pid] = {n: (torch.stack([c["optimizer"]["state"][pid][n] for c in ckpts])
                           if torch.is_tensor(v) and v.dim() > 0 else v) for n, v in st.items()}
-    histories = [[dict(zip(HISTORY_COLUMNS, row)) for row in c["history"]] for c in ckpts]
-    return {"model": model, "optimizer": {"state": state, "param_groups": ckpts[0]["optimizer"]["param_groups"]},
-            "rng_data": [c["rng_data"] for c in ckpts], "rng_dropout": [c["rng_dropout"] for c in ckpts],
-            "histories": histories, "epoch": ckpts[0]["epoch"]}
+    optimizer.load_state_dict({"state": state, "param_groups": ckpts[0]["optimizer"]["param_groups"]})
+    for gen, c in zip(data_gens, ckpts):
+        gen.set_state(c["rng_data"])
+    for gen, c in zip(dropout_gens, ckpts):
+        gen.set_state(c["rng_dropout"])

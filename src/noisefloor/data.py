@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .errors import NoisefloorError
 from .params import DataParams
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ IDX_FILES = (
 )
 
 
-class DataError(RuntimeError):
+class DataError(NoisefloorError, RuntimeError):
     """A dataset cannot be read; the message is one line naming the file or directory."""
 
 

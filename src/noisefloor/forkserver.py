@@ -3,10 +3,12 @@
 A training process spends about 5 s importing torch and ``torch._dynamo``
 (which ``torch.optim`` pulls in on first use) before its first step, about as
 long as a small run's training. ``noisefloor train`` therefore hands its
-command line to a per-user server that has those modules imported already and
-forks a worker per run. The worker runs exactly the code an in-process
-``noisefloor train`` runs (same functions, same seeding), so its results are
-bit-identical; only the start-up is skipped.
+command line, with the entry point to run it (``noisefloor.cli:main``), to a
+per-user server that has those modules imported already and forks a worker
+per run. The worker runs exactly the code an in-process ``noisefloor train``
+runs (same functions, same seeding), so its results are bit-identical; only
+the start-up is skipped. The entry point travels by name: this module imports
+nothing from the command line that calls it.
 
 Processes, per run::
 
@@ -14,7 +16,7 @@ Processes, per run::
         |  stdin/stdout/stderr passed over the socket        | fork
         |  <-- {"pid"}, {"exit"} ---------------------------  supervisor
         |  --> {"signal"} ------------------------------------>   | fork
-                                                                 worker: cli.main(argv)
+                                                                 worker: <entry point>(argv)
 
 - The worker writes its log straight into the client's stderr (the file
   descriptors travel over the socket), runs in the client's working directory,
@@ -47,8 +49,8 @@ NOISEFLOOR_FORKSERVER_IDLE
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
+import importlib
 import json
 import os
 import select
@@ -60,7 +62,9 @@ import tempfile
 import time
 from pathlib import Path
 
-PROTOCOL = 1
+from .errors import NoisefloorError
+
+PROTOCOL = 2
 ENV_ENABLE = "NOISEFLOOR_FORKSERVER"
 ENV_DIR = "NOISEFLOOR_FORKSERVER_DIR"
 ENV_IDLE = "NOISEFLOOR_FORKSERVER_IDLE"
@@ -75,7 +79,7 @@ IMPORT_ENV_PREFIXES = ("OMP_", "MKL_", "KMP_", "GOMP_", "OPENBLAS_", "TORCH", "P
 _MAX_LINE = 1 << 20
 
 
-class ForkServerError(ValueError):
+class ForkServerError(NoisefloorError, ValueError):
     """A fork-server setting is malformed; the message is one line naming the variable."""
 
 
@@ -285,8 +289,18 @@ def _open_std_fds() -> list[int]:
     return fds
 
 
-def run(argv: list[str], environ=os.environ) -> int | None:
-    """Run ``noisefloor <argv>`` in a worker forked by the server.
+def run(target: str, argv: list[str], environ=os.environ) -> int | None:
+    """Run ``target(argv)`` in a worker forked by the server.
+
+    Parameters
+    ----------
+    target : str
+        The worker's entry point as ``package.module:function``; the function
+        takes the argument list and returns an exit status (as
+        ``noisefloor.cli:main`` does).
+    argv : list of str
+    environ : mapping
+        The environment the worker runs in (and the server is chosen by).
 
     Returns
     -------
@@ -319,8 +333,8 @@ def run(argv: list[str], environ=os.environ) -> int | None:
             return None
         state["sock"] = sock
         with sock:
-            request = {"protocol": PROTOCOL, "argv": list(argv), "cwd": os.getcwd(), "env": dict(environ),
-                       "umask": _current_umask(), "affinity": sorted(_affinity())}
+            request = {"protocol": PROTOCOL, "target": target, "argv": list(argv), "cwd": os.getcwd(),
+                       "env": dict(environ), "umask": _current_umask(), "affinity": sorted(_affinity())}
             std = _open_std_fds()
             # Marked sent before sending: a signal that arrives once the server may have the
             # request is held for the worker, never allowed to end this process while the
@@ -420,7 +434,7 @@ def preload() -> None:
     import torch.utils.serialization  # noqa: F401
     import yaml  # noqa: F401
 
-    from . import aggregate, cli, data, io, models, params, train  # noqa: F401
+    from . import aggregate, batched, data, io, models, params, protocol, train  # noqa: F401
 
     if torch.cuda.is_initialized():  # pragma: no cover - a safety net for future imports
         raise RuntimeError("CUDA was initialised while preloading; a forked worker could not use it")
@@ -596,6 +610,12 @@ def _pidfd(pid: int) -> int | None:
         return None
 
 
+def _entry_point(target: str):
+    """The function ``package.module:function`` names, imported now (the worker's command)."""
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def _work(request: dict, fds: list[int]) -> None:
     """Become the client's process (stdio, cwd, environment) and run its command."""
     import ctypes
@@ -621,11 +641,9 @@ def _work(request: dict, fds: list[int]) -> None:
         print(f"noisefloor: error: the fork-server worker could not take over the caller's process state "
               f"({exc})", file=sys.stderr, flush=True)
         os._exit(1)
-    from .cli import main
-
     sys.argv = ["noisefloor", *request["argv"]]
     try:
-        rc = main(request["argv"])
+        rc = _entry_point(request["target"])(request["argv"])
     except SystemExit as exc:
         rc = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if exc.code is not None and not isinstance(exc.code, int):

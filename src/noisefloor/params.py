@@ -22,11 +22,13 @@ from typing import Any, Mapping
 
 import yaml
 
+from .errors import NoisefloorError
+
 CONFIG_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 _FLOAT_LIKE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
-class ParamsError(ValueError):
+class ParamsError(NoisefloorError, ValueError):
     """A params file is malformed; the message is one line naming the key."""
 
 

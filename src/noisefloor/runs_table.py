@@ -20,11 +20,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .errors import NoisefloorError
+
 #: Column prefixes that mark a hyperparameter, by the convention that writes them.
 HP_PREFIXES = ("hp.", "config/", "config.", "params.", "param.")
 
 
-class TableError(ValueError):
+class TableError(NoisefloorError, ValueError):
     """A runs table that cannot be read as one (one line, naming the file and column)."""
 
 

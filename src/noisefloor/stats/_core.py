@@ -9,11 +9,13 @@ from typing import Any
 import numpy as np
 from scipy import stats as _sps
 
+from ..errors import NoisefloorError
+
 DIRECTIONS = ("max", "min")
 ALTERNATIVES = ("two-sided", "less", "greater")
 
 
-class AnalysisError(ValueError):
+class AnalysisError(NoisefloorError, ValueError):
     """The runs table or an argument cannot be analysed.
 
     The message is a single line naming the column, config or argument at
