@@ -3,7 +3,11 @@
 Starts ``munged``, ``slurmctld`` and ``slurmd`` in the foreground (so the
 processes started are exactly the ones stopped, by pid), with every file they
 need -- config, munge key and socket, state, spool, logs -- under one private
-temporary directory, and all traffic on the loopback interface. Nothing under
+temporary directory, and all traffic on the loopback interface. There is no
+accounting database (no slurmdbd, ``AccountingStorageType=accounting_storage/none``):
+``sacct`` answers "Slurm accounting storage is disabled", as on clusters run
+without one, and only ``squeue``/``scontrol`` see jobs, for ``MinJobAge``
+seconds after they end. Nothing under
 /etc is read or changed: the client commands find the config via ``SLURM_CONF``
 (see :meth:`LocalSlurm.env`).
 
@@ -30,6 +34,9 @@ DAEMONS = ("munged", "slurmctld", "slurmd")
 CLIENTS = ("sbatch", "squeue", "scontrol", "sinfo", "scancel", "srun")
 NODE = "localhost"
 PARTITION = "debug"
+# Job states (squeue %T) after which a job never runs again.
+ENDED_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY",
+                          "BOOT_FAIL", "DEADLINE", "PREEMPTED"})
 
 
 def missing() -> str | None:
@@ -82,10 +89,11 @@ class LocalSlurm:
     Parameters
     ----------
     min_job_age : int
-        Seconds a finished job stays visible to ``squeue``/``scontrol``. There
-        is no accounting database, so ``sacct`` cannot see jobs and status
-        polling must use ``squeue``: the plugin needs this to be at least three
-        times its first polling interval.
+        Seconds a finished job stays visible to ``squeue``/``scontrol``, the
+        only commands that see jobs here (no accounting, see above). Status
+        polling with squeue needs it longer than the pause between two polls
+        (``noisefloor.cluster.squeue_min_job_age``); the workflow refuses to
+        start below that.
     """
 
     def __init__(self, min_job_age: int = 300):
