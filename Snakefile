@@ -4,6 +4,7 @@
 # Results land in results/ (this engine owns results/ when you run it; see README).
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/cluster.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/analysis.smk"
 

@@ -19,7 +19,7 @@ import pytest
 
 import synthetic as sy
 from noisefloor import plots
-from noisefloor.cli import PLOT_FILES
+from noisefloor.pipeline import FIGURES
 from noisefloor.report import render_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -53,7 +53,7 @@ def report_file(tmp_path_factory):
     histories = sy.make_histories(runs)
     res = sy.analysis(runs)
     s = res.summary
-    out = {k: work / "plots" / v for k, v in PLOT_FILES.items()}
+    out = {f.key: work / "plots" / f.file for f in FIGURES}
     plots.plot_noise_vs_signal(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS,
                                out["noise_vs_signal"], summary=s)
     plots.plot_config_distributions(runs, res.comparisons, "val_acc", sy.BASELINE, s.noise_floor,
@@ -85,7 +85,7 @@ def test_at_1400_px_every_image_decodes_no_error_and_the_verdicts_are_on_the_fir
     shot = page.parent / "report-1400.png"
     r = _open(probed, 1400, screenshot=shot)
     assert r["images"] and all(w > 0 for w in r["images"]), r["images"]
-    assert len(r["images"]) == len(PLOT_FILES)
+    assert len(r["images"]) == len(FIGURES)
     assert r["errors"] == []
     assert r["verdicts_bottom"] <= 900                  # the verdict table without scrolling
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # kept as an artifact in the temporary folder

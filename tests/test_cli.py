@@ -197,3 +197,21 @@ def test_dvc_exp_show_csv_with_one_experiment_per_run(tmp_path):
     comp = pd.read_csv(tmp_path / "a" / "comparisons.csv")
     assert comp.config.tolist() == ["train.lr=0.01"] and comp.verdict.tolist() == ["better"]
     assert pd.read_csv(tmp_path / "a" / "importance.csv").hparam.tolist() == ["train.lr"]
+
+
+def test_train_on_a_device_this_machine_lacks_is_one_line_and_exit_2(smoke_raw, write_params, tmp_path):
+    import os
+
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: train.device cuda is no error here")
+    smoke_raw["train"]["device"] = "cuda"
+    params = write_params(smoke_raw)
+    proc = subprocess.run([sys.executable, "-m", "noisefloor", "train", "--params", str(params), "--config",
+                           "baseline", "--seed", "0", "--runs-dir", str(tmp_path / "runs")],
+                          capture_output=True, text=True, env=dict(os.environ, NOISEFLOOR_FORKSERVER="0"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "noisefloor: error: train.device is 'cuda' but no CUDA device is available (use 'cpu' or 'auto')"]
+    assert not (tmp_path / "runs").exists()                # refused before any run folder is made

@@ -3,7 +3,8 @@
 The copy holds the project's files (as in a fresh clone) with the tiny smoke
 params as its params.yaml, and runs its own copy of the code: DVC hashes
 src/noisefloor/*.py as dependencies, so the code it hashes is the code it runs.
-Tests share one experiment and run in file order (each builds on the last).
+The experiments are built once, in module fixtures; a test that changes a
+project changes a copy of one, so the tests run in any order.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def read(project: Path, rel: str) -> bytes:
 
 
 def train_logs(project: Path) -> dict[str, int]:
-    return {str(p.relative_to(project)): p.stat().st_mtime_ns for p in (project / "logs" / "train").rglob("*.log")}
+    return {str(p.relative_to(project)): p.stat().st_mtime_ns for p in (project / "results" / "logs" / "train").rglob("*.log")}
 
 
 def set_params(project: Path, edit) -> None:
@@ -133,7 +134,7 @@ def test_dry_run_of_the_shipped_pipeline_lists_every_run(dvc_required, tmp_path)
         f"train_signal@{c}-{s}" for c in ("lr_hi", "hidden_64", "batch_50", "wd_1e3") for s in range(4)}
     # the stage passes only the name and the seed: the CLI reads the values itself
     assert ("noisefloor train --params params.yaml --config wd_1e3 --seed 3 --runs-dir results/runs "
-            "2> logs/train/wd_1e3/seed3.log") in out
+            "2> results/logs/train/wd_1e3/seed3.log") in out
     # A dry run stops at the first stage whose inputs do not exist yet (DVC issue #9021); the
     # rest of the pipeline is in the stage list.
     assert "ERROR" not in out or "failed to reproduce 'aggregate': [Errno 2] No such file" in out
@@ -153,13 +154,38 @@ def test_a_params_file_without_the_keys_dvc_reads_is_refused_naming_the_key(dvc_
 # --------------------------------------------------------------------------- one experiment, step by step
 
 
+def copy_project(prepared: Path, dest: Path) -> Path:
+    """A copy of a prepared project (git history, experiments, DVC cache and run-cache) for one test to change."""
+    shutil.copytree(prepared, dest, symlinks=True)
+    return dest
+
+
 @pytest.fixture(scope="module")
-def project(dvc_required, tmp_path_factory):
-    """The smoke experiment run once with `dvc exp run`; later tests change it."""
+def smoke_experiment(dvc_required, tmp_path_factory):
+    """The smoke experiment run once with `dvc exp run`; tests read it or change a copy (`project`)."""
     project = make_project(tmp_path_factory.mktemp("dvc"), SMOKE.read_text())
     out = dvc(project, "exp", "run", "-n", "smoke")
     assert len([s for s in ran_stages(out) if s.startswith("train")]) == 7
     return project
+
+
+@pytest.fixture(scope="module")
+def lr_experiment(smoke_experiment, tmp_path_factory):
+    """The smoke experiment, then `dvc exp run -n lr-0.03` changing lr_hi's lr: the project and that run's output."""
+    project = copy_project(smoke_experiment, tmp_path_factory.mktemp("dvc-lr") / "project")
+    return project, dvc(project, "exp", "run", "-n", "lr-0.03", "-S", "configs.lr_hi.lr=0.03")
+
+
+@pytest.fixture
+def project(smoke_experiment, tmp_path):
+    """A copy of the smoke experiment's project, this test's to change."""
+    return copy_project(smoke_experiment, tmp_path / "project")
+
+
+@pytest.fixture
+def lr_project(lr_experiment, tmp_path):
+    """A copy of the project after the lr-0.03 experiment, this test's to change."""
+    return copy_project(lr_experiment[0], tmp_path / "project")
 
 
 def test_exp_show_reports_the_headline_of_the_analysis(project):
@@ -184,7 +210,8 @@ def test_exp_show_reports_the_headline_of_the_analysis(project):
 def test_same_params_give_the_same_results_under_snakemake(project, tmp_path):
     if SNAKEMAKE is None:
         pytest.skip("snakemake is not installed")
-    other = make_project(tmp_path, SMOKE.read_text())
+    other = tmp_path / "snakemake"
+    git(tmp_path, "clone", "-q", str(project), str(other))      # the same commit: the same code and params
     run(other, SNAKEMAKE, "--cores", "2")
     for table in ("results/runs.csv", "results/histories.csv"):
         a, b = pd.read_csv(project / table), pd.read_csv(other / table)
@@ -206,13 +233,13 @@ def test_same_params_give_the_same_results_under_snakemake(project, tmp_path):
         dry = run(project, SNAKEMAKE, "--cores", "1", "--dry-run")
     finally:
         (project / "params.yaml").write_text(original)
-    retrain = re.findall(r"rule train:\s+output: results/runs/(\w+)/seed(\d+)/", dry)
+    retrain = re.findall(r"rule train\w*:\s+output: results/runs/(\w+)/seed(\d+)/", dry)
     assert sorted(retrain) == [("lr_hi", "0"), ("lr_hi", "1")]
     assert ran_stages(dvc(project, "repro")) == []        # touching left DVC's view unchanged
 
 
-def test_changing_one_variant_reruns_only_its_stages(project):
-    out = dvc(project, "exp", "run", "-n", "lr-0.03", "-S", "configs.lr_hi.lr=0.03")
+def test_changing_one_variant_reruns_only_its_stages(lr_experiment):
+    project, out = lr_experiment
     assert [s for s in ran_stages(out) if s.startswith("train")] == ["train_signal@lr_hi-0",
                                                                       "train_signal@lr_hi-1"]
     m = json.loads(read(project, "results/runs/lr_hi/seed0/metrics.json"))
@@ -222,33 +249,33 @@ def test_changing_one_variant_reruns_only_its_stages(project):
     assert headline(exps["lr-0.03"]) != headline(exps["smoke"])
 
 
-def test_reverting_a_change_restores_from_the_run_cache_without_training(project):
-    smoke = experiments(project)["smoke"]
-    logs = train_logs(project)
-    out = dvc(project, "exp", "run", "-n", "lr-back", "-S", "configs.lr_hi.lr=0.05")
+def test_reverting_a_change_restores_from_the_run_cache_without_training(lr_project):
+    smoke = experiments(lr_project)["smoke"]
+    logs = train_logs(lr_project)
+    out = dvc(lr_project, "exp", "run", "-n", "lr-back", "-S", "configs.lr_hi.lr=0.05")
     assert not [s for s in ran_stages(out) if s.startswith("train")]
     for seed in (0, 1):
         assert f"Stage 'train_signal@lr_hi-{seed}' is cached - skipping run, checking out outputs" in out
-    assert train_logs(project) == logs                       # no training process wrote a log
-    m = json.loads(read(project, "results/runs/lr_hi/seed0/metrics.json"))
+    assert train_logs(lr_project) == logs                    # no training process wrote a log
+    m = json.loads(read(lr_project, "results/runs/lr_hi/seed0/metrics.json"))
     assert m["resolved_config"]["train"]["lr"] == 0.05
-    assert headline(experiments(project)["lr-back"]) == headline(smoke)
+    assert headline(experiments(lr_project)["lr-back"]) == headline(smoke)
 
 
-def test_queued_experiments_run_in_parallel_and_show_side_by_side(project):
-    dvc(project, "exp", "run", "--queue", "-n", "q-lr-0.02", "-S", "configs.lr_hi.lr=0.02")
-    dvc(project, "exp", "run", "--queue", "-n", "q-lr-0.03", "-S", "configs.lr_hi.lr=0.03")
-    dvc(project, "queue", "start", "-j", "2")
+def test_queued_experiments_run_in_parallel_and_show_side_by_side(lr_project):
+    dvc(lr_project, "exp", "run", "--queue", "-n", "q-lr-0.02", "-S", "configs.lr_hi.lr=0.02")
+    dvc(lr_project, "exp", "run", "--queue", "-n", "q-lr-0.03", "-S", "configs.lr_hi.lr=0.03")
+    dvc(lr_project, "queue", "start", "-j", "2")
     deadline = time.monotonic() + 900
-    while re.search(r"\b(Queued|Running)\b", dvc(project, "queue", "status")):
-        assert time.monotonic() < deadline, dvc(project, "queue", "status")
+    while re.search(r"\b(Queued|Running)\b", dvc(lr_project, "queue", "status")):
+        assert time.monotonic() < deadline, dvc(lr_project, "queue", "status")
         time.sleep(5)
-    status = dvc(project, "queue", "status")
+    status = dvc(lr_project, "queue", "status")
     assert re.search(r"q-lr-0\.02\s.*Success", status) and re.search(r"q-lr-0\.03\s.*Success", status), status
-    exps = experiments(project)
+    exps = experiments(lr_project)
     # a queued run trains what it changed; a value seen before comes from the run-cache
-    assert "Running stage 'train_signal@lr_hi-0'" in dvc(project, "queue", "logs", "q-lr-0.02")
-    assert "Running stage 'train_" not in dvc(project, "queue", "logs", "q-lr-0.03")
+    assert "Running stage 'train_signal@lr_hi-0'" in dvc(lr_project, "queue", "logs", "q-lr-0.02")
+    assert "Running stage 'train_" not in dvc(lr_project, "queue", "logs", "q-lr-0.03")
     assert headline(exps["q-lr-0.03"]) == headline(exps["lr-0.03"])
     assert headline(exps["q-lr-0.02"])["n_runs"] == 7
     assert exps["q-lr-0.02"]["params"]["params.yaml"]["data"]["configs"]["lr_hi"]["lr"] == 0.02

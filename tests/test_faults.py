@@ -1,5 +1,6 @@
 """Fault tests with real processes: kill -9 at known points, rerun, compare with an uninterrupted run."""
 
+import functools
 import json
 import os
 import signal
@@ -10,10 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 
+from noisefloor import forkserver
 from noisefloor import params as P
-from noisefloor.train import CHECKPOINT_FILE, FAULT_ENV, train_run
+from noisefloor.runfiles import CHECKPOINT_FILE, METRICS_FILE
+from noisefloor.train import FAULT_ENV, train_run
 from tests.conftest import SMOKE
 from tests.test_workflow import SNAKEMAKE, snakemake
 
@@ -25,7 +29,7 @@ def _longer_smoke(path: Path) -> None:
     """The smoke experiment with more data and epochs, so kills land mid-training."""
     raw = yaml.safe_load(SMOKE.read_text())
     raw["data"]["train_subset"] = 600
-    raw["train"]["epochs"] = 4
+    raw["train"]["epochs"] = 8
     path.write_text(yaml.safe_dump(raw))
 
 
@@ -37,15 +41,81 @@ def _results(work: Path):
 
 
 def _finished(work: Path) -> int:
-    return sum(1 for _ in (work / "results" / "runs").rglob("metrics.json")) if (work / "results").exists() else 0
+    return sum(1 for _ in (work / "results" / "runs").rglob(METRICS_FILE)) if (work / "results").exists() else 0
 
 
-def _wait_until(condition, proc, what: str) -> None:
-    """Wait for a condition on the files (not the clock); fail if the process ends first."""
-    while not condition():
-        if proc.poll() is not None:
-            raise AssertionError(f"the sweep ended before {what}")
+def _checkpoints(work: Path) -> dict[Path, int]:
+    """Every checkpoint on disk: {run folder: the epoch it holds}."""
+    out = {}
+    for ckpt in (work / "results" / "runs").rglob(CHECKPOINT_FILE) if (work / "results").exists() else ():
+        try:
+            out[ckpt.parent] = int(torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"])
+        except FileNotFoundError:      # the run finished (and removed it) while we looked
+            continue
+    return out
+
+
+def _crash_point_reached(work: Path, target: int, crashed_at: dict[Path, int]) -> bool:
+    """``target`` runs finished, and a run is mid-training past the epoch the last crash left it at.
+
+    Mid-training: a checkpoint and no metrics. Past that epoch: this start of the
+    sweep trained it, so a kill now cuts real work short.
+    """
+    return _finished(work) >= target and any(
+        epoch > crashed_at.get(run, 0) and not (run / METRICS_FILE).exists()
+        for run, epoch in _checkpoints(work).items())
+
+
+def _group_states(pgid: int) -> list[str]:
+    """The state letters (R, S, D, T, Z...) of the live processes in process group ``pgid`` (Linux /proc)."""
+    states = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()   # after "pid (comm)": state, ppid, pgrp, ...
+        except (OSError, IndexError):  # the process ended while we looked
+            continue
+        if int(fields[2]) == pgid:
+            states.append(fields[0])
+    return states
+
+
+def _signal_group(pgid: int, sig: int, done: set[str]) -> None:
+    """Send ``sig`` to a process group and wait until every process in it is in a state of ``done``.
+
+    kill() returns once the signal is queued; a process may still finish the system
+    call it is in (a rename that publishes a file) before it stops or dies.
+    """
+    os.killpg(pgid, sig)
+    while not set(_group_states(pgid)) <= done:
+        time.sleep(0.01)
+
+
+def _kill_sweep(proc: subprocess.Popen) -> None:
+    """SIGKILL every process of the sweep (its process group) and wait until none is left running."""
+    _signal_group(proc.pid, signal.SIGKILL, done={"Z", "X"})
+    proc.wait()
+
+
+def _crash_when(proc: subprocess.Popen, ready, what: str) -> None:
+    """Kill every process of the sweep at once (as a power cut would) the first time ``ready()`` holds.
+
+    ``ready`` looks at the files; it is asked again with the whole sweep stopped
+    (SIGSTOP), so what that look sees is exactly what the kill leaves on disk,
+    however fast or loaded the machine. Between looks the sweep runs on.
+    """
+    deadline = time.monotonic() + 900             # only a hung sweep comes near it
+    while proc.poll() is None:
+        if time.monotonic() > deadline:
+            _kill_sweep(proc)
+            raise AssertionError(f"the sweep hung before {what}")
+        if ready():
+            _signal_group(proc.pid, signal.SIGSTOP, done={"T", "t", "Z", "X"})
+            if ready():
+                _kill_sweep(proc)
+                return
+            os.killpg(proc.pid, signal.SIGCONT)
         time.sleep(0.02)
+    raise AssertionError(f"the sweep ended before {what}")
 
 
 @pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")
@@ -57,18 +127,25 @@ def test_killing_the_whole_sweep_repeatedly_loses_nothing(tmp_path):
     snakemake(clean)
     total = _finished(clean)
 
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    # No fork server: its workers live outside the sweep's process group, so one
+    # signal could neither stop nor kill them with the rest.
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+               **{forkserver.ENV_ENABLE: "0"})
     cmd = [SNAKEMAKE, "-s", str(Path(__file__).parents[1] / "Snakefile"), "-d", str(faulty),
            "--cores", "2", "--config", "params=params.yaml"]
-    # The machine "crashes" (every process at once) once the sweep has finished 1, then 3, then 5 runs:
-    # each kill lands while runs are still training, whatever the machine's speed.
+    # The machine "crashes" (every process at once) once the sweep has finished 1, then 3, then 5
+    # runs, each time while this start of the sweep has a run mid-training.
+    crashed_at: dict[Path, list[int]] = {}      # run -> the epochs its checkpoint held at the crashes
     for target in (1, 3, 5):
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
-        _wait_until(lambda: _finished(faulty) >= target, proc, f"{target} runs had finished")
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        assert _finished(faulty) < total               # killed mid-sweep, not after it
+        latest = {run: epochs[-1] for run, epochs in crashed_at.items()}
+        _crash_when(proc, functools.partial(_crash_point_reached, faulty, target, latest),
+                    f"{target} runs had finished with another mid-training")
+        assert target <= _finished(faulty) < total
+        left = _checkpoints(faulty)
+        for run, epoch in left.items():
+            crashed_at.setdefault(run, []).append(epoch)
         snakemake(faulty, "--unlock")                 # Snakemake's own remedy for a stale lock
     snakemake(faulty)
 
@@ -78,8 +155,13 @@ def test_killing_the_whole_sweep_repeatedly_loses_nothing(tmp_path):
     assert summary_a == summary_b
     pd.testing.assert_frame_equal(comp_a, comp_b, check_exact=True)
     # a writer killed mid-write leaves only a hidden temporary, never a truncated output
-    for path in (faulty / "results" / "runs").rglob("metrics.json"):
-        json.loads(path.read_text())
+    metrics = {p.parent: json.loads(p.read_text()) for p in (faulty / "results" / "runs").rglob(METRICS_FILE)}
+    assert len(metrics) == total
+    # the runs the last crash cut short resumed from the checkpoints it left (an earlier crash's
+    # run may have been finished, or retrained whole when killed before Snakemake recorded it)
+    assert left and {run: metrics[run]["resumed_from_epoch"] for run in left} == left
+    for run, m in metrics.items():
+        assert m["resumed_from_epoch"] in (None, *crashed_at.get(run, ())), run
 
 
 def test_killing_one_training_process_mid_epoch_resumes_exactly(tmp_path, smoke_raw, write_params):

@@ -272,6 +272,18 @@ def test_provenance_and_every_run(tmp_path, result, plot_files):
     assert "diverged" in runs_section
 
 
+def test_provenance_names_the_training_code_and_warns_when_runs_mix_versions(tmp_path):
+    from noisefloor.provenance import provenance
+
+    runs = sy.make_runs().assign(code_fingerprint="0123456789abcdef")
+    assert dict(provenance(runs=runs, cwd=tmp_path))["training code"] == "0123456789abcdef (every run)"
+    runs.loc[runs.index[:3], "code_fingerprint"] = "fedcba9876543210"
+    line = dict(provenance(runs=runs, cwd=tmp_path))["training code"]
+    assert line == (f"runs trained by 2 versions of the code: 0123456789abcdef ({len(runs) - 3} runs), "
+                    "fedcba9876543210 (3 runs)")
+    assert "training code" not in dict(provenance(runs=sy.make_runs(), cwd=tmp_path))   # a table without it
+
+
 @pytest.mark.parametrize("case", ["one config", "constant metric", "a variant all diverged"])
 def test_degenerate_analyses_render_and_say_why_a_number_is_missing(tmp_path, case):
     runs = sy.make_runs()

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,10 +18,13 @@ pytestmark = pytest.mark.slow
 SNAKEMAKE = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or shutil.which("snakemake")
 
 
-def snakemake(workdir: Path, *args: str, check=True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+def snakemake(workdir: Path, *args: str, check=True, params="params.yaml",
+              results=None) -> subprocess.CompletedProcess:
+    # A bare PATH, as for a user who calls .venv/bin/snakemake without activating
+    # the venv: no rule may depend on finding noisefloor (or python) there.
+    env = dict(os.environ, PATH=os.defpath)
     cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--cores", "2",
-           "--config", "params=params.yaml", *args]
+           "--config", f"params={params}", *([f"results={results}"] if results else []), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -30,6 +34,12 @@ def snakemake(workdir: Path, *args: str, check=True) -> subprocess.CompletedProc
 def metrics_stamps(workdir: Path) -> dict[str, int]:
     return {str(p.relative_to(workdir)): p.stat().st_mtime_ns
             for p in sorted((workdir / "results" / "runs").rglob("metrics.json"))}
+
+
+@pytest.fixture
+def own_sweep(sweep, tmp_path):
+    """A copy of the finished sweep for a test that changes it (timestamps kept), so tests run in any order."""
+    return Path(shutil.copytree(sweep, tmp_path / "sweep", symlinks=True))
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +73,36 @@ def test_artifacts_have_the_expected_content(sweep):
     assert "lr_hi" in html and "wide" in html and "data:image/png;base64," in html
     assert "src=\"http" not in html
     # each run's log holds its per-epoch progress
-    log = (sweep / "logs" / "train" / "wide" / "seed1.log").read_text()
+    log = (sweep / "results" / "logs" / "train" / "wide" / "seed1.log").read_text()
     assert "epoch 1/2" in log and "epoch 2/2" in log
+
+
+def test_a_second_experiment_in_the_same_folder_touches_none_of_the_firsts_files(own_sweep):
+    first = {p: p.stat().st_mtime_ns for p in (own_sweep / "results").rglob("*") if p.is_file()}
+    raw = yaml.safe_load(SMOKE.read_text())
+    raw["configs"] = {"lr_hi": raw["configs"]["lr_hi"]}
+    raw["seeds"] = {"noise": [0, 1, 2], "signal": [0, 1]}
+    (own_sweep / "other.yaml").write_text(yaml.safe_dump(raw))
+    snakemake(own_sweep, params="other.yaml", results="out/")
+    assert {p: p.stat().st_mtime_ns for p in first} == first
+    assert {p for p in (own_sweep / "results").rglob("*") if p.is_file()} == set(first)
+    assert len(pd.read_csv(own_sweep / "out" / "runs.csv")) == 5
+    assert "epoch 2/2" in (own_sweep / "out" / "logs" / "train" / "lr_hi" / "seed1.log").read_text()
+    assert (own_sweep / "out" / "logs" / "report.log").is_file() and (own_sweep / "out" / "report.html").is_file()
+
+
+def test_snakemakes_own_report_has_every_figure_with_the_tables_caption(sweep, tmp_path):
+    import zipfile
+
+    from noisefloor.pipeline import FIGURES
+
+    snakemake(sweep, "--report", str(tmp_path / "report.zip"))
+    with zipfile.ZipFile(tmp_path / "report.zip") as z:
+        page = next(z.read(n).decode() for n in z.namelist() if n.endswith("report.html"))
+        names = z.namelist()
+    for figure in FIGURES:
+        assert any(n.endswith(figure.file) for n in names), figure.file
+        assert json.dumps(figure.caption.split(".")[0])[1:-1] in page, figure.key
 
 
 def test_second_run_does_nothing(sweep):
@@ -74,29 +112,29 @@ def test_second_run_does_nothing(sweep):
     assert metrics_stamps(sweep) == before
 
 
-def test_changing_one_variant_retrains_only_its_runs(sweep):
-    before = metrics_stamps(sweep)
-    raw = yaml.safe_load((sweep / "params.yaml").read_text())
+def test_changing_one_variant_retrains_only_its_runs(own_sweep):
+    before = metrics_stamps(own_sweep)
+    raw = yaml.safe_load((own_sweep / "params.yaml").read_text())
     raw["configs"]["lr_hi"]["lr"] = 0.03
-    (sweep / "params.yaml").write_text(yaml.safe_dump(raw))
-    snakemake(sweep)
-    after = metrics_stamps(sweep)
+    (own_sweep / "params.yaml").write_text(yaml.safe_dump(raw))
+    snakemake(own_sweep)
+    after = metrics_stamps(own_sweep)
     changed = {k for k in before if after[k] != before[k]}
     assert changed == {"results/runs/lr_hi/seed0/metrics.json", "results/runs/lr_hi/seed1/metrics.json"}
-    m = json.loads((sweep / "results/runs/lr_hi/seed0/metrics.json").read_text())
+    m = json.loads((own_sweep / "results/runs/lr_hi/seed0/metrics.json").read_text())
     assert m["resolved_config"]["train"]["lr"] == 0.03
 
 
-def test_adding_a_seed_trains_only_that_seed(sweep):
-    before = metrics_stamps(sweep)
-    raw = yaml.safe_load((sweep / "params.yaml").read_text())
+def test_adding_a_seed_trains_only_that_seed(own_sweep):
+    before = metrics_stamps(own_sweep)
+    raw = yaml.safe_load((own_sweep / "params.yaml").read_text())
     raw["seeds"]["noise"].append(7)
-    (sweep / "params.yaml").write_text(yaml.safe_dump(raw))
-    snakemake(sweep)
-    after = metrics_stamps(sweep)
+    (own_sweep / "params.yaml").write_text(yaml.safe_dump(raw))
+    snakemake(own_sweep)
+    after = metrics_stamps(own_sweep)
     assert set(after) - set(before) == {"results/runs/baseline/seed7/metrics.json"}
     assert all(after[k] == before[k] for k in before)
-    assert len(pd.read_csv(sweep / "results" / "runs.csv")) == 8
+    assert len(pd.read_csv(own_sweep / "results" / "runs.csv")) == 8
 
 
 def test_bad_params_stop_before_any_training(tmp_path):
@@ -123,9 +161,25 @@ def test_missing_dataset_directory_stops_before_any_training(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
-def test_lint_and_dry_run_of_the_shipped_workflow(tmp_path):
+def job_stats(output: str) -> dict[str, int]:
+    """Snakemake's "Job stats" table of a dry run: {rule: jobs}."""
+    table = output.split("Job stats:", 1)[1]
+    return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
+
+
+def test_the_shipped_workflow_lints_clean(tmp_path):
     if SNAKEMAKE is None:
         pytest.skip("snakemake is not installed")
     shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
-    dry = snakemake(tmp_path, "-n")
-    assert "train" in dry.stdout and "36" in dry.stdout     # 20 noise + 4 variants x 4 signal seeds
+    lint = snakemake(tmp_path, "--lint", check=False)
+    assert lint.returncode == 0 and "Lints for" not in lint.stdout + lint.stderr, lint.stdout + lint.stderr
+
+
+def test_dry_run_of_the_shipped_workflow_plans_every_run(tmp_path):
+    if SNAKEMAKE is None:
+        pytest.skip("snakemake is not installed")
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    # 20 noise seeds of the baseline; 4 variants x 4 signal seeds; one job per later step
+    assert job_stats(snakemake(tmp_path, "-n").stdout) == {
+        "train_noise": 20, "train_signal": 16, "aggregate": 1, "analyze": 1, "plot": 1, "report_html": 1,
+        "all": 1, "total": 41}

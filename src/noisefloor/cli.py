@@ -13,10 +13,14 @@ import json
 import sys
 from pathlib import Path
 
+from .errors import NoisefloorError
+
 EXIT_BAD_INPUT = 2
+#: What a fork-server worker runs: this module's main, named so the server imports nothing from here.
+ENTRY_POINT = "noisefloor.cli:main"
 
 
-class InputError(ValueError):
+class InputError(NoisefloorError, ValueError):
     """A missing or malformed input file or folder (one line, exit 2)."""
 
 
@@ -45,7 +49,7 @@ def cmd_train(args) -> int:
     # A warm server saves this process the ~5 s of importing torch; the run
     # itself is the same code either way (see noisefloor.forkserver).
     if forkserver.enabled():
-        rc = forkserver.run(args.raw_argv)
+        rc = forkserver.run(ENTRY_POINT, args.raw_argv)
         if rc is not None:
             return rc
     return train_here(args)
@@ -54,27 +58,10 @@ def cmd_train(args) -> int:
 def train_here(args) -> int:
     """``noisefloor train`` in this process."""
     from . import params as P
-    from .aggregate import run_dir
-    from .data import load_dataset
-    from .train import train_run
+    from .train import train_seeds
 
-    p = P.load(args.params)
-    cfg = p.resolve(args.config)
-    seeds = list(dict.fromkeys(args.seed))   # a seed given twice is one run
-    splits = load_dataset(cfg.data)   # once, shared by every seed of this call
-    k = cfg.train.seed_batch
-    if k > 1:
-        # train.seed_batch: this call's seeds, k at a time, each group as one batched model.
-        from .batched import train_batch
-
-        results = []
-        for i in range(0, len(seeds), k):
-            group = seeds[i:i + k]
-            results += train_batch(cfg, group, [run_dir(args.runs_dir, args.config, s) for s in group],
-                                   splits=splits)
-    else:
-        results = (train_run(cfg, seed, run_dir(args.runs_dir, args.config, seed), splits=splits) for seed in seeds)
-    for m in results:
+    cfg = P.load(args.params).resolve(args.config)
+    for m in train_seeds(cfg, args.seed, args.runs_dir):
         print(f"[{args.config} seed={m['seed']}] {m['status']}: val_acc={m['val_acc']} test_acc={m['test_acc']} "
               f"({m['wall_time_s']:.1f} s)", file=sys.stderr, flush=True)
     return 0
@@ -103,6 +90,7 @@ def _eval_size(runs, metric: str) -> int | None:
 
 def cmd_analyze(args) -> int:
     from . import io, params as P, stats, tracking
+    from .pipeline import ANALYSIS_FILES
 
     settings = P.load(args.params).stats if args.params else P.StatsParams()
     metric = args.metric or settings.metric
@@ -129,13 +117,19 @@ def cmd_analyze(args) -> int:
         hparams=args.hparams.split(",") if args.hparams else None,
     )
     out = Path(args.out)
-    io.write_csv(out / "comparisons.csv", result.comparisons)
-    io.write_csv(out / "importance.csv", result.importance)
-    io.write_csv(out / "excluded.csv", result.excluded)
-    # Not write_json: its sorted keys would reorder the columns of `dvc exp show`.
-    io.write_text(out / "metrics.json",
-                  json.dumps(tracking.headline_metrics(result.summary), indent=2, allow_nan=False) + "\n")
-    io.write_text(out / "summary.json", result.summary.to_json())   # last: marks a finished analysis
+    contents = {
+        "comparisons.csv": lambda path: io.write_csv(path, result.comparisons),
+        "importance.csv": lambda path: io.write_csv(path, result.importance),
+        "excluded.csv": lambda path: io.write_csv(path, result.excluded),
+        # Not write_json: its sorted keys would reorder the columns of `dvc exp show`.
+        "metrics.json": lambda path: io.write_text(path, json.dumps(tracking.headline_metrics(result.summary),
+                                                                    indent=2, allow_nan=False) + "\n"),
+        "summary.json": lambda path: io.write_text(path, result.summary.to_json()),
+    }
+    if set(contents) != set(ANALYSIS_FILES):
+        raise AssertionError(f"analysis files {sorted(contents)} differ from the pipeline's {ANALYSIS_FILES}")
+    for name in ANALYSIS_FILES:           # in the table's order: summary.json last marks a finished analysis
+        contents[name](out / name)
     print(f"analyze: {answer_line(result.summary)} -> {out}", file=sys.stderr)
     if args.json:
         sys.stdout.write(result.summary.to_json())
@@ -163,15 +157,6 @@ def _read_summary(analysis: Path):
         raise InputError(f"{path}: analysis summary not found (run `noisefloor analyze` first)") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-
-
-PLOT_FILES = {
-    "noise_vs_signal": "noise_vs_signal.png",
-    "config_distributions": "config_distributions.png",
-    "differences": "differences.png",
-    "learning_curves": "learning_curves.png",
-    "importance": "importance.png",
-}
 
 
 def _read_csv(path, what: str):
@@ -205,6 +190,7 @@ def _read_analysis(analysis: Path):
 
 def cmd_plot(args) -> int:
     from . import plots
+    from .pipeline import FIGURE, FIGURES
 
     analysis, out = Path(args.analysis), Path(args.out)
     summary, comparisons, importance = _read_analysis(analysis)
@@ -217,26 +203,33 @@ def cmd_plot(args) -> int:
     noise_seeds = sorted(runs.loc[runs["config"] == baseline, "seed"].unique().tolist())
     variant_seeds = set(runs.loc[runs["config"] != baseline, "seed"])
     signal_seeds = [s for s in noise_seeds if s in variant_seeds]
-    plots.plot_noise_vs_signal(runs, metric, baseline, noise_seeds, signal_seeds,
-                               out / PLOT_FILES["noise_vs_signal"], summary=summary)
-    plots.plot_config_distributions(runs, comparisons, metric, baseline, summary.noise_floor,
-                                    out / PLOT_FILES["config_distributions"])
-    plots.plot_differences(comparisons, summary.noise_floor, out / PLOT_FILES["differences"], metric=metric,
-                           margin=summary.equivalence_margin)
-    written = 3
-    if args.histories:
-        histories = _read_csv(args.histories, "histories table")
-        hist_metric = metric if metric in histories.columns else "val_acc"
-        same = hist_metric == metric       # the noise floor is in this metric's units
-        plots.plot_learning_curves(histories, hist_metric, baseline, signal_seeds,
-                                   out / PLOT_FILES["learning_curves"], runs=runs,
-                                   noise_floor=summary.noise_floor if same else None,
-                                   direction=summary.direction if same else "max")
+    histories = _read_csv(args.histories, "histories table") if args.histories else None
+    hist_metric = metric if histories is not None and metric in histories.columns else "val_acc"
+    same = hist_metric == metric       # the noise floor is in this metric's units
+
+    # One drawing per figure of the pipeline's table (noisefloor.pipeline.FIGURES).
+    draw = {
+        "noise_vs_signal": lambda path: plots.plot_noise_vs_signal(
+            runs, metric, baseline, noise_seeds, signal_seeds, path, summary=summary),
+        "config_distributions": lambda path: plots.plot_config_distributions(
+            runs, comparisons, metric, baseline, summary.noise_floor, path),
+        "differences": lambda path: plots.plot_differences(
+            comparisons, summary.noise_floor, path, metric=metric, margin=summary.equivalence_margin),
+        "learning_curves": lambda path: plots.plot_learning_curves(
+            histories, hist_metric, baseline, signal_seeds, path, runs=runs,
+            noise_floor=summary.noise_floor if same else None, direction=summary.direction if same else "max"),
+        "importance": lambda path: plots.plot_importance(importance, path, alpha=summary.alpha, metric=metric),
+    }
+    if set(draw) != set(FIGURE):
+        raise AssertionError(f"figures drawn {sorted(draw)} differ from the pipeline's {sorted(FIGURE)}")
+    written = 0
+    for figure in FIGURES:
+        if figure.key == "learning_curves" and histories is None:
+            print("plot: no --histories: the learning-curve figure is left out", file=sys.stderr)
+            continue
+        draw[figure.key](out / figure.file)
         written += 1
-    else:
-        print("plot: no --histories: the learning-curve figure is left out", file=sys.stderr)
-    plots.plot_importance(importance, out / PLOT_FILES["importance"], alpha=summary.alpha, metric=metric)
-    print(f"plot: {written + 1} figures -> {out}", file=sys.stderr)
+    print(f"plot: {written} figures -> {out}", file=sys.stderr)
     return 0
 
 
@@ -248,7 +241,9 @@ def cmd_report(args) -> int:
     plots_dir = Path(args.plots)
     if not plots_dir.is_dir():
         raise InputError(f"{plots_dir}: plots folder not found (run `noisefloor plot` first)")
-    plot_paths = {k: plots_dir / v for k, v in PLOT_FILES.items()}
+    from .pipeline import FIGURES
+
+    plot_paths = {f.key: plots_dir / f.file for f in FIGURES}
     params_text = Path(args.params).read_text() if args.params else None
     runs = _read_runs(args).runs if args.runs else None
     report.render_report(summary, comparisons, importance, plot_paths, args.out, params_text=params_text,
@@ -358,25 +353,6 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-# Errors that mean bad input (one line, exit 2), by module. A module that was
-# never imported cannot have raised its error, and importing them all here
-# would cost the fork-server client the torch import it exists to avoid.
-KNOWN_ERRORS = {
-    "noisefloor.params": "ParamsError",
-    "noisefloor.data": "DataError",
-    "noisefloor.aggregate": "AggregateError",
-    "noisefloor.stats": "AnalysisError",
-    "noisefloor.forkserver": "ForkServerError",
-    "noisefloor.cli": "InputError",
-    "noisefloor.runs_table": "TableError",
-}
-
-
-def _known_errors() -> tuple[type[BaseException], ...]:
-    return tuple(getattr(sys.modules[mod], name) for mod, name in KNOWN_ERRORS.items()
-                 if hasattr(sys.modules.get(mod), name))
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
@@ -386,11 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
-    except Exception as exc:
-        if isinstance(exc, _known_errors()):
-            _err(str(exc))
-            return EXIT_BAD_INPUT
-        raise
+    except NoisefloorError as exc:        # the user's to fix: one line; anything else keeps its traceback
+        _err(str(exc))
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

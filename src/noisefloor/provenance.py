@@ -39,6 +39,15 @@ def _git(cwd: Path) -> str:
     return commit.stdout.strip() + dirty
 
 
+def _code_versions(fingerprints: pd.Series) -> str:
+    """The training code's fingerprint, or a warning when the runs were trained by different code."""
+    counts = fingerprints.fillna("not recorded").value_counts()
+    if len(counts) == 1:
+        return f"{counts.index[0]} (every run)"
+    listed = ", ".join(f"{fp} ({n} runs)" for fp, n in counts.items())
+    return f"runs trained by {len(counts)} versions of the code: {listed}"
+
+
 def provenance(*, params_text: str | None = None, runs: pd.DataFrame | None = None,
                eval_size: int | None = None, cwd: str | Path = ".") -> list[tuple[str, str]]:
     """(label, value) rows for the report's provenance block, in reading order."""
@@ -57,6 +66,8 @@ def provenance(*, params_text: str | None = None, runs: pd.DataFrame | None = No
         rows.append(("device", ", ".join(devices) or "n/a"))
         rows.append(("runs", f"{len(runs)} ({runs['config'].nunique()} configs)" if "config" in runs
                      else str(len(runs))))
+        if "code_fingerprint" in runs and runs["code_fingerprint"].notna().any():
+            rows.append(("training code", _code_versions(runs["code_fingerprint"])))
         if "wall_time_s" in runs and runs["wall_time_s"].notna().any():
             total = float(runs["wall_time_s"].sum())
             rows.append(("training time", f"{total / 60:.1f} min in all runs ({total / len(runs):.1f} s per run)"))

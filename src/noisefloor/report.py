@@ -42,36 +42,10 @@ from .display import (
     verdict_label,
 )
 from .io import write_text
+from .pipeline import FIGURE
 from .stats.summary import Summary
 
-__all__ = ["render_report", "variant_sentence", "seeds_needed_sentence", "answer_sentence", "PLOT_CAPTIONS"]
-
-#: One-line caption per known plot key; unknown keys get a generic caption.
-PLOT_CAPTIONS = {
-    "noise_vs_signal": (
-        "Noise vs signal. Left: the baseline retrained under many seeds (spread = seed noise). "
-        "Right: every config at the shared seeds, lines join runs with the same seed. "
-        "Both panels share the y axis, so compare their spreads directly."
-    ),
-    "config_distributions": (
-        "Every run of every config, coloured by its verdict. The shaded band is the baseline mean "
-        "± the noise floor."
-    ),
-    "differences": (
-        "Each variant's difference from the baseline with its simultaneous interval (the same interval "
-        "as the table). Better or worse: the interval misses 0. Equivalent: it lies inside the shaded "
-        "± margin."
-    ),
-    "learning_curves": (
-        "Learning curves. Left: the baseline under different seeds; right: every config at the shared seeds "
-        "(thin: each seed, bold: its mean). The title flags configs still improving by more than the noise "
-        "floor at the end of training."
-    ),
-    "importance": (
-        "Each hyperparameter's largest difference from the baseline in noise floors, coloured by its "
-        "verdict (the same test as its variants' verdicts)."
-    ),
-}
+__all__ = ["render_report", "variant_sentence", "seeds_needed_sentence", "answer_sentence"]
 
 # --------------------------------------------------------------------------
 # sentences
@@ -426,7 +400,9 @@ _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
 
 
 def _figure(name: str, path) -> str:
-    caption = PLOT_CAPTIONS.get(name, name.replace("_", " ").capitalize())
+    figure = FIGURE.get(name)
+    title = figure.title if figure else name.replace("_", " ").capitalize()
+    caption = f"<b>{escape(title)}.</b> {escape(figure.caption)}" if figure else escape(title)
     path = Path(path)
     if not path.is_file():
         return (f'<figure><p class="muted">Figure {escape(name)} is not available '
@@ -434,7 +410,7 @@ def _figure(name: str, path) -> str:
     mime = _MIME.get(path.suffix.lower(), "application/octet-stream")
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     return (f'<figure id="fig-{escape(name)}"><img src="data:{mime};base64,{data}" '
-            f'alt="{escape(caption)}"><figcaption>{escape(caption)}</figcaption></figure>')
+            f'alt="{escape(title)}"><figcaption>{caption}</figcaption></figure>')
 
 
 def _notes_html(notes) -> str:

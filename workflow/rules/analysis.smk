@@ -1,4 +1,5 @@
-# Aggregate -> analyze -> plot -> report. Cheap; each reruns only when its inputs or settings change.
+# Aggregate -> analyze -> plot -> report. Cheap; each reruns only when its inputs,
+# settings or code change. Outputs, captions and code come from noisefloor.pipeline.
 
 # On a cluster these run in the Snakemake process that submits the training jobs,
 # not as jobs of their own: each takes seconds, and as a Slurm job it would wait
@@ -16,20 +17,22 @@ rule aggregate:
     input:
         metrics=get_run_metrics(),
     output:
-        runs=f"{RESULTS}/runs.csv",
-        histories=f"{RESULTS}/histories.csv",
+        **step_outputs("aggregate"),
     log:
-        "logs/aggregate.log",
+        f"{LOGS}/aggregate.log",
     params:
         runs=[f"{c}:{s}:{P.resolve(c).config_hash}" for c, s in P.runs()],
+        code=code("aggregate"),
         params_file=PARAMS_FILE,
-        runs_dir=RUNS_DIR,
+        runs_dir=lambda w, input: run_folder(input.metrics[0]),
+    conda:
+        CONDA_ENV
     threads: LIGHT_THREADS
     resources:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     shell:
-        "noisefloor aggregate --params {params.params_file} --runs-dir {params.runs_dir} "
+        "\"$NOISEFLOOR_PYTHON\" -m noisefloor aggregate --params {params.params_file} --runs-dir {params.runs_dir} "
         "--out {output.runs} --histories-out {output.histories} 2> {log}"
 
 
@@ -37,71 +40,74 @@ rule analyze:
     input:
         runs=rules.aggregate.output.runs,
     output:
-        summary=report(f"{RESULTS}/analysis/summary.json", caption="../report/summary.rst", category="Numbers"),
-        comparisons=report(f"{RESULTS}/analysis/comparisons.csv", caption="../report/comparisons.rst",
-                           category="Numbers"),
-        importance=f"{RESULTS}/analysis/importance.csv",
-        excluded=f"{RESULTS}/analysis/excluded.csv",
-        # the flat headline numbers (what DVC shows as metrics); same file under both engines
-        metrics=f"{RESULTS}/analysis/metrics.json",
+        **{
+            name: report(path, caption=caption(name), category="Numbers") if name in ("summary", "comparisons")
+            else path
+            for name, path in step_outputs("analyze").items()
+        },
     log:
-        "logs/analyze.log",
+        f"{LOGS}/analyze.log",
     params:
         stats=vars(P.stats),
+        code=code("analyze"),
         params_file=PARAMS_FILE,
-        out=f"{RESULTS}/analysis",
+        out=lambda w, output: os.path.dirname(output.summary),
+    conda:
+        CONDA_ENV
     threads: LIGHT_THREADS
     resources:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     shell:
-        "noisefloor analyze {input.runs} --params {params.params_file} --out {params.out} 2> {log}"
-
-
-PLOTS = ["noise_vs_signal", "config_distributions", "differences", "learning_curves", "importance"]
+        "\"$NOISEFLOOR_PYTHON\" -m noisefloor analyze {input.runs} --params {params.params_file} --out {params.out} 2> {log}"
 
 
 rule plot:
     input:
         runs=rules.aggregate.output.runs,
         histories=rules.aggregate.output.histories,
-        summary=rules.analyze.output.summary,
+        analysis=rules.analyze.output,
     output:
-        **{
-            name: report(f"{RESULTS}/plots/{name}.png", caption=f"../report/{name}.rst", category="Figures")
-            for name in PLOTS
-        },
+        **{name: report(path, caption=caption(name), category="Figures")
+           for name, path in step_outputs("plot").items()},
     log:
-        "logs/plot.log",
+        f"{LOGS}/plot.log",
     params:
-        analysis=f"{RESULTS}/analysis",
-        out=f"{RESULTS}/plots",
+        code=code("plot"),
+        analysis=lambda w, input: os.path.dirname(input.analysis[0]),
+        out=lambda w, output: os.path.dirname(output[0]),
+    conda:
+        CONDA_ENV
     threads: LIGHT_THREADS
     resources:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     shell:
-        "noisefloor plot --runs {input.runs} --histories {input.histories} "
+        "\"$NOISEFLOOR_PYTHON\" -m noisefloor plot --runs {input.runs} --histories {input.histories} "
         "--analysis {params.analysis} --out {params.out} 2> {log}"
 
 
 rule report_html:
     input:
         runs=rules.aggregate.output.runs,
-        summary=rules.analyze.output.summary,
+        analysis=rules.analyze.output,
         plots=rules.plot.output,
-    output:
-        f"{RESULTS}/report.html",
-    log:
-        "logs/report.log",
-    params:
+        # The report quotes the params file verbatim.
         params_file=PARAMS_FILE,
-        analysis=f"{RESULTS}/analysis",
-        plots=f"{RESULTS}/plots",
+    output:
+        **step_outputs("report_html"),
+    log:
+        f"{LOGS}/report.log",
+    params:
+        code=code("report_html"),
+        analysis=lambda w, input: os.path.dirname(input.analysis[0]),
+        plots=lambda w, input: os.path.dirname(input.plots[0]),
+    conda:
+        CONDA_ENV
     threads: LIGHT_THREADS
     resources:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     shell:
-        "noisefloor report --params {params.params_file} --runs {input.runs} --analysis {params.analysis} "
-        "--plots {params.plots} --out {output} 2> {log}"
+        "\"$NOISEFLOOR_PYTHON\" -m noisefloor report --params {input.params_file} --runs {input.runs} --analysis {params.analysis} "
+        "--plots {params.plots} --out {output.report} 2> {log}"

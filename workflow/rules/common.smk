@@ -1,21 +1,45 @@
 # Shared setup: load and validate params, the (config x seed) grid, wildcard
-# constraints and input functions. Logic lives in src/noisefloor/.
+# constraints and input functions. Logic lives in src/noisefloor/; the steps'
+# outputs, figures, captions and code come from noisefloor.pipeline (the same
+# table dvc.yaml is checked against).
+import os
 import sys
+from pathlib import Path
+
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from noisefloor import data as nf_data
+from noisefloor import io as nf_io
 from noisefloor import params as nf_params
+from noisefloor import pipeline as nf_pipeline
 
 # params.yaml is read by noisefloor's own loader (the same schema and checks the
 # CLI and DVC use), not by `configfile:`, so every engine sees identical values.
 PARAMS_FILE = config.get("params", "params.yaml")
-RESULTS = config.get("results", "results")
+RESULTS = os.path.normpath(str(config.get("results", "results")))
 try:
     P = nf_params.load(PARAMS_FILE)
     nf_data.check_available(P.data)   # a missing dataset stops the workflow before any job
 except (nf_params.ParamsError, nf_data.DataError) as exc:
     sys.exit(f"noisefloor: error: {exc}")
 
-RUNS_DIR = f"{RESULTS}/runs"
+# The package runs as `"$NOISEFLOOR_PYTHON" -m noisefloor` in every job, with
+# the interpreter that runs this workflow, so no job depends on PATH (an
+# unactivated venv, a cluster node's login shell). Jobs inherit the variable (a
+# cluster job's Snakemake sets it again). It is set here, not passed as a param,
+# so moving the checkout or the venv reruns nothing. With
+# --software-deployment-method conda, each job runs in workflow/envs/noisefloor.yaml
+# instead, with that environment's python and this checkout's code.
+if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+    os.environ.update(NOISEFLOOR_PYTHON="python", PYTHONPATH=os.pathsep.join(
+        filter(None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")])))
+else:
+    os.environ.update(NOISEFLOOR_PYTHON=sys.executable)
+# The software every rule needs (documented for every rule; used with --sdm conda).
+CONDA_ENV = "../envs/noisefloor.yaml"
+
+# Logs live with the results they describe: two experiments never share a log.
+LOGS = f"{RESULTS}/logs"
 
 # What each of the small rules after training (aggregate, analyze, plot,
 # report) asks for. They read CSV/JSON tables and draw a few figures: one core,
@@ -27,16 +51,46 @@ LIGHT_MEM_MB = 1000
 LIGHT_RUNTIME = 15  # minutes
 
 CONFIGS = list(P.config_names)
+BASELINE = P.stats.baseline
+VARIANTS = [c for c in CONFIGS if c != BASELINE]
 
 
 wildcard_constraints:
-    config="|".join(CONFIGS),
     seed=r"\d+",
+
+
+def step_outputs(step, **wildcards):
+    """A step's outputs from noisefloor.pipeline, named by file stem (metrics, runs, summary, ...)."""
+    return {Path(out).stem: f"{RESULTS}/{out}".format(**wildcards) if wildcards else f"{RESULTS}/{out}"
+            for out in nf_pipeline.STEP[step].outputs}
+
+
+def code(step):
+    """The content hash of the code behind a step (a param: editing that code reruns the step)."""
+    return nf_pipeline.code_fingerprint(step)
+
+
+def caption(name):
+    """The Snakemake report caption of a figure or analysis file, written from noisefloor.pipeline.
+
+    Snakemake reads captions from .rst files; these are generated (only when their
+    text changes) under .snakemake/, so the table stays their one source.
+    """
+    path = Path(".snakemake", "noisefloor", "captions", f"{name}.rst").resolve()
+    text = nf_pipeline.caption_rst(name)
+    if not path.is_file() or path.read_text() != text:
+        nf_io.write_text(path, text)
+    return str(path)
+
+
+def run_folder(metrics):
+    """The runs folder above a run's metrics file (<runs>/<config>/seed<s>/<file>)."""
+    return str(Path(metrics).parents[2])
 
 
 def get_run_metrics():
     """metrics.json of every run the experiment needs (baseline x noise seeds, variants x signal seeds)."""
-    return [f"{RUNS_DIR}/{c}/seed{s}/metrics.json" for c, s in P.runs()]
+    return [step_outputs("train_noise", config=c, seed=s)["metrics"] for c, s in P.runs()]
 
 
 def get_config_hash(wildcards):
@@ -44,8 +98,14 @@ def get_config_hash(wildcards):
     return P.resolve(wildcards.config).config_hash
 
 
-# Configs trained one job per (config, seed); the others (train.seed_batch > 1) by seed block.
-UNBATCHED_CONFIGS = "|".join(c for c in CONFIGS if P.resolve(c).train.seed_batch == 1) or "(?!)"
+def alternatives(names):
+    """A wildcard constraint matching exactly these names (nothing when there are none)."""
+    return "|".join(names) or "(?!)"
+
+
+def unbatched(names):
+    """The configs trained one job per (config, seed); the others (train.seed_batch > 1) by seed block."""
+    return alternatives([c for c in names if P.resolve(c).train.seed_batch == 1])
 
 
 def get_seed_batches():
@@ -66,8 +126,5 @@ def get_threads(wildcards):
 
 
 def get_final_outputs():
-    return [
-        f"{RESULTS}/runs.csv",
-        f"{RESULTS}/analysis/summary.json",
-        f"{RESULTS}/report.html",
-    ]
+    """Every output of the steps after training (the report is the last)."""
+    return [path for step in ("aggregate", "analyze", "plot", "report_html") for path in step_outputs(step).values()]

@@ -1,22 +1,32 @@
-# One job per (config, seed): the unit of caching and of scheduling.
+# One job per (config, seed): the unit of caching and of scheduling. The noise
+# condition (the baseline at every noise seed) and the signal condition (every
+# variant at every signal seed) are two rules with the names of DVC's two
+# training stages; they run the same command.
 # Configs with train.seed_batch > 1 (a GPU option) train in batches instead, see below.
 
+TRAIN_SHELL = (
+    "\"$NOISEFLOOR_PYTHON\" -m noisefloor train --params {params.params_file} --config {wildcards.config} "
+    "--seed {wildcards.seed} --runs-dir {params.runs_dir} 2> {log}"
+)
 
-rule train:
+
+rule train_noise:
     output:
-        metrics=f"{RUNS_DIR}/{{config}}/seed{{seed}}/metrics.json",
-        history=f"{RUNS_DIR}/{{config}}/seed{{seed}}/history.csv",
+        **step_outputs("train_noise"),
     log:
-        "logs/train/{config}/seed{seed}.log",
+        f"{LOGS}/train/{{config}}/seed{{seed}}.log",
     wildcard_constraints:
-        config=UNBATCHED_CONFIGS,
+        config=unbatched([BASELINE]),
     params:
-        # Snakemake reruns a job when these change: the resolved config's hash
-        # covers every hyperparameter, so an edit retrains only what it touches.
+        # Snakemake reruns a job when a param changes: the resolved config's hash
+        # covers every hyperparameter (an edit retrains only the configs it
+        # touches), the code fingerprint the code that shapes a run's numbers.
         config_hash=get_config_hash,
-        seed=lambda w: int(w.seed),
+        code=code("train_noise"),
         params_file=PARAMS_FILE,
-        runs_dir=RUNS_DIR,
+        runs_dir=lambda w, output: run_folder(output.metrics),
+    conda:
+        CONDA_ENV
     # Scheduler requests (params' resources section; see docs/cluster.md). With
     # the Slurm executor: threads -> --cpus-per-task, mem_mb -> --mem,
     # runtime (minutes) -> --time, gpu -> --gpus (left out when 0).
@@ -26,8 +36,19 @@ rule train:
         runtime=P.resources.runtime,
         gpu=P.resources.gpus,
     shell:
-        "noisefloor train --params {params.params_file} --config {wildcards.config} "
-        "--seed {wildcards.seed} --runs-dir {params.runs_dir} 2> {log}"
+        TRAIN_SHELL
+
+
+use rule train_noise as train_signal with:
+    output:
+        **step_outputs("train_signal"),
+    wildcard_constraints:
+        config=unbatched(VARIANTS),
+    params:
+        config_hash=get_config_hash,
+        code=code("train_signal"),
+        params_file=PARAMS_FILE,
+        runs_dir=lambda w, output: run_folder(output.metrics),
 
 
 # train.seed_batch = K > 1: one job per block of seeds (seeds K*b .. K*b+K-1 that
@@ -40,22 +61,25 @@ for _config, _seeds in get_seed_batches():
         name:
             f"train_batch_{_config}_{_seeds[0]}"
         output:
-            metrics=[f"{RUNS_DIR}/{_config}/seed{s}/metrics.json" for s in _seeds],
-            history=[f"{RUNS_DIR}/{_config}/seed{s}/history.csv" for s in _seeds],
+            metrics=[step_outputs("train_noise", config=_config, seed=s)["metrics"] for s in _seeds],
+            history=[step_outputs("train_noise", config=_config, seed=s)["history"] for s in _seeds],
         log:
-            f"logs/train/{_config}/seeds{_seeds[0]}-{_seeds[-1]}.log",
+            f"{LOGS}/train/{_config}/seeds{_seeds[0]}-{_seeds[-1]}.log",
         params:
             config_hash=P.resolve(_config).config_hash,
+            code=code("train_noise"),
             seeds=list(_seeds),
             seed_args=" ".join(f"--seed {s}" for s in _seeds),
             config=_config,
             params_file=PARAMS_FILE,
-            runs_dir=RUNS_DIR,
+            runs_dir=lambda w, output: run_folder(output.metrics[0]),
+        conda:
+            CONDA_ENV
         threads: P.resolve(_config).train.threads
         resources:
             mem_mb=P.resources.mem_mb,
             runtime=P.resources.runtime,
             gpu=P.resources.gpus,
         shell:
-            "noisefloor train --params {params.params_file} --config {params.config} "
+            "\"$NOISEFLOOR_PYTHON\" -m noisefloor train --params {params.params_file} --config {params.config} "
             "{params.seed_args} --runs-dir {params.runs_dir} 2> {log}"

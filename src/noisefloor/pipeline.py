@@ -1,0 +1,172 @@
+"""The pipeline's facts, written once: its steps, what each writes, its figures, and the code behind each.
+
+Both engines run the same steps through the same subcommands. The Snakemake
+rules read their outputs, figures, captions and code fingerprints from here;
+``dvc.yaml`` stays a plain file a DVC user can read, and a test checks it
+against this table (every stage, output, code dependency and figure) so the
+two cannot drift. The CLI names the files it writes from here, and the report
+takes its captions from here.
+
+A step's *code* is the package files that shape its outputs' content. Their
+content hash, :func:`code_fingerprint`, is recorded in every run's
+``metrics.json`` and is part of what makes Snakemake rerun a step (a rule
+param); DVC gets the same files as ``deps``. Editing the model retrains every
+run; editing the report's code rewrites only the report; editing anything else
+(the README, a test, a benchmark) reruns nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+#: Where the package's files are in the source tree (how dvc.yaml names them).
+SOURCE_PREFIX = "src/noisefloor/"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure of the report: its key, file name (in the plots folder) and caption."""
+
+    key: str
+    title: str
+    caption: str
+
+    @property
+    def file(self) -> str:
+        return f"{self.key}.png"
+
+
+FIGURES: tuple[Figure, ...] = (
+    Figure("noise_vs_signal", "Noise vs signal",
+           "Left: the baseline retrained under many seeds with nothing else changed; its spread (box, "
+           "points, shaded mean ± 1 sd) is the noise floor. Right: every config at the same few shared "
+           "seeds; points of one seed share a colour and are joined by a line, the black bar is each "
+           "config's mean. Both panels share the y axis, so compare their spreads directly. The title "
+           "gives the noise floor and the share of the spread across configs at a fixed seed that the "
+           "hyperparameters explain."),
+    Figure("config_distributions", "Every run by config",
+           "Every successful run of every config (points; a box from 10 runs on). The band is the "
+           "baseline mean ± the noise floor. Colours give each variant's verdict: green better, red "
+           "worse, blue equivalent, grey inconclusive, amber too few runs. Diverged or excluded runs "
+           "are not drawn; their count is noted below the plot."),
+    Figure("differences", "Differences from the baseline",
+           "One row per variant: the point is its difference from the baseline (variant minus "
+           "baseline), the bar its simultaneous interval, the same as in the verdict table. The "
+           "vertical line is zero and the shaded band ± the equivalence margin. Better or worse: the "
+           "interval misses zero; equivalent: it lies inside the band."),
+    Figure("learning_curves", "Learning curves",
+           "Left: the baseline under different seeds (what seed noise looks like during training). "
+           "Right: every config at every shared seed (thin) and its mean over them (bold). The lower "
+           "row zooms on the last third of training. The title flags configs still improving by more "
+           "than the noise floor over that last third: not converged, consider more epochs."),
+    Figure("importance", "Hyperparameter importance",
+           "Each hyperparameter's largest difference from the baseline among its one-at-a-time "
+           "variants, in noise floors, coloured by its verdict: it matters when one of those variants "
+           "is better or worse, and is negligible when all are equivalent (the same intervals as the "
+           "verdict table)."),
+)
+FIGURE = {f.key: f for f in FIGURES}
+
+#: What ``noisefloor analyze`` writes into its folder; summary.json last (it marks a finished analysis).
+ANALYSIS_FILES: tuple[str, ...] = ("comparisons.csv", "importance.csv", "excluded.csv", "metrics.json",
+                                   "summary.json")
+
+# The package files (or folders) behind each step's numbers, relative to the package.
+# A run's numbers: the loop, the model, the data and its splits, the params'
+# resolution (defaults, the config hash) and the way results are written.
+RUN_CODE = ("batched.py", "data.py", "datasets", "io.py", "models.py", "params.py", "protocol.py",
+            "runfiles.py", "schemas", "train.py")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the pipeline, the same under both engines (a Snakemake rule, a DVC stage).
+
+    ``outputs`` are relative to the results folder; ``code`` to the package.
+    """
+
+    name: str
+    outputs: tuple[str, ...]
+    code: tuple[str, ...]
+    #: the step quotes the whole params file, so any edit of it reruns the step (DVC
+    #: and Snakemake then take the file as an input, not just the keys it reads)
+    quotes_params: bool = False
+
+
+RUN_OUTPUTS = ("runs/{config}/seed{seed}/metrics.json", "runs/{config}/seed{seed}/history.csv")
+
+STEPS: tuple[Step, ...] = (
+    # The noise condition (the baseline at every noise seed) and the signal
+    # condition (every variant at every signal seed): the same code, one run per output pair.
+    Step("train_noise", RUN_OUTPUTS, RUN_CODE),
+    Step("train_signal", RUN_OUTPUTS, RUN_CODE),
+    Step("aggregate", ("runs.csv", "histories.csv"),
+         ("aggregate.py", "io.py", "params.py", "runfiles.py", "schemas")),
+    Step("analyze", tuple(f"analysis/{name}" for name in ANALYSIS_FILES),
+         ("cli.py", "io.py", "runs_table.py", "stats", "tracking.py")),
+    Step("plot", tuple(f"plots/{f.file}" for f in FIGURES),
+         ("cli.py", "display.py", "io.py", "pipeline.py", "plots.py", "runs_table.py", "stats")),
+    Step("report_html", ("report.html",),
+         ("cli.py", "display.py", "io.py", "pipeline.py", "provenance.py", "report.py", "runs_table.py",
+          "stats"), quotes_params=True),
+)
+STEP = {s.name: s for s in STEPS}
+
+
+#: Captions of the analysis files shown in Snakemake's report (``snakemake --report``).
+FILE_CAPTIONS: dict[str, tuple[str, str]] = {
+    "summary": ("Summary", "Every number of the analysis in one JSON object (summary.json), each "
+                "defined in the HTML report's glossary: the noise floor and its interval, the "
+                "hyperparameters' share of the variance, the verdict counts and the settings used."),
+    "comparisons": ("Comparisons", "One row per config, the baseline first: its seed-adjusted mean, "
+                    "its difference from the baseline (diff = mean - baseline mean), an interval "
+                    "that holds for all variants at once (ci_low, ci_high at simultaneous_level), "
+                    "the adjusted p-value and the verdict: better or worse when the interval misses "
+                    "0, equivalent when it lies within the margin, inconclusive otherwise. "
+                    "seeds_needed: how many seeds per config would decide an inconclusive row."),
+}
+
+
+def caption_rst(name: str) -> str:
+    """A figure's or analysis file's caption as reStructuredText (for Snakemake's report)."""
+    title, text = (FIGURE[name].title, FIGURE[name].caption) if name in FIGURE else FILE_CAPTIONS[name]
+    return f"**{title}.** {text}\n"
+
+
+def _files(entry: str) -> list[Path]:
+    path = PACKAGE_DIR / entry
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*")
+                      if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: listed as code of a pipeline step but missing")
+    return [path]
+
+
+@functools.lru_cache(maxsize=None)
+def code_fingerprint(step: str) -> str:
+    """A content hash of the code behind ``step``'s outputs (16 hex digits).
+
+    Covers each listed file's path (relative to the package) and bytes, so it
+    changes exactly when one of them is edited, added or removed, and is the
+    same on every machine and under both engines.
+    """
+    digest = hashlib.sha256()
+    for path in sorted({p for entry in STEP[step].code for p in _files(entry)}):
+        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def run_code_fingerprint() -> str:
+    """The fingerprint a training run records (the same for both training steps)."""
+    return code_fingerprint("train_noise")
+
+
+def code_deps(step: str) -> list[str]:
+    """The step's code as source-tree paths (what dvc.yaml lists under ``deps``)."""
+    return [SOURCE_PREFIX + entry for entry in STEP[step].code]

@@ -1,0 +1,104 @@
+"""The pipeline's facts are written once (noisefloor.pipeline); dvc.yaml, a plain file, must agree.
+
+dvc.yaml is kept readable for DVC users rather than generated, so these tests
+hold it to the table: the same step names as the Snakemake rules, every output,
+every code dependency, every figure. Adding a figure, an analysis file or a code
+module in one place only fails here.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from noisefloor import pipeline
+from tests.conftest import ROOT
+
+DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+STAGES = DVC_YAML["stages"]
+SNAKEMAKE = shutil.which("snakemake", path=str(Path(sys.executable).parent))
+
+
+def as_pattern(path: str) -> str:
+    """A dvc.yaml path in the table's form: relative to results/, with {config} and {seed}."""
+    path = re.sub(r"\$\{(stats\.baseline|item\.config)\}", "{config}", path)
+    path = path.replace("${item.seed}", "{seed}")
+    assert path.startswith("results/"), path
+    return path[len("results/"):]
+
+
+def stage_outputs(stage: dict) -> set[str]:
+    paths = [*stage.get("outs", []), *stage.get("metrics", [])]
+    return {as_pattern(p if isinstance(p, str) else next(iter(p))) for p in paths}
+
+
+def stage_code(stage: dict) -> set[str]:
+    return {d for d in stage["deps"] if d.startswith(pipeline.SOURCE_PREFIX)}
+
+
+def test_dvc_stages_are_the_pipeline_steps():
+    assert list(STAGES) == [step.name for step in pipeline.STEPS]
+
+
+@pytest.mark.parametrize("step", pipeline.STEPS, ids=lambda s: s.name)
+def test_each_dvc_stage_writes_the_steps_outputs(step):
+    assert stage_outputs(STAGES[step.name]) == set(step.outputs)
+
+
+@pytest.mark.parametrize("step", pipeline.STEPS, ids=lambda s: s.name)
+def test_each_dvc_stage_depends_on_exactly_the_steps_code(step):
+    assert stage_code(STAGES[step.name]) == set(pipeline.code_deps(step.name))
+
+
+@pytest.mark.parametrize("step", pipeline.STEPS, ids=lambda s: s.name)
+def test_a_stage_depends_on_the_whole_params_file_exactly_when_it_quotes_it(step):
+    assert ("params.yaml" in STAGES[step.name]["deps"]) == step.quotes_params
+
+
+def test_each_step_depends_on_what_the_previous_steps_write():
+    """Every file a later stage reads is some earlier stage's output (and the report gets every figure)."""
+    written: set[str] = set()
+    for step in pipeline.STEPS:
+        for dep in STAGES[step.name]["deps"]:
+            if dep.startswith("results/") and dep != "results/runs":
+                assert as_pattern(dep) in written, f"{step.name} reads {dep}, which no earlier step writes"
+        written |= set(step.outputs)
+    report_deps = {as_pattern(d) for d in STAGES["report_html"]["deps"] if d.startswith("results/")}
+    assert {f"plots/{f.file}" for f in pipeline.FIGURES} <= report_deps
+
+
+def test_dvc_plots_show_every_figure():
+    images = {p for p in DVC_YAML["plots"] if isinstance(p, str)}
+    assert images == {f"results/plots/{f.file}" for f in pipeline.FIGURES}
+
+
+def test_every_figure_and_report_file_has_a_caption():
+    for figure in pipeline.FIGURES:
+        assert figure.caption and pipeline.caption_rst(figure.key).startswith(f"**{figure.title}.**")
+    assert set(pipeline.FILE_CAPTIONS) <= {Path(p).stem for p in pipeline.STEP["analyze"].outputs}
+
+
+@pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")
+def test_snakemake_rules_are_the_pipeline_steps(tmp_path):
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    out = subprocess.run([SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "--list-rules"],
+                         capture_output=True, text=True, check=True).stdout
+    rules = set(out.split()) - {"all"}
+    assert rules == {step.name for step in pipeline.STEPS}
+
+
+def test_the_workflow_reads_outputs_and_captions_from_the_table():
+    """No output path or caption of a step is written out by hand in the Snakemake rules."""
+    code = "".join(line.split("#", 1)[0] + "\n" for p in sorted((ROOT / "workflow" / "rules").glob("*.smk"))
+                   for line in p.read_text().splitlines())
+    for step in pipeline.STEPS:
+        for output in step.outputs:
+            name = Path(output).name            # as a path literal: ".../name" or "name"
+            assert f'/{name}"' not in code and f'"{name}"' not in code, output
+    assert not (ROOT / "workflow" / "report").exists()
