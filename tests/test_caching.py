@@ -25,25 +25,14 @@ from pathlib import Path
 import pytest
 
 from noisefloor import pipeline
-from tests.conftest import ROOT, SMOKE
+from tests.conftest import SMOKE
+from tests.project import make_project
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 SNAKEMAKE = shutil.which("snakemake", path=str(BIN))
 DVC = shutil.which("dvc", path=str(BIN))
 ANALYSIS_STEPS = ["aggregate", "analyze", "plot", "report_html"]
-
-
-def copy_project(dest: Path) -> Path:
-    """The files a fresh clone would get, as they are now, with the smoke params as params.yaml."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                            capture_output=True, text=True, check=True).stdout.splitlines()
-    for rel in listed:
-        if rel != "dvc.lock" and (ROOT / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, dest / rel)
-    shutil.copy(SMOKE, dest / "params.yaml")
-    return dest
 
 
 def run(project: Path, *cmd: str) -> str:
@@ -62,9 +51,15 @@ def edit(path: Path, line: str) -> None:
     path.write_text(path.read_text() + line + "\n")
 
 
+def fingerprints(project: Path) -> dict[str, str]:
+    """Each step's code fingerprint, computed by the copy's own code."""
+    out = run(project, sys.executable, "-c", "from noisefloor import pipeline\n"
+              "for s in pipeline.STEPS: print(s.name, pipeline.code_fingerprint(s.name))")
+    return dict(line.split() for line in out.splitlines())
+
+
 def fingerprint_of(project: Path) -> str:
-    out = run(project, sys.executable, "-c", "from noisefloor import pipeline; print(pipeline.run_code_fingerprint())")
-    return out.strip()
+    return fingerprints(project)["train_noise"]
 
 
 def recorded_fingerprints(project: Path) -> set[str]:
@@ -75,16 +70,12 @@ def recorded_fingerprints(project: Path) -> set[str]:
 
 
 def test_the_fingerprint_changes_with_the_code_it_covers_and_nothing_else(tmp_path):
-    project = copy_project(tmp_path)
-    before = {step.name: run(project, sys.executable, "-c", f"from noisefloor import pipeline; "
-                             f"print(pipeline.code_fingerprint({step.name!r}))").strip()
-              for step in pipeline.STEPS}
+    project = make_project(tmp_path, SMOKE.read_text())
+    before = fingerprints(project)
     assert before["train_noise"] == pipeline.code_fingerprint("train_noise")   # the copy is the same code
     edit(project / "src/noisefloor/report.py", "# a comment")
     edit(project / "README.md", "<!-- a comment -->")
-    after = {step.name: run(project, sys.executable, "-c", f"from noisefloor import pipeline; "
-                            f"print(pipeline.code_fingerprint({step.name!r}))").strip()
-             for step in pipeline.STEPS}
+    after = fingerprints(project)
     assert [s for s in before if before[s] != after[s]] == ["report_html"]
 
 
@@ -112,7 +103,7 @@ def snakemake_plan(project: Path) -> dict[str, int]:
 
 @pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")
 def test_snakemake_reruns_exactly_what_the_edited_code_shapes(tmp_path):
-    project = copy_project(tmp_path)
+    project = make_project(tmp_path, SMOKE.read_text())
     run(project, SNAKEMAKE, "--cores", "2")
     assert recorded_fingerprints(project) == {fingerprint_of(project)}
     assert snakemake_plan(project) == {}
@@ -146,12 +137,7 @@ def dvc_changed_stages(project: Path) -> set[str]:
 
 @pytest.mark.skipif(DVC is None, reason="dvc is not installed")
 def test_dvc_reruns_exactly_what_the_edited_code_shapes(tmp_path):
-    project = copy_project(tmp_path)           # a DVC project already (.dvc/ is committed)
-    for args in (["init", "-q"], ["config", "user.name", "noisefloor tests"],
-                 ["config", "user.email", "tests@noisefloor.invalid"]):
-        subprocess.run(["git", *args], cwd=project, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
-    subprocess.run(["git", "commit", "-q", "-m", "project"], cwd=project, check=True)
+    project = make_project(tmp_path, SMOKE.read_text())   # a DVC project already (.dvc/ is committed)
     run(project, DVC, "repro")
     assert recorded_fingerprints(project) == {fingerprint_of(project)}
     assert dvc_changed_stages(project) == set()

@@ -126,10 +126,8 @@ def cmd_analyze(args) -> int:
                                                                     indent=2, allow_nan=False) + "\n"),
         "summary.json": lambda path: io.write_text(path, result.summary.to_json()),
     }
-    if set(contents) != set(ANALYSIS_FILES):
-        raise AssertionError(f"analysis files {sorted(contents)} differ from the pipeline's {ANALYSIS_FILES}")
-    for name in ANALYSIS_FILES:           # in the table's order: summary.json last marks a finished analysis
-        contents[name](out / name)
+    for name, write in _in_table_order(contents, ANALYSIS_FILES):   # summary.json last: a finished analysis
+        write(out / name)
     print(f"analyze: {answer_line(result.summary)} -> {out}", file=sys.stderr)
     if args.json:
         sys.stdout.write(result.summary.to_json())
@@ -157,6 +155,13 @@ def _read_summary(analysis: Path):
         raise InputError(f"{path}: analysis summary not found (run `noisefloor analyze` first)") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def _in_table_order(actions: dict, names):
+    """(name, action) in the order of ``names`` (a noisefloor.pipeline list), which ``actions`` must match."""
+    if set(actions) != set(names):
+        raise AssertionError(f"{sorted(actions)} differ from the pipeline's {sorted(names)}")
+    return [(name, actions[name]) for name in names]
 
 
 def _read_csv(path, what: str):
@@ -220,14 +225,12 @@ def cmd_plot(args) -> int:
             noise_floor=summary.noise_floor if same else None, direction=summary.direction if same else "max"),
         "importance": lambda path: plots.plot_importance(importance, path, alpha=summary.alpha, metric=metric),
     }
-    if set(draw) != set(FIGURE):
-        raise AssertionError(f"figures drawn {sorted(draw)} differ from the pipeline's {sorted(FIGURE)}")
     written = 0
-    for figure in FIGURES:
-        if figure.key == "learning_curves" and histories is None:
+    for key, figure in _in_table_order(draw, [f.key for f in FIGURES]):
+        if key == "learning_curves" and histories is None:
             print("plot: no --histories: the learning-curve figure is left out", file=sys.stderr)
             continue
-        draw[figure.key](out / figure.file)
+        figure(out / FIGURE[key].file)
         written += 1
     print(f"plot: {written} figures -> {out}", file=sys.stderr)
     return 0

@@ -42,13 +42,9 @@ rule train_noise:
 use rule train_noise as train_signal with:
     output:
         **step_outputs("train_signal"),
+    # (its params are train_noise's: the two steps share their code, so their fingerprints are equal)
     wildcard_constraints:
         config=unbatched(VARIANTS),
-    params:
-        config_hash=get_config_hash,
-        code=code("train_signal"),
-        params_file=PARAMS_FILE,
-        runs_dir=lambda w, output: run_folder(output.metrics),
 
 
 # train.seed_batch = K > 1: one job per block of seeds (seeds K*b .. K*b+K-1 that
