@@ -1,6 +1,5 @@
 import json
 
-import pandas as pd
 import pytest
 
 from noisefloor import params as P

@@ -21,7 +21,7 @@ RUN_COLUMNS = [
     "config", "seed", "status", "val_acc", "best_val_acc", "best_epoch", "test_acc",
     "val_loss", "test_loss", "train_loss", "epochs_run", "diverged_at_epoch",
     "n_train", "n_val", "n_test", "device", "threads", "train_step", "wall_time_s", "slurm_job_id", "config_hash",
-    "code_fingerprint",
+    "code_fingerprint", "program", "repeat_identical", "repeat_note",
 ]
 
 
@@ -54,7 +54,10 @@ def collect_runs(params: Params, runs_dir: str | Path) -> pd.DataFrame:
     rows = []
     for config, seed in params.runs():
         m = read_metrics(params, runs_dir, config, seed)
-        row = {c: m.get(c) for c in RUN_COLUMNS}
+        # A user's program adds its own numbers (program_metrics), ahead of the record's columns.
+        row = {c: m.get(c) for c in m.get("program_metrics", [])}
+        # The record's columns it has (a program's run has no test set, epochs setting or device of its own).
+        row.update({c: m[c] for c in RUN_COLUMNS if c in m})
         row.update(params.resolve(config).hyperparameters())
         rows.append(row)
     return pd.DataFrame(rows)
@@ -70,5 +73,9 @@ def collect_histories(params: Params, runs_dir: str | Path) -> pd.DataFrame:
         except FileNotFoundError:
             raise AggregateError(f"{path}: missing (run config={config} seed={seed} first)") from None
         frames.append(h.assign(config=config, seed=seed))
-    cols = ["config", "seed", "epoch", "train_loss", "val_loss", "val_acc", "time_s"]
-    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+    # The built-in model's columns, or whatever a user's program records per epoch (columns in first-seen order).
+    cols = ["config", "seed", "epoch"]
+    for frame in frames:
+        cols += [c for c in frame.columns if c not in cols]
+    return pd.concat(frames, ignore_index=True)[cols] if frames else \
+        pd.DataFrame(columns=cols + ["train_loss", "val_loss", "val_acc", "time_s"])

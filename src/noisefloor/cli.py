@@ -37,18 +37,23 @@ def cmd_check(args) -> int:
     from .data import check_available
 
     p = P.load(args.params)
-    check_available(p.data)
-    print(f"{args.params}: ok: {len(p.config_names)} configs, {len(p.runs())} runs "
+    if p.program.builtin:
+        check_available(p.data)
+        what = "the built-in model"
+    else:
+        what = f"program {p.program.describe()!r}"
+    print(f"{args.params}: ok: {what}, {len(p.config_names)} configs, {len(p.runs())} runs "
           f"({len(p.noise_seeds)} noise seeds, {len(p.signal_seeds)} signal seeds)", file=sys.stderr)
     return 0
 
 
 def cmd_train(args) -> int:
-    from . import forkserver
+    from . import forkserver, params as P
 
     # A warm server saves this process the ~5 s of importing torch; the run
-    # itself is the same code either way (see noisefloor.forkserver).
-    if forkserver.enabled():
+    # itself is the same code either way (see noisefloor.forkserver). A
+    # user's program imports what it needs itself.
+    if forkserver.enabled() and P.load(args.params).program.builtin:
         rc = forkserver.run(ENTRY_POINT, args.raw_argv)
         if rc is not None:
             return rc
@@ -56,15 +61,59 @@ def cmd_train(args) -> int:
 
 
 def train_here(args) -> int:
-    """``noisefloor train`` in this process."""
-    from . import params as P
-    from .train import train_seeds
+    """``noisefloor train`` in this process: each seed's run, by the built-in model or the user's program."""
+    from . import io, params as P
+    from .aggregate import run_dir
+    from .determinism import repeat
+    from .runfiles import METRICS_FILE
 
-    cfg = P.load(args.params).resolve(args.config)
-    for m in train_seeds(cfg, args.seed, args.runs_dir):
-        print(f"[{args.config} seed={m['seed']}] {m['status']}: val_acc={m['val_acc']} test_acc={m['test_acc']} "
+    p = P.load(args.params)
+    cfg = p.resolve(args.config)
+    metric = p.stats.metric
+    if p.program.builtin:
+        from .train import train_seeds
+
+        records = train_seeds(cfg, args.seed, args.runs_dir)
+    else:
+        from . import program
+
+        records = (program.run(cfg, s, run_dir(args.runs_dir, cfg.name, s), metric=metric, log=_log)
+                   for s in dict.fromkeys(args.seed))
+    check = (args.config, p.noise_seeds[0]) if p.program.check_determinism else None
+    for m in records:
+        print(f"[{args.config} seed={m['seed']}] {m['status']}: {metric}={m.get(metric)} "
               f"({m['wall_time_s']:.1f} s)", file=sys.stderr, flush=True)
+        if check == (p.baseline, m["seed"]):
+            # program.check_determinism: the baseline's first noise seed once more; its record says what happened.
+            folder = run_dir(args.runs_dir, cfg.name, m["seed"])
+            found = repeat(p, cfg.name, m["seed"], m, folder / "repeat", _log)
+            _log(f"[{args.config} seed={m['seed']}] determinism: {found.sentence()}")
+            io.write_json(folder / METRICS_FILE, {**m, "repeat_identical": found.identical,
+                                                  "repeat_note": found.sentence()})
     return 0
+
+
+def _log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def cmd_check_determinism(args) -> int:
+    """Train one (config, seed) twice in a scratch folder and say whether every metric repeats."""
+    import tempfile
+
+    from . import params as P
+    from .determinism import compare, train_once
+
+    p = P.load(args.params)
+    config = args.config or p.baseline
+    p.resolve(config)
+    seed = p.seeds_for(config)[0] if args.seed is None else args.seed
+    with tempfile.TemporaryDirectory(prefix="noisefloor-determinism-") as scratch:
+        first = train_once(p, config, seed, Path(scratch) / "first", _log)
+        second = train_once(p, config, seed, Path(scratch) / "second", _log)
+    found = compare(config, seed, first, second)
+    print(f"check-determinism: {found.sentence()}", file=sys.stderr)
+    return 0 if found.identical else 1
 
 
 def cmd_aggregate(args) -> int:
@@ -209,6 +258,7 @@ def cmd_plot(args) -> int:
     variant_seeds = set(runs.loc[runs["config"] != baseline, "seed"])
     signal_seeds = [s for s in noise_seeds if s in variant_seeds]
     histories = _read_csv(args.histories, "histories table") if args.histories else None
+    # The analysed metric's curves when the runs recorded them per epoch; else validation accuracy.
     hist_metric = metric if histories is not None and metric in histories.columns else "val_acc"
     same = hist_metric == metric       # the noise floor is in this metric's units
 
@@ -303,6 +353,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, action="append", required=True, help="a seed to train (repeatable)")
     s.add_argument("--runs-dir", required=True, help="folder of the run outputs")
     s.set_defaults(func=cmd_train)
+
+    s = command("check-determinism", "train one run twice: does its seed control all its randomness?",
+                "Trains (CONFIG, SEED) twice in a scratch folder (removed after) and compares every metric. "
+                "Exits 0 when they are identical, 1 with the differing metrics when they are not (that "
+                "non-determinism is then part of the measured noise floor), 2 on bad input.")
+    s.add_argument("--params", default="params.yaml", help="the experiment's params file")
+    s.add_argument("--config", help="the config to train (default: the baseline)")
+    s.add_argument("--seed", type=int, help="the seed (default: the config's first seed)")
+    s.set_defaults(func=cmd_check_determinism)
 
     s = command("aggregate", "collect the experiment's runs into one table",
                 "Reads PARAMS and RUNS_DIR/<config>/seed<s>/ for exactly the runs the params ask for; writes "

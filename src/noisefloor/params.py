@@ -114,6 +114,102 @@ class ResourceParams:
 
 
 @dataclass(frozen=True)
+class ProgramParams:
+    """What a run executes: the user's program (``command`` or ``entry``), or the built-in BiLSTM.
+
+    Attributes
+    ----------
+    command : str or None
+        A command template (see :mod:`noisefloor.program`).
+    entry : str or None
+        ``module:function`` or ``path/to/file.py:function``.
+    deps : tuple of str
+        Files or folders whose content shapes the results (relative to ``root``).
+    threads : int
+        CPU threads a run uses: the scheduler's request, and the thread
+        variables the program is started with.
+    resumes : bool
+        The program continues from its own checkpoints in its output folder.
+    keep_outputs : bool
+        Keep the program's output folder after its run is recorded.
+    check_determinism : bool
+        Train the baseline's first noise seed twice and record whether it repeats.
+    root : str
+        The params file's folder: the program runs there, and deps and entry
+        files are found from there. Not part of a run's identity.
+    """
+
+    command: str | None = None
+    entry: str | None = None
+    deps: tuple[str, ...] = ()
+    threads: int = 1
+    resumes: bool = False
+    keep_outputs: bool = False
+    check_determinism: bool = False
+    root: str = "."
+
+    @property
+    def builtin(self) -> bool:
+        """True for the built-in BiLSTM (neither a command nor an entry point)."""
+        return self.command is None and self.entry is None
+
+    @property
+    def root_path(self) -> Path:
+        return Path(self.root).resolve()
+
+    def identity(self) -> dict[str, Any]:
+        """What of the program is part of each run's identity: what runs, and with how many threads."""
+        what = {"command": self.command} if self.command is not None else {"entry": self.entry}
+        return {**what, "threads": self.threads}
+
+    def describe(self) -> str:
+        """The command template or entry point, as the report names it."""
+        return self.command if self.command is not None else f"entry {self.entry}"
+
+    @property
+    def fingerprint(self) -> str:
+        """The content hash of ``deps`` (see :func:`noisefloor.program.deps_fingerprint`)."""
+        from .program import deps_fingerprint
+
+        return deps_fingerprint(self.root_path, self.deps)
+
+
+@dataclass(frozen=True)
+class ProgramConfig:
+    """One configuration of a user's program: the baseline's hyperparameters with a variant's overrides.
+
+    The same interface as :class:`RunConfig` where the pipeline needs one
+    (``name``, ``config_hash``, ``hyperparameters()``, ``threads``,
+    ``seed_batch``, ``code_fingerprint``); a run is (config_hash, seed).
+    """
+
+    name: str
+    program: ProgramParams
+    hparams: Mapping[str, Any]
+    seed_batch = 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"program": self.program.identity(), "hyperparameters": dict(self.hparams)}
+
+    @property
+    def config_hash(self) -> str:
+        blob = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def threads(self) -> int:
+        return self.program.threads
+
+    @property
+    def code_fingerprint(self) -> str:
+        return self.program.fingerprint
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The hyperparameters as flat ``hp.<key>`` columns (lists and mappings as JSON text)."""
+        return {f"hp.{k}": json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in self.hparams.items()}
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """One fully resolved configuration: the baseline with a variant's overrides.
 
@@ -145,6 +241,21 @@ class RunConfig:
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
+    @property
+    def threads(self) -> int:
+        return self.train.threads
+
+    @property
+    def seed_batch(self) -> int:
+        return self.train.seed_batch
+
+    @property
+    def code_fingerprint(self) -> str:
+        """The content hash of the package code that shapes a run's numbers."""
+        from .pipeline import run_code_fingerprint
+
+        return run_code_fingerprint()
+
     def hyperparameters(self) -> dict[str, Any]:
         """Model and training hyperparameters as flat ``hp.<key>`` columns."""
         skip = {"threads", "device", "keep_checkpoint", "seed_batch"}
@@ -163,7 +274,10 @@ class Params:
 
     Attributes
     ----------
-    data, model, train, stats, resources : the sections as dataclasses (train = the baseline)
+    data, model, train : the built-in model's sections (train = the baseline); None with a program
+    stats, resources : the sections as dataclasses
+    program : what a run executes (the built-in model unless a command or entry is given)
+    hyperparameters : with a program, the baseline's hyperparameters (read-only); else None
     configs : mapping of variant name -> overrides (read-only)
     noise_seeds : seeds of the baseline's runs (noise condition)
     signal_seeds : seeds at which every variant runs (signal condition); a
@@ -171,15 +285,17 @@ class Params:
     source : path the params were read from
     """
 
-    data: DataParams
-    model: ModelParams
-    train: TrainParams
+    data: DataParams | None
+    model: ModelParams | None
+    train: TrainParams | None
     stats: StatsParams
     resources: ResourceParams
     configs: Mapping[str, Mapping[str, Any]]
     noise_seeds: tuple[int, ...]
     signal_seeds: tuple[int, ...]
     source: str = field(default="params.yaml")
+    program: ProgramParams = field(default_factory=ProgramParams)
+    hyperparameters: Mapping[str, Any] | None = None
 
     @property
     def baseline(self) -> str:
@@ -190,7 +306,7 @@ class Params:
         """The baseline first, then the variants in file order."""
         return (self.baseline, *self.configs)
 
-    def resolve(self, name: str) -> RunConfig:
+    def resolve(self, name: str) -> RunConfig | ProgramConfig:
         """The full configuration of ``name`` (baseline or a variant)."""
         if name == self.baseline:
             overrides: Mapping[str, Any] = {}
@@ -199,6 +315,8 @@ class Params:
         else:
             known = ", ".join(self.config_names)
             raise ParamsError(f"{self.source}: unknown config {name!r} (known: {known})")
+        if not self.program.builtin:
+            return ProgramConfig(name, self.program, MappingProxyType({**self.hyperparameters, **overrides}))
         model = dataclasses.replace(self.model, **{k: v for k, v in overrides.items() if k in MODEL_KEYS})
         train = dataclasses.replace(self.train, **{k: v for k, v in overrides.items() if k in TRAIN_KEYS})
         return RunConfig(name=name, data=self.data, model=model, train=train)
@@ -234,6 +352,9 @@ def _describe(error, source: str) -> str:
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         allowed = ", ".join(sorted(error.schema.get("properties", {})))
         return f"{source}: {where}: unknown key {', '.join(map(repr, extra))} (allowed: {allowed})"
+    if (v == "propertyNames" or "propertyNames" in error.schema_path) and where == "hyperparameters":
+        return (f"{source}: hyperparameters: name {error.instance!r} is not allowed (letters, digits and _, "
+                "not starting with a digit: it is also a placeholder and a column name)")
     if v == "propertyNames" or "propertyNames" in error.schema_path:
         return (f"{source}: {where}: config name {error.instance!r} is not allowed "
                 "(use letters, digits and _ only)")
@@ -279,10 +400,16 @@ def from_dict(raw: Any, source: str = "params.yaml") -> Params:
     if missing:
         raise ParamsError(f"{source}: seeds.signal: {missing} not in seeds.noise "
                           "(the baseline must run at every signal seed so comparisons pair by seed)")
+    program = ProgramParams(**{**(raw.get("program") or {}), "root": str(Path(source).parent)})
+    program = dataclasses.replace(program, deps=tuple(program.deps))
+    _check_program(raw, program, source)
+    builtin = program.builtin
     params = Params(
-        data=DataParams(**raw["data"]),
-        model=ModelParams(**raw.get("model") or {}),
-        train=TrainParams(**raw.get("train") or {}),
+        data=DataParams(**raw["data"]) if builtin else None,
+        model=ModelParams(**raw.get("model") or {}) if builtin else None,
+        train=TrainParams(**raw.get("train") or {}) if builtin else None,
+        program=program,
+        hyperparameters=None if builtin else MappingProxyType(dict(raw["hyperparameters"])),
         stats=stats,
         resources=ResourceParams(**raw.get("resources") or {}),
         configs=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in configs.items()}),
@@ -293,6 +420,47 @@ def from_dict(raw: Any, source: str = "params.yaml") -> Params:
     for name in params.configs:   # every variant must resolve to a valid whole
         params.resolve(name)
     return params
+
+
+def _check_program(raw: dict, program: ProgramParams, source: str) -> None:
+    """The rules of the program section that a schema cannot express (one line naming the key)."""
+    from .program import check_command, check_entry
+
+    if program.builtin:
+        if "hyperparameters" in raw:
+            raise ParamsError(f"{source}: hyperparameters: only with program.command or program.entry "
+                              "(the built-in model's are under model: and train:)")
+        for key in ("deps", "resumes", "keep_outputs", "threads"):
+            if key in (raw.get("program") or {}):
+                raise ParamsError(f"{source}: program.{key}: only with program.command or program.entry "
+                                  "(the built-in model's code, threads and checkpoints are its own)")
+        return
+    if program.command is not None and program.entry is not None:
+        raise ParamsError(f"{source}: program: give command or entry, not both")
+    for section in ("data", "model", "train"):
+        if section in raw:
+            raise ParamsError(f"{source}: {section}: applies to the built-in model only; with a program, "
+                              "its settings are under hyperparameters:")
+    hparams = raw["hyperparameters"]
+    if not hparams:
+        raise ParamsError(f"{source}: hyperparameters: must not be empty (the baseline's values)")
+    for name, overrides in (raw.get("configs") or {}).items():
+        unknown = [k for k in overrides if k not in hparams]
+        if unknown:
+            raise ParamsError(f"{source}: configs.{name}.{unknown[0]}: not a hyperparameter "
+                              f"(hyperparameters: {', '.join(hparams)})")
+    if program.command is not None:
+        problem = check_command(program.command, hparams)
+        if problem:
+            raise ParamsError(f"{source}: program.command: {problem}")
+    else:
+        problem = check_entry(program.entry, program.root_path)
+        if problem:
+            raise ParamsError(f"{source}: program.entry: {problem}")
+    for i, dep in enumerate(program.deps):
+        if not (program.root_path / dep).exists():
+            raise ParamsError(f"{source}: program.deps[{i}]: {dep!r} not found (paths are relative to the "
+                              f"params file's folder, {program.root_path})")
 
 
 class _Loader(yaml.SafeLoader):

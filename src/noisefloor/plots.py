@@ -801,6 +801,14 @@ def learning_curves_figure(
         least four epochs, ``fig.axes[2]`` and ``fig.axes[3]`` repeat them
         zoomed on the last third of training, again sharing y.
     """
+    if metric not in histories.columns or histories[metric].notna().sum() == 0:
+        # A user's program that writes no history.csv (or none with this metric): say so, in the figure's place.
+        fig = _new_figure(12, 2.4)
+        _empty_message(fig.add_subplot(1, 1, 1),
+                       f"No learning curves: the runs recorded no per-epoch {metric} "
+                       "(a program writes them as history.csv, one row per epoch)")
+        fig.axes[0].set_axis_off()
+        return fig
     h, n_bad = _curves(histories, metric, runs)
     units = _Units(metric, h[metric])
     s = units.scale

@@ -66,8 +66,15 @@ def provenance(*, params_text: str | None = None, runs: pd.DataFrame | None = No
         rows.append(("device", ", ".join(devices) or "n/a"))
         rows.append(("runs", f"{len(runs)} ({runs['config'].nunique()} configs)" if "config" in runs
                      else str(len(runs))))
+        programs = sorted(map(str, runs["program"].dropna().unique())) if "program" in runs else []
+        if programs or "code_fingerprint" in runs:      # a noisefloor runs table (not a tracker's export)
+            rows.append(("program", " | ".join(programs) or "the built-in BiLSTM"))
         if "code_fingerprint" in runs and runs["code_fingerprint"].notna().any():
-            rows.append(("training code", _code_versions(runs["code_fingerprint"])))
+            label = "program deps (content hash)" if programs else "training code"
+            rows.append((label, _code_versions(runs["code_fingerprint"])))
+        if "repeat_identical" in runs and runs["repeat_identical"].notna().any():
+            # program.check_determinism: the sentence the run recorded, whichever way it went.
+            rows.append(("determinism", "; ".join(runs["repeat_note"].dropna().astype(str))))
         if "wall_time_s" in runs and runs["wall_time_s"].notna().any():
             total = float(runs["wall_time_s"].sum())
             rows.append(("training time", f"{total / 60:.1f} min in all runs ({total / len(runs):.1f} s per run)"))

@@ -19,7 +19,8 @@ PARAMS_FILE = config.get("params", "params.yaml")
 RESULTS = os.path.normpath(str(config.get("results", "results")))
 try:
     P = nf_params.load(PARAMS_FILE)
-    nf_data.check_available(P.data)   # a missing dataset stops the workflow before any job
+    if P.program.builtin:
+        nf_data.check_available(P.data)   # a missing dataset stops the workflow before any job
 except (nf_params.ParamsError, nf_data.DataError) as exc:
     sys.exit(f"noisefloor: error: {exc}")
 
@@ -66,7 +67,12 @@ def step_outputs(step, **wildcards):
 
 
 def code(step):
-    """The content hash of the code behind a step (a param: editing that code reruns the step)."""
+    """The content hash of the code behind a step (a param: editing that code reruns the step).
+
+    A training step's code is the built-in model's, or the user's program's declared deps.
+    """
+    if step.startswith("train_"):
+        return P.resolve(BASELINE).code_fingerprint
     return nf_pipeline.code_fingerprint(step)
 
 
@@ -105,14 +111,14 @@ def alternatives(names):
 
 def unbatched(names):
     """The configs trained one job per (config, seed); the others (train.seed_batch > 1) by seed block."""
-    return alternatives([c for c in names if P.resolve(c).train.seed_batch == 1])
+    return alternatives([c for c in names if P.resolve(c).seed_batch == 1])
 
 
 def get_seed_batches():
     """(config, seeds) of each batch job: the config's seeds grouped by seed // seed_batch."""
     batches = []
     for c in CONFIGS:
-        k = P.resolve(c).train.seed_batch
+        k = P.resolve(c).seed_batch
         if k > 1:
             blocks = {}
             for s in sorted(P.seeds_for(c)):
@@ -122,7 +128,7 @@ def get_seed_batches():
 
 
 def get_threads(wildcards):
-    return P.resolve(wildcards.config).train.threads
+    return P.resolve(wildcards.config).threads
 
 
 def get_final_outputs():

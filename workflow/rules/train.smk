@@ -71,7 +71,7 @@ for _config, _seeds in get_seed_batches():
             runs_dir=lambda w, output: run_folder(output.metrics[0]),
         conda:
             CONDA_ENV
-        threads: P.resolve(_config).train.threads
+        threads: P.resolve(_config).threads
         resources:
             mem_mb=P.resources.mem_mb,
             runtime=P.resources.runtime,

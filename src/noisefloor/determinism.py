@@ -1,0 +1,99 @@
+"""Is the seed really in control? Train one (config, seed) twice and compare every metric.
+
+The noise floor is the spread between seeds. A program whose seed does not fix
+all of its randomness (an unseeded data loader, a non-deterministic GPU
+kernel) has a second source of spread inside each seed, and it is measured as
+part of the noise floor. That is a fair floor for that program, but the user
+should know it: ``noisefloor check-determinism`` and
+``program.check_determinism`` say so plainly.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+#: Record fields that legitimately differ between two runs of the same (config, seed).
+VOLATILE = frozenset({"wall_time_s", "slurm_job_id", "resumed_from_epoch"})
+
+
+def _comparable(key: str, value: Any) -> bool:
+    volatile = key in VOLATILE or "time" in key or "duration" in key or "elapsed" in key
+    return not volatile and (value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)))
+
+
+def _pair(a: Any, b: Any) -> str:
+    """``a and b`` with the fewest significant digits (at least 3) that tell them apart."""
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        for digits in range(3, 18):
+            sa, sb = f"{a:.{digits}g}", f"{b:.{digits}g}"
+            if sa != sb:
+                return f"{sa} and {sb}"
+    return f"{a} and {b}"
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """Two trainings of one (config, seed) compared.
+
+    Attributes
+    ----------
+    config, seed : the run trained twice
+    differences : tuple of (key, first, second)
+        Every metric that differs, in the first record's order.
+    """
+
+    config: str
+    seed: int
+    differences: tuple[tuple[str, Any, Any], ...]
+
+    @property
+    def identical(self) -> bool:
+        return not self.differences
+
+    def sentence(self) -> str:
+        """The finding in one plain sentence."""
+        if self.identical:
+            return f"{self.config} seed {self.seed} trained twice gave identical metrics: the seed controls the run"
+        shown = "; ".join(f"{k} {_pair(a, b)}" for k, a, b in self.differences[:3])
+        more = f" (and {len(self.differences) - 3} more metrics)" if len(self.differences) > 3 else ""
+        return (f"{self.config} seed {self.seed} gave {shown}{more} when trained twice: the seed does not control "
+                "all of the run's randomness, and that non-determinism is part of the measured noise floor")
+
+
+def compare(config: str, seed: int, first: dict, second: dict) -> Repeat:
+    """Compare two metrics records of (``config``, ``seed``): every number but timings and job ids."""
+    keys = [k for k in first if _comparable(k, first[k])] + \
+        [k for k in second if k not in first and _comparable(k, second[k])]
+    diffs = tuple((k, first.get(k), second.get(k)) for k in keys if not _same(first.get(k), second.get(k)))
+    return Repeat(config, int(seed), diffs)
+
+
+def train_once(params, config: str, seed: int, folder: Path, log: Callable[[str], None]) -> dict:
+    """Train (``config``, ``seed``) into ``folder`` with whichever program the params name; its record."""
+    cfg = params.resolve(config)
+    if params.program.builtin:
+        from .train import train_run
+
+        return train_run(cfg, seed, folder, log=log)
+    from . import program
+
+    return program.run(cfg, seed, folder, metric=params.stats.metric, log=log)
+
+
+def repeat(params, config: str, seed: int, first: dict, scratch: Path, log: Callable[[str], None]) -> Repeat:
+    """Train (``config``, ``seed``) once more in ``scratch`` (removed after) and compare with ``first``."""
+    try:
+        second = train_once(params, config, seed, scratch, log)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return compare(config, seed, first, second)

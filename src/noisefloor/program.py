@@ -1,0 +1,371 @@
+"""The user's own training program as the run: a command template or a Python entry point.
+
+With ``program.command`` or ``program.entry`` in params.yaml, one (config,
+seed) run executes the user's program instead of the built-in BiLSTM, and
+everything around it stays the same: caching under both engines, the Slurm
+profile, the runs table, the analysis, the report.
+
+The run contract (what :func:`run` checks):
+
+- The program gets the run's hyperparameters, its seed and an output folder
+  (``{out}``; the entry point's ``out``). It writes ``metrics.json`` there: a
+  JSON object with at least the analysed metric (``stats.metric``); every
+  other number in it becomes a column of the runs table. An entry point may
+  return that dict instead. It may write ``history.csv`` (one row per epoch,
+  an ``epoch`` column): the report's learning curves come from it.
+- A non-zero exit, a missing ``metrics.json``, a missing metric or one that is
+  not a number fails the run with one line naming the run, the file and the
+  key; the program's own output is in the run's log above it. A NaN or
+  infinite metric is a result: the run is recorded as diverged.
+- The run's ``metrics.json`` (noisefloor's record: the program's numbers plus
+  the run's identity and provenance) is written last and atomically, only
+  once the program's outputs passed; a killed run leaves nothing that looks
+  finished. The program's folder is emptied before a run unless
+  ``program.resumes`` says it continues from its own checkpoints there.
+
+Nothing here imports torch: a program's run costs its own imports only.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import importlib
+import importlib.util
+import json
+import math
+import os
+import platform
+import shlex
+import shutil
+import string
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from . import __version__, io
+from .errors import NoisefloorError
+from .runfiles import HISTORY_FILE, METRICS_FILE
+
+#: Placeholders a command template may use besides the hyperparameters.
+RESERVED = {"seed": "the run's seed", "out": "the run's output folder (absolute)",
+            "python": "the Python interpreter running noisefloor"}
+#: The subfolder of a run's folder that a program writes into (its ``{out}``).
+WORK_DIR = "program"
+#: Fields of noisefloor's own record; a program's number of the same name is not taken over them.
+RECORD_FIELDS = ("config", "seed", "config_hash", "status", "epochs_run", "wall_time_s", "threads", "device",
+                 "slurm_job_id", "code_fingerprint", "program", "program_metrics", "versions", "resolved_config")
+
+Log = Callable[[str], None]
+
+
+class ProgramError(NoisefloorError, RuntimeError):
+    """A run of the user's program failed or broke the run contract (one line naming run, file and key)."""
+
+
+# --------------------------------------------------------------------------- the command template
+
+
+def placeholders(template: str) -> list[str]:
+    """The placeholder names of a command template, in order of first use.
+
+    Raises
+    ------
+    ValueError
+        The template is malformed (an unmatched brace) or a placeholder is not
+        a plain name (``{a.b}``, ``{a[0]}``, ``{}``).
+    """
+    names: list[str] = []
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(f"malformed template ({exc}; write {{{{ and }}}} for literal braces)") from None
+    for _, field, _, _ in parsed:
+        if field is None:
+            continue
+        if not field.isidentifier():
+            raise ValueError(f"placeholder {{{field}}} is not a name (write {{name}}; {{{{ for a literal brace)")
+        if field not in names:
+            names.append(field)
+    return names
+
+
+def check_command(template: str, hyperparameters: Mapping[str, Any]) -> str | None:
+    """The one-line problem with ``template`` for these hyperparameters, or None when it fits.
+
+    Every placeholder must name a hyperparameter or a reserved name
+    (:data:`RESERVED`); every hyperparameter must be used (else changing it
+    would change nothing the program sees); ``{seed}`` and ``{out}`` are required.
+    """
+    try:
+        names = placeholders(template)
+        shlex.split(template)
+    except ValueError as exc:
+        return str(exc)
+    unknown = [n for n in names if n not in hyperparameters and n not in RESERVED]
+    if unknown:
+        return (f"placeholder {{{unknown[0]}}} names no hyperparameter (hyperparameters: "
+                f"{', '.join(hyperparameters) or 'none'}; also {', '.join('{' + r + '}' for r in RESERVED)})")
+    unused = [k for k in hyperparameters if k not in names]
+    if unused:
+        return (f"hyperparameter {unused[0]!r} is never used by the command (add {{{unused[0]}}} to it, "
+                "or remove the hyperparameter)")
+    for required in ("seed", "out"):
+        if required not in names:
+            return f"no {{{required}}} placeholder: the program must receive {RESERVED[required]}"
+    return None
+
+
+def _render(value: Any) -> str:
+    """A hyperparameter value as one command-line argument (YAML spelling for booleans and null)."""
+    if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
+        return json.dumps(value)
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def command_argv(template: str, hyperparameters: Mapping[str, Any], seed: int, out: Path) -> list[str]:
+    """The argument vector of one run: the template split like a shell would, then each word filled in.
+
+    No shell runs it, so a value is always exactly one argument, whatever it contains.
+    """
+    values = {k: _RenderAs(v) for k, v in hyperparameters.items()}
+    values.update(seed=seed, out=str(out), python=sys.executable)
+    return [word.format(**values) for word in shlex.split(template)]
+
+
+class _RenderAs:
+    """Formats as :func:`_render` without a format spec, and like the value itself with one (``{lr:.0e}``)."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec) if spec else _render(self.value)
+
+
+# --------------------------------------------------------------------------- the entry point
+
+
+def check_entry(entry: str, root: Path) -> str | None:
+    """The one-line problem with ``module:function`` or ``file.py:function``, or None (checked without importing)."""
+    target, _, function = entry.rpartition(":")
+    if target.endswith(".py"):
+        if not (root / target).is_file():
+            return f"{target!r} not found (a file is relative to the params file's folder, {root})"
+    elif not all(part.isidentifier() for part in target.split(".")):
+        return f"{target!r} is neither a module name nor a .py file"
+    return None
+
+
+def load_entry(entry: str, root: Path) -> Callable:
+    """The callable an entry names; ``root`` (the params file's folder) is where modules and files are found."""
+    target, _, function = entry.rpartition(":")
+    if target.endswith(".py"):
+        path = (root / target).resolve()
+        sys.path.insert(0, str(path.parent))
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[path.stem] = module
+        spec.loader.exec_module(module)
+    else:
+        sys.path.insert(0, str(root))
+        module = importlib.import_module(target)
+    try:
+        return getattr(module, function)
+    except AttributeError:
+        raise ProgramError(f"program.entry: {target} has no function {function!r}") from None
+
+
+def entry_main(argv: list[str] | None = None) -> int:
+    """``python -m noisefloor.program ENTRY ROOT HYPERPARAMETERS_JSON SEED OUT``: call an entry point once.
+
+    Runs in a process of its own for every run, so no state leaks from one
+    run into the next and a crash is a failed run, not a failed harness. A
+    returned dict becomes ``OUT/metrics.json``; a function that wrote the file
+    itself returns None.
+    """
+    entry, root, hparams, seed, out = sys.argv[1:] if argv is None else argv
+    fn = load_entry(entry, Path(root))
+    result = fn(json.loads(hparams), int(seed), Path(out))
+    if result is None:
+        return 0
+    if not isinstance(result, Mapping):
+        print(f"noisefloor: error: program.entry {entry} returned a {type(result).__name__}, not a dict of "
+              "metrics (or None after writing metrics.json itself)", file=sys.stderr)
+        return 2
+    io.write_text(Path(out) / METRICS_FILE, json.dumps(dict(result), indent=2) + "\n")
+    return 0
+
+
+# --------------------------------------------------------------------------- what shapes the results
+
+
+def _dep_files(root: Path, dep: str) -> list[Path]:
+    path = root / dep
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*")
+                      if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+    return [path]
+
+
+def deps_fingerprint(root: Path, deps) -> str:
+    """A content hash of the program's declared deps (16 hex digits): their paths and bytes.
+
+    What ``code_fingerprint`` records for a program's run, and what makes both
+    engines retrain when the user's code changes. Undeclared files do not count.
+    """
+    digest = hashlib.sha256()
+    for dep in deps:
+        for path in _dep_files(root, dep):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- one run
+
+
+def _tail_output(proc: subprocess.Popen, log: Log, keep: int = 20) -> collections.deque:
+    """Copy the program's output, line by line, into the run's log; keep the last ``keep`` lines."""
+    tail: collections.deque = collections.deque(maxlen=keep)
+    for line in proc.stdout:
+        line = line.rstrip("\n")
+        tail.append(line)
+        log(line)
+    return tail
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def read_program_metrics(path: Path, metric: str, tag: str) -> tuple[dict[str, float | None], bool]:
+    """The numbers of a program's ``metrics.json`` and whether ``metric`` is finite.
+
+    Returns
+    -------
+    (dict, bool)
+        Every top-level number (non-finite ones as None, as JSON has no NaN);
+        other values are left out. The flag is False when the run diverged.
+
+    Raises
+    ------
+    ProgramError
+        One line naming the run, the file and the key: the file is missing, is
+        not a JSON object, lacks ``metric`` or holds something else than a number there.
+    """
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ProgramError(f"{tag} {path}: missing: the program exited 0 without writing it "
+                           f"(it must hold at least {metric!r})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProgramError(f"{tag} {path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ProgramError(f"{tag} {path}: a JSON object of metrics was expected, not a {type(data).__name__}")
+    if metric not in data:
+        raise ProgramError(f"{tag} {path}: no {metric!r} (stats.metric; it has: {', '.join(data) or 'nothing'})")
+    if not _is_number(data[metric]):
+        raise ProgramError(f"{tag} {path}: {metric!r} is {data[metric]!r}, not a number "
+                           "(write NaN for a diverged run)")
+    finite = math.isfinite(data[metric])
+    numbers = {k: (float(v) if isinstance(v, float) else v) if math.isfinite(v) else None
+               for k, v in data.items() if _is_number(v) and k not in RECORD_FIELDS}
+    return numbers, finite
+
+
+def read_program_history(path: Path, tag: str) -> str | None:
+    """The program's ``history.csv`` as text, checked to be a table with an ``epoch`` column; None if absent."""
+    import pandas as pd
+
+    if not path.exists():
+        return None
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ProgramError(f"{tag} {path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    if "epoch" not in table.columns:
+        raise ProgramError(f"{tag} {path}: no 'epoch' column (it has: {', '.join(map(str, table.columns))})")
+    return path.read_text()
+
+
+def run(cfg, seed: int, run_dir: str | os.PathLike, *, metric: str, log: Log) -> dict:
+    """Run the user's program for (``cfg``, ``seed``); adopt and record its outputs in ``run_dir``.
+
+    Parameters
+    ----------
+    cfg : noisefloor.params.ProgramConfig
+    seed : int
+    run_dir : path
+        The run's folder: receives ``metrics.json`` and ``history.csv``; the
+        program writes into its ``program/`` subfolder (its ``{out}``).
+    metric : str
+        The analysed metric, which the program's ``metrics.json`` must hold.
+    log : callable
+        Receives the program's output, line by line (the run's log).
+
+    Returns
+    -------
+    dict
+        The record written to ``run_dir/metrics.json``.
+
+    Raises
+    ------
+    ProgramError
+        The program failed or broke the contract; nothing is written to ``run_dir``.
+    """
+    spec, tag = cfg.program, f"[{cfg.name} seed={seed}]"
+    run_dir = Path(run_dir).resolve()
+    out = run_dir / WORK_DIR
+    if not spec.resumes:
+        shutil.rmtree(out, ignore_errors=True)     # an interrupted run restarts from nothing
+    out.mkdir(parents=True, exist_ok=True)
+    # A run's previous record goes first: from here until the new one is written, the run is not finished.
+    (run_dir / METRICS_FILE).unlink(missing_ok=True)
+    if spec.command is not None:
+        argv = command_argv(spec.command, cfg.hparams, seed, out)
+    else:
+        argv = [sys.executable, "-m", "noisefloor.program", spec.entry, str(spec.root_path),
+                json.dumps(dict(cfg.hparams)), str(seed), str(out)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(spec.threads), MKL_NUM_THREADS=str(spec.threads))
+    log(f"{tag} running: {shlex.join(argv)}")
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.Popen(argv, cwd=spec.root_path, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+    except OSError as exc:
+        raise ProgramError(f"{tag} program.command: cannot start {argv[0]!r} ({exc.strerror})") from None
+    _tail_output(proc, log)
+    rc = proc.wait()
+    elapsed = time.perf_counter() - t0
+    if rc != 0:
+        how = f"was killed by signal {-rc}" if rc < 0 else f"exited with status {rc}"
+        raise ProgramError(f"{tag} the program {how} (its output is above, in the run's log)")
+    numbers, finite = read_program_metrics(out / METRICS_FILE, metric, tag)
+    history = read_program_history(out / HISTORY_FILE, tag)
+    record = {
+        **numbers,
+        "config": cfg.name, "seed": int(seed), "config_hash": cfg.config_hash,
+        "status": "ok" if finite else "diverged",
+        "epochs_run": history.count("\n") - 1 if history else None,
+        "wall_time_s": elapsed, "threads": spec.threads, "device": None,
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID") or None,
+        "code_fingerprint": cfg.code_fingerprint, "program": spec.describe(),
+        "program_metrics": sorted(numbers),
+        "versions": {"python": platform.python_version(), "noisefloor": __version__},
+        "resolved_config": cfg.as_dict(),
+    }
+    if not finite:
+        log(f"{tag} {metric} is not finite: recorded as diverged")
+    io.write_text(run_dir / HISTORY_FILE, history if history is not None else "epoch\n")
+    io.write_json(run_dir / METRICS_FILE, record)
+    if not spec.keep_outputs:
+        shutil.rmtree(out, ignore_errors=True)
+    return record
+
+
+if __name__ == "__main__":
+    sys.exit(entry_main())

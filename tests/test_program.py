@@ -1,0 +1,337 @@
+"""The user's own program as the run: params, the run contract, determinism, both kinds of program.
+
+A tiny program (``toy.py``, written per test) stands for the user's training
+script: its metric is a known function of its seed and hyperparameters, and
+its ``behaviour`` hyperparameter makes it break the contract in one chosen way.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from noisefloor import cli, params as P, program
+from noisefloor.determinism import compare
+
+TOY = textwrap.dedent('''
+    import argparse, json, os, random, signal, sys
+    from pathlib import Path
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lr", type=float); ap.add_argument("--behaviour"); ap.add_argument("--seed", type=int)
+    ap.add_argument("--out", type=Path)
+    a = ap.parse_args()
+
+    def score(lr, seed):
+        return 0.5 + 10 * lr + seed / 1000
+
+    acc = score(a.lr, a.seed)
+    if a.behaviour == "ignore_seed":
+        acc += random.SystemRandom().random() / 100
+    print("training", a.seed, file=sys.stderr)
+    if a.behaviour == "exit1":
+        print("CUDA out of memory (pretend)", file=sys.stderr)
+        sys.exit(1)
+    (a.out / "history.csv").write_text("epoch,val_acc\\n1,%r\\n2,%r\\n" % (acc - 0.1, acc))
+    metrics = {"val_acc": acc, "val_loss": 1 - acc, "note": "text is not a column"}
+    if a.behaviour == "text":
+        metrics["val_acc"] = "0.9"
+    if a.behaviour == "nan":
+        metrics["val_acc"] = float("nan")
+    if a.behaviour == "nokey":
+        del metrics["val_acc"]
+    if a.behaviour != "nometrics":
+        (a.out / "metrics.json").write_text(json.dumps(metrics))
+    if a.behaviour == "kill_harness":    # the program finished, the harness dies before adopting it
+        os.kill(os.getppid(), signal.SIGKILL)
+''')
+
+ENTRY = textwrap.dedent('''
+    def train(hyperparameters, seed, out):
+        assert isinstance(hyperparameters["width"], int) and isinstance(hyperparameters["flag"], bool)
+        return {"val_acc": 0.5 + hyperparameters["width"] / 1000 + seed / 1000, "steps": 3}
+''')
+
+
+def toy_params(folder: Path, *, behaviour: str = "ok", command: str | None = None, extra: dict | None = None,
+               configs: dict | None = None) -> Path:
+    (folder / "toy.py").write_text(TOY)
+    raw = {
+        "program": {"command": command or "{python} toy.py --lr {lr} --behaviour {behaviour} --seed {seed} "
+                                          "--out {out}", "deps": ["toy.py"]},
+        "hyperparameters": {"lr": 0.01, "behaviour": behaviour},
+        "configs": configs if configs is not None else {"lr_hi": {"lr": 0.02}},
+        "seeds": {"noise": [0, 1, 2], "signal": [0, 1]},
+        "stats": {"n_boot": 200},
+    }
+    for key, value in (extra or {}).items():
+        raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
+    path = folder / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def train(params: Path, config: str, *seeds: int) -> int:
+    argv = ["train", "--params", str(params), "--config", config, "--runs-dir", str(params.parent / "runs")]
+    for s in seeds:
+        argv += ["--seed", str(s)]
+    return cli.main(argv)
+
+
+def one_error_line(capsys) -> str:
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("noisefloor: error:")]
+    assert len(lines) == 1
+    return lines[0]
+
+
+# --------------------------------------------------------------------------- params
+
+
+def test_a_program_and_its_hyperparameters_resolve_per_config(tmp_path):
+    p = P.load(toy_params(tmp_path, configs={"lr_hi": {"lr": 0.02}, "calm": {"behaviour": "ok"}}))
+    assert not p.program.builtin and p.program.root_path == tmp_path.resolve()
+    lr_hi = p.resolve("lr_hi")
+    assert dict(lr_hi.hparams) == {"lr": 0.02, "behaviour": "ok"}
+    assert lr_hi.hyperparameters() == {"hp.lr": 0.02, "hp.behaviour": "ok"}
+    # The identity is what runs and its values: calm overrides nothing, so it is the baseline's run.
+    assert p.resolve("calm").config_hash == p.resolve("baseline").config_hash != lr_hi.config_hash
+    assert p.runs() == [("baseline", 0), ("baseline", 1), ("baseline", 2), ("lr_hi", 0), ("lr_hi", 1),
+                        ("calm", 0), ("calm", 1)]
+
+
+@pytest.mark.parametrize("command, message", [
+    ("{python} toy.py --lr {lr} --behaviour {behaviour} --momentum {momentum} --seed {seed} --out {out}",
+     "placeholder {momentum} names no hyperparameter"),
+    ("{python} toy.py --lr {lr} --seed {seed} --out {out}", "hyperparameter 'behaviour' is never used"),
+    ("{python} toy.py --lr {lr} --behaviour {behaviour} --out {out}", "no {seed} placeholder"),
+    ("{python} toy.py --lr {lr} --behaviour {behaviour} --seed {seed}", "no {out} placeholder"),
+    ("{python} toy.py --lr {lr.x} --behaviour {behaviour} --seed {seed} --out {out}", "{lr.x} is not a name"),
+    ("{python} toy.py --lr {lr --behaviour {behaviour} --seed {seed} --out {out}",
+     "malformed template (unexpected '{' in field name"),
+])
+def test_a_command_that_does_not_fit_the_hyperparameters_is_refused_by_name(tmp_path, command, message):
+    with pytest.raises(P.ParamsError, match="program.command") as err:
+        P.load(toy_params(tmp_path, command=command))
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"configs": {"lr_hi": {"lr_max": 0.1}}}, "configs.lr_hi.lr_max: not a hyperparameter (hyperparameters: lr, "),
+    ({"model": {"hidden_size": 8}}, "model: applies to the built-in model only"),
+    ({"program": {"deps": ["toy.py", "missing.py"]}}, "program.deps[1]: 'missing.py' not found"),
+    ({"program": {"entry": "toy.py:train"}}, "program: give command or entry, not both"),
+    ({"hyperparameters": {"2fast": 1}}, "hyperparameters: name '2fast' is not allowed"),
+    ({"program": {"threads": 0}}, "program.threads"),
+])
+def test_bad_program_params_are_refused_before_any_run_naming_the_key(tmp_path, change, message):
+    path = toy_params(tmp_path)
+    raw = yaml.safe_load(path.read_text())
+    for key, value in change.items():
+        raw[key] = {**raw.get(key, {}), **value}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(P.ParamsError) as err:
+        P.load(path)
+    assert message in str(err.value), str(err.value)
+
+
+def test_the_built_in_model_refuses_program_only_keys(write_params, smoke_raw):
+    with pytest.raises(P.ParamsError, match="hyperparameters: only with program.command or program.entry"):
+        P.load(write_params({**smoke_raw, "hyperparameters": {"lr": 0.1}}))
+    with pytest.raises(P.ParamsError, match="program.deps: only with program.command"):
+        P.load(write_params({**smoke_raw, "program": {"deps": ["x"]}}))
+    # check_determinism applies to the built-in model too
+    assert P.load(write_params({**smoke_raw, "program": {"check_determinism": True}})).program.builtin
+
+
+def test_the_built_in_models_run_identities_are_unchanged(smoke):
+    """A program section changed nothing for the built-in model: every existing run stays cached."""
+    root = Path(__file__).resolve().parents[1]
+    hashes = {c: P.load(root / "params.yaml").resolve(c).config_hash for c in ("baseline", "lr_hi")}
+    # The hashes of the shipped experiment before programs existed (commit 43a92c5).
+    assert hashes == {"baseline": "4da688c2035cc409", "lr_hi": "84f50e46d00b4c2d"}
+
+
+def test_each_value_is_one_argument_in_its_yaml_spelling(tmp_path):
+    argv = program.command_argv("prog --a {a} --b {b} --c {c} --d {d:.0e} --e {e} --s {seed} --o {out}",
+                                {"a": True, "b": 0.1, "c": "two words", "d": 0.0003, "e": [1, 2]}, 7,
+                                tmp_path / "o u t")
+    assert argv == ["prog", "--a", "true", "--b", "0.1", "--c", "two words", "--d", "3e-04", "--e", "[1, 2]",
+                    "--s", "7", "--o", str(tmp_path / "o u t")]
+
+
+# --------------------------------------------------------------------------- the run contract
+
+
+def test_a_command_run_records_the_programs_numbers_with_the_runs_identity(tmp_path):
+    params = toy_params(tmp_path)
+    assert train(params, "lr_hi", 1) == 0
+    run = tmp_path / "runs" / "lr_hi" / "seed1"
+    record = json.loads((run / "metrics.json").read_text())
+    assert record["val_acc"] == 0.5 + 10 * 0.02 + 1 / 1000 and record["val_loss"] == 1 - record["val_acc"]
+    assert "note" not in record and record["program_metrics"] == ["val_acc", "val_loss"]
+    cfg = P.load(params).resolve("lr_hi")
+    assert (record["config"], record["seed"], record["status"]) == ("lr_hi", 1, "ok")
+    assert record["config_hash"] == cfg.config_hash
+    assert record["code_fingerprint"] == program.deps_fingerprint(tmp_path, ["toy.py"])
+    assert record["epochs_run"] == 2
+    assert pd.read_csv(run / "history.csv")["val_acc"].tolist()[-1] == record["val_acc"]
+    assert sorted(p.name for p in run.iterdir()) == ["history.csv", "metrics.json"]   # the program's folder went
+
+
+def test_an_entry_point_is_called_with_typed_hyperparameters(tmp_path):
+    (tmp_path / "model.py").write_text(ENTRY)
+    raw = {"program": {"entry": "model.py:train", "deps": ["model.py"]},
+           "hyperparameters": {"width": 8, "flag": True}, "configs": {"wide": {"width": 16}},
+           "seeds": {"noise": [0, 1], "signal": [0]}, "stats": {}}
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw))
+    assert train(params, "wide", 0, 1) == 0
+    record = json.loads((tmp_path / "runs/wide/seed1/metrics.json").read_text())
+    assert (record["val_acc"], record["steps"], record["program"]) == (0.5 + 0.016 + 0.001, 3,
+                                                                         "entry model.py:train")
+    assert (tmp_path / "runs/wide/seed1/history.csv").read_text() == "epoch\n"   # no curves: an empty table
+
+
+@pytest.mark.parametrize("behaviour, message", [
+    ("exit1", "[baseline seed=0] the program exited with status 1"),
+    ("nometrics", "metrics.json: missing: the program exited 0 without writing it (it must hold at least "
+                  "'val_acc')"),
+    ("text", "metrics.json: 'val_acc' is '0.9', not a number"),
+    ("nokey", "metrics.json: no 'val_acc' (stats.metric; it has: val_loss, note)"),
+])
+def test_a_run_that_breaks_the_contract_fails_with_one_line_and_leaves_nothing_finished(tmp_path, capsys,
+                                                                                         behaviour, message):
+    params = toy_params(tmp_path, behaviour=behaviour)
+    assert train(params, "baseline", 0) == cli.EXIT_BAD_INPUT
+    captured = capsys.readouterr().err
+    line = [x for x in captured.splitlines() if x.startswith("noisefloor: error:")]
+    assert len(line) == 1 and message in line[0], captured
+    assert "training 0" in captured                     # the program's own output is in the run's log
+    if behaviour == "exit1":
+        assert "CUDA out of memory (pretend)" in captured
+    assert not (tmp_path / "runs/baseline/seed0/metrics.json").exists()
+
+
+def test_a_nan_metric_is_a_diverged_run(tmp_path):
+    assert train(toy_params(tmp_path, behaviour="nan"), "baseline", 0) == 0
+    record = json.loads((tmp_path / "runs/baseline/seed0/metrics.json").read_text())
+    assert record["status"] == "diverged" and record["val_acc"] is None
+
+
+def test_a_harness_killed_after_the_program_finished_leaves_nothing_that_looks_finished(tmp_path):
+    """The program wrote its metrics, then the harness died before adopting them (SIGKILL at a known point)."""
+    import subprocess
+    import sys
+
+    params = toy_params(tmp_path, behaviour="kill_harness")
+    proc = subprocess.run([sys.executable, "-m", "noisefloor", "train", "--params", str(params), "--config",
+                           "baseline", "--seed", "0", "--runs-dir", str(tmp_path / "runs")],
+                          capture_output=True, text=True, env={**__import__("os").environ,
+                                                                "NOISEFLOOR_FORKSERVER": "0"})
+    assert proc.returncode == -9, proc.stderr
+    run = tmp_path / "runs/baseline/seed0"
+    assert (run / "program" / "metrics.json").exists()        # the kill really came after the program's work
+    assert not (run / "metrics.json").exists() and not (run / "history.csv").exists()
+    # The next attempt restarts the program (it does not resume) and adopts its fresh outputs.
+    toy_params(tmp_path)
+    assert train(params, "baseline", 0) == 0 and (run / "metrics.json").exists()
+
+
+# --------------------------------------------------------------------------- is the seed in control?
+
+
+def test_check_determinism_passes_a_seeded_program_and_catches_one_that_ignores_its_seed(tmp_path, capsys):
+    good = tmp_path / "good"
+    good.mkdir()
+    assert cli.main(["check-determinism", "--params", str(toy_params(good))]) == 0
+    assert "baseline seed 0 trained twice gave identical metrics" in capsys.readouterr().err
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    assert cli.main(["check-determinism", "--params", str(toy_params(bad, behaviour="ignore_seed"))]) == 1
+    err = capsys.readouterr().err
+    assert "check-determinism: baseline seed 0 gave val_acc " in err
+    assert "that non-determinism is part of the measured noise floor" in err
+    assert not list(bad.glob("runs")) and not list(good.glob("runs"))    # a scratch folder, removed
+
+
+def test_check_determinism_as_part_of_a_run_is_recorded_for_the_baselines_first_seed(tmp_path):
+    params = toy_params(tmp_path, behaviour="ignore_seed", extra={"program": {"check_determinism": True}})
+    assert train(params, "baseline", 0, 1) == 0
+    first = json.loads((tmp_path / "runs/baseline/seed0/metrics.json").read_text())
+    other = json.loads((tmp_path / "runs/baseline/seed1/metrics.json").read_text())
+    assert first["repeat_identical"] is False and "gave val_acc" in first["repeat_note"]
+    assert "repeat_identical" not in other
+    assert not (tmp_path / "runs/baseline/seed0/repeat").exists()
+
+
+def test_compare_ignores_timings_and_names_the_metric_that_differs():
+    a = {"val_acc": 0.9123, "wall_time_s": 3.0, "epoch_time": 1.0, "status": "ok", "loss": math.nan}
+    b = {"val_acc": 0.9121, "wall_time_s": 4.0, "epoch_time": 2.0, "status": "ok", "loss": math.nan}
+    found = compare("baseline", 0, a, b)
+    assert found.differences == (("val_acc", 0.9123, 0.9121),)
+    assert found.sentence().startswith("baseline seed 0 gave val_acc 0.9123 and 0.9121 when trained twice")
+    assert compare("baseline", 0, a, dict(a)).identical
+
+
+# --------------------------------------------------------------------------- under the workflow engines
+
+
+def _snakemake(workdir: Path, *args: str) -> str:
+    from tests.test_workflow import snakemake
+
+    proc = snakemake(workdir, *args)
+    return proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_a_program_runs_under_snakemake_and_retrains_exactly_when_a_declared_dep_changes(tmp_path):
+    from tests.test_workflow import SNAKEMAKE
+
+    if SNAKEMAKE is None:
+        pytest.skip("snakemake is not installed")
+    toy_params(tmp_path)
+    (tmp_path / "notes.py").write_text("# not a dep\n")
+    _snakemake(tmp_path)
+    results = tmp_path / "results"
+    runs = pd.read_csv(results / "runs.csv")
+    assert list(zip(runs["config"], runs["seed"])) == P.load(tmp_path / "params.yaml").runs()
+    assert runs["val_acc"].tolist() == [0.5 + 10 * lr + s / 1000 for lr, s in
+                                        [(0.01, 0), (0.01, 1), (0.01, 2), (0.02, 0), (0.02, 1)]]
+    assert {"val_loss", "hp.lr", "hp.behaviour"} <= set(runs.columns) and "test_acc" not in runs.columns
+    summary = json.loads((results / "analysis" / "summary.json").read_text())
+    assert summary["n_runs"] == 5
+    html = (results / "report.html").read_text()
+    fingerprint = program.deps_fingerprint(tmp_path, ["toy.py"])
+    assert f"{fingerprint} (every run)" in html and "program deps (content hash)" in html   # provenance
+    assert "--behaviour {behaviour} --seed {seed} --out {out}</td>" in html
+    assert (results / "plots" / "learning_curves.png").stat().st_size > 0
+
+    def plan() -> str:
+        return _snakemake(tmp_path, "-n")
+
+    assert "Nothing to be done" in plan()
+    (tmp_path / "notes.py").write_text("# edited, still not a dep\n")
+    assert "Nothing to be done" in plan()
+    with open(tmp_path / "toy.py", "a") as fh:
+        fh.write("# an edit of the program\n")
+    out = plan()
+    assert re.search(r"^train_noise\s+3$", out, re.M) and re.search(r"^train_signal\s+2$", out, re.M), out
+
+
+def test_the_report_states_what_the_determinism_check_found(tmp_path):
+    from noisefloor.provenance import provenance
+
+    params = toy_params(tmp_path, behaviour="ignore_seed", extra={"program": {"check_determinism": True}})
+    assert train(params, "baseline", 0, 1) == 0
+    runs = pd.DataFrame([json.loads((tmp_path / f"runs/baseline/seed{s}/metrics.json").read_text())
+                         for s in (0, 1)])
+    rows = dict(provenance(runs=runs, cwd=tmp_path))
+    assert rows["determinism"].startswith("baseline seed 0 gave val_acc ")
+    assert rows["determinism"].endswith("that non-determinism is part of the measured noise floor")
+    assert rows["program"].startswith("{python} toy.py")
