@@ -35,11 +35,17 @@ TOY = textwrap.dedent('''
     if a.behaviour == "ignore_seed":
         acc += random.SystemRandom().random() / 100
     print("training", a.seed, file=sys.stderr)
+    resumed = (a.out / "checkpoint").exists()
+    if a.behaviour == "crash_once" and not resumed:    # an interrupted first attempt leaves a checkpoint
+        (a.out / "checkpoint").write_text("epoch 1")
+        sys.exit(3)
     if a.behaviour == "exit1":
         print("CUDA out of memory (pretend)", file=sys.stderr)
         sys.exit(1)
     (a.out / "history.csv").write_text("epoch,val_acc\\n1,%r\\n2,%r\\n" % (acc - 0.1, acc))
     metrics = {"val_acc": acc, "val_loss": 1 - acc, "note": "text is not a column"}
+    if a.behaviour == "crash_once":
+        metrics["resumed"] = int(resumed)
     if a.behaviour == "text":
         metrics["val_acc"] = "0.9"
     if a.behaviour == "nan":
@@ -335,3 +341,82 @@ def test_the_report_states_what_the_determinism_check_found(tmp_path):
     assert rows["determinism"].startswith("baseline seed 0 gave val_acc ")
     assert rows["determinism"].endswith("that non-determinism is part of the measured noise floor")
     assert rows["program"].startswith("{python} toy.py")
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "own-model"
+
+
+def example_copy(dest: Path) -> Path:
+    """The example folder as a user copies it, made small: 3 noise seeds, 2 signal seeds, 3 epochs."""
+    import shutil
+
+    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("results", "__pycache__"))
+    raw = yaml.safe_load((dest / "params.yaml").read_text())
+    raw["seeds"] = {"noise": [0, 1, 2], "signal": [0, 1]}
+    raw["hyperparameters"]["epochs"] = 3
+    raw["configs"] = {"lr_hi": raw["configs"]["lr_hi"]}
+    raw["stats"]["n_boot"] = 200
+    (dest / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return dest
+
+
+def test_check_names_a_dvc_stage_that_forgot_a_program_dep(tmp_path, capsys):
+    project = example_copy(tmp_path / "own-model")
+    assert cli.main(["check", "--params", str(project / "params.yaml")]) == 0
+    text = (project / "dvc.yaml").read_text()
+    (project / "dvc.yaml").write_text(text.replace("      - train.py          # program.deps\n", "", 1))
+    assert cli.main(["check", "--params", str(project / "params.yaml")]) == cli.EXIT_BAD_INPUT
+    assert "stages.train_noise.deps: 'train.py' is in program.deps but not here" in one_error_line(capsys)
+
+
+@pytest.mark.slow
+def test_the_example_runs_under_dvc_in_a_repository_of_its_own_and_retrains_on_a_dep_edit(tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    bin_dir = Path(sys.executable).parent
+    dvc = shutil.which("dvc", path=str(bin_dir))
+    if dvc is None:
+        pytest.skip("dvc is not installed")
+    project = example_copy(tmp_path / "own-model")
+    env = dict(os.environ, DVC_NO_ANALYTICS="1", PATH=f"{bin_dir}{os.pathsep}{os.defpath}")
+
+    def sh(*cmd: str) -> str:
+        proc = subprocess.run(list(cmd), cwd=project, capture_output=True, text=True, env=env, timeout=900)
+        assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout}\n{proc.stderr}"
+        return proc.stdout + proc.stderr
+
+    (project / "notes.md").write_text("not a dep\n")
+    sh("git", "init", "-q")
+    sh(dvc, "init", "-q")
+    sh(dvc, "repro")
+    runs = pd.read_csv(project / "results" / "runs.csv")
+    assert len(runs) == 5 and (runs["status"] == "ok").all() and runs["val_acc"].between(0.5, 1).all()
+    assert (project / "results" / "report.html").is_file()
+
+    def changed() -> set[str]:
+        out = sh(dvc, "status", "--json")
+        return set(json.loads(out[out.index("{"):] if "{" in out else "{}"))
+
+    assert changed() == set()
+    (project / "notes.md").write_text("edited, still not a dep\n")
+    assert changed() == set()
+    with open(project / "train.py", "a") as fh:
+        fh.write("# an edit of the program\n")
+    assert changed() == {f"train_noise@{s}" for s in (0, 1, 2)} | {f"train_signal@lr_hi-{s}" for s in (0, 1)}
+
+
+@pytest.mark.parametrize("resumes", [True, False])
+def test_an_interrupted_run_resumes_only_when_the_program_says_it_can(tmp_path, resumes):
+    params = toy_params(tmp_path, behaviour="crash_once", extra={"program": {"resumes": resumes}})
+    assert train(params, "baseline", 0) == cli.EXIT_BAD_INPUT       # the first attempt is interrupted
+    assert (tmp_path / "runs/baseline/seed0/program/checkpoint").exists()
+    if resumes:
+        assert train(params, "baseline", 0) == 0
+        record = json.loads((tmp_path / "runs/baseline/seed0/metrics.json").read_text())
+        assert record["resumed"] == 1 and not (tmp_path / "runs/baseline/seed0/program").exists()
+    else:   # its folder is emptied: the program starts over (and, this toy, is interrupted again)
+        assert train(params, "baseline", 0) == cli.EXIT_BAD_INPUT
+        assert not (tmp_path / "runs/baseline/seed0/metrics.json").exists()

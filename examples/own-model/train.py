@@ -7,7 +7,8 @@ noisefloor runs it once per (config, seed) as
 It knows nothing about noisefloor. What it must do: train with the given
 hyperparameters, let --seed fix all of its randomness, and write into --out
 
-- metrics.json: {"val_acc": ..., ...}  (the metric params.yaml's stats section analyses)
+- metrics.json: {"val_acc": ..., ...}  (the metric params.yaml's stats section analyses;
+                n_val, the size of the validation set, tells the analysis the metric's resolution)
 - history.csv:  one row per epoch (optional: the report's learning curves)
 """
 
@@ -50,7 +51,8 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "history.csv").write_text("\n".join(rows) + "\n")
-    (args.out / "metrics.json").write_text(json.dumps({"val_acc": float(val_acc), "train_loss": float(model.loss_)}) + "\n")
+    (args.out / "metrics.json").write_text(json.dumps({"val_acc": float(val_acc), "train_loss": float(model.loss_),
+                                                     "n_val": len(y_val)}) + "\n")
 
 
 if __name__ == "__main__":

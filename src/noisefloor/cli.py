@@ -42,6 +42,13 @@ def cmd_check(args) -> int:
         what = "the built-in model"
     else:
         what = f"program {p.program.describe()!r}"
+        dvc_yaml = Path(args.params).parent / "dvc.yaml"
+        if dvc_yaml.is_file():          # DVC knows a program's deps and params from its stages only
+            from .program import check_dvc_stages
+
+            problem = check_dvc_stages(dvc_yaml, p.program.deps)
+            if problem:
+                raise InputError(problem)
     print(f"{args.params}: ok: {what}, {len(p.config_names)} configs, {len(p.runs())} runs "
           f"({len(p.noise_seeds)} noise seeds, {len(p.signal_seeds)} signal seeds)", file=sys.stderr)
     return 0

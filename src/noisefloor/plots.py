@@ -19,6 +19,7 @@ leaks between calls.
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -856,9 +857,11 @@ def learning_curves_figure(
         late = late[late["not_converged"]]
         if len(late):
             r = late.iloc[0]
-            title += (f"\nNOT CONVERGED: {', '.join(_t(c) for c in late['config'])} still improved by more than "
-                      f"the noise floor ({units.fmt_spread(noise_floor)}) over epochs {int(r['first_epoch'])}–"
-                      f"{int(r['last_epoch'])}: consider more epochs")
+            warning = (f"NOT CONVERGED: {', '.join(_t(c) for c in late['config'])} still improved by more than "
+                       f"the noise floor ({units.fmt_spread(noise_floor)}) over epochs {int(r['first_epoch'])}–"
+                       f"{int(r['last_epoch'])}: consider more epochs")
+            # Wrapped to the figure's width: a long list of configs must not run off the image.
+            title += "\n" + "\n".join(textwrap.wrap(warning, 120))
     fig.suptitle(title, fontsize=_TITLE_SIZE)
     _excluded_note(fig, n_bad)
     return fig

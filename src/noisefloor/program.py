@@ -201,6 +201,30 @@ def entry_main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def check_dvc_stages(dvc_yaml: Path, deps) -> str | None:
+    """The one-line problem when ``dvc_yaml``'s training stages do not know the program, or None.
+
+    DVC learns what shapes a run from its stage (deps, params), not from
+    params.yaml: each training stage must list every ``program.deps`` path and
+    the ``program`` and ``hyperparameters`` params, or an edit of them retrains nothing.
+    """
+    import yaml
+
+    stages = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("stages") or {}
+    for name in ("train_noise", "train_signal"):
+        if name not in stages:
+            return f"{dvc_yaml}: no stage {name!r}"
+        stage = stages[name]
+        missing = [d for d in deps if d not in (stage.get("deps") or [])]
+        if missing:
+            return f"{dvc_yaml}: stages.{name}.deps: {missing[0]!r} is in program.deps but not here"
+        params = [next(iter(p)) if isinstance(p, dict) else p for p in stage.get("params") or []]
+        for section in ("program", "hyperparameters"):
+            if section not in params:
+                return f"{dvc_yaml}: stages.{name}.params: {section!r} missing (its values shape every run)"
+    return None
+
+
 # --------------------------------------------------------------------------- what shapes the results
 
 
