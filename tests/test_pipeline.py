@@ -102,3 +102,14 @@ def test_the_workflow_reads_outputs_and_captions_from_the_table():
             name = Path(output).name            # as a path literal: ".../name" or "name"
             assert f'/{name}"' not in code and f'"{name}"' not in code, output
     assert not (ROOT / "workflow" / "report").exists()
+
+
+EXAMPLE_STAGES = yaml.safe_load((ROOT / "examples" / "own-model" / "dvc.yaml").read_text())["stages"]
+
+
+@pytest.mark.parametrize("step", pipeline.STEPS, ids=lambda s: s.name)
+def test_the_own_model_examples_dvc_stages_write_the_steps_outputs(step):
+    """The example's dvc.yaml (a program experiment of its own) is held to the same table."""
+    assert list(EXAMPLE_STAGES) == [s.name for s in pipeline.STEPS]
+    assert stage_outputs(EXAMPLE_STAGES[step.name]) == set(step.outputs)
+    assert ("params.yaml" in EXAMPLE_STAGES[step.name]["deps"]) == step.quotes_params

@@ -295,13 +295,29 @@ def _snakemake(workdir: Path, *args: str) -> str:
     return proc.stdout + proc.stderr
 
 
+TOY_ENTRY = textwrap.dedent('''
+    from pathlib import Path
+
+    def train(hyperparameters, seed, out):
+        acc = 0.5 + 10 * hyperparameters["lr"] + seed / 1000
+        (Path(out) / "history.csv").write_text("epoch,val_acc\\n1,%r\\n2,%r\\n" % (acc - 0.1, acc))
+        return {"val_acc": acc, "val_loss": 1 - acc}
+''')
+
+
 @pytest.mark.slow
-def test_a_program_runs_under_snakemake_and_retrains_exactly_when_a_declared_dep_changes(tmp_path):
+@pytest.mark.parametrize("kind", ["command", "entry"])
+def test_a_program_runs_under_snakemake_and_retrains_exactly_when_a_declared_dep_changes(tmp_path, kind):
     from tests.test_workflow import SNAKEMAKE
 
     if SNAKEMAKE is None:
         pytest.skip("snakemake is not installed")
-    toy_params(tmp_path)
+    params = toy_params(tmp_path, extra={"program": {"threads": 2}})
+    if kind == "entry":
+        (tmp_path / "toy.py").write_text(TOY_ENTRY)
+        raw = yaml.safe_load(params.read_text())
+        raw["program"] = {"entry": "toy.py:train", "deps": ["toy.py"], "threads": 2}
+        params.write_text(yaml.safe_dump(raw, sort_keys=False))
     (tmp_path / "notes.py").write_text("# not a dep\n")
     _snakemake(tmp_path)
     results = tmp_path / "results"
@@ -315,7 +331,8 @@ def test_a_program_runs_under_snakemake_and_retrains_exactly_when_a_declared_dep
     html = (results / "report.html").read_text()
     fingerprint = program.deps_fingerprint(tmp_path, ["toy.py"])
     assert f"{fingerprint} (every run)" in html and "program deps (content hash)" in html   # provenance
-    assert "--behaviour {behaviour} --seed {seed} --out {out}</td>" in html
+    assert ("--behaviour {behaviour} --seed {seed} --out {out}</td>" if kind == "command"
+            else "entry toy.py:train</td>") in html
     assert (results / "plots" / "learning_curves.png").stat().st_size > 0
 
     def plan() -> str:
@@ -328,6 +345,9 @@ def test_a_program_runs_under_snakemake_and_retrains_exactly_when_a_declared_dep
         fh.write("# an edit of the program\n")
     out = plan()
     assert re.search(r"^train_noise\s+3$", out, re.M) and re.search(r"^train_signal\s+2$", out, re.M), out
+    # What each training job asks a scheduler for: the program's threads.
+    assert sorted(re.findall(r"rule (train_\w+):.*?threads: (\d+)", out, re.S)) == \
+        [("train_noise", "2")] * 3 + [("train_signal", "2")] * 2, out
 
 
 def test_the_report_states_what_the_determinism_check_found(tmp_path):
