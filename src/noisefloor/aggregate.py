@@ -39,6 +39,9 @@ def read_metrics(params: Params, runs_dir: str | Path, config: str, seed: int) -
     try:
         metrics = json.loads(path.read_text())
     except FileNotFoundError:
+        if config in params.sweep_configs:
+            raise AggregateError(f"{path}: missing: the sweep's configs are trained by Snakemake "
+                                 "(`snakemake --cores N`); DVC does not expand a sweep yet (docs/dvc.md)") from None
         raise AggregateError(f"{path}: missing (run config={config} seed={seed} first)") from None
     except (OSError, json.JSONDecodeError) as exc:
         raise AggregateError(f"{path}: unreadable metrics ({exc})") from None

@@ -123,6 +123,22 @@ def cmd_check_determinism(args) -> int:
     return 0 if found.identical else 1
 
 
+def cmd_sweep_show(args) -> int:
+    """The sweep's configs, one row each: name, drawn values, config hash."""
+    import pandas as pd
+
+    from . import params as P
+
+    p = P.load(args.params)
+    if p.sweep is None:
+        raise InputError(f"{args.params}: no sweep section")
+    rows = [{"config": name, **dict(values), "seeds": " ".join(map(str, p.seeds_for(name))),
+             "config_hash": p.resolve(name).config_hash} for name, values in p.sweep_configs.items()]
+    sys.stdout.write(pd.DataFrame(rows).to_string(index=False) + "\n")
+    print(f"sweep: {len(rows)} configs ({p.sweep.method}, sampler seed {p.sweep.seed})", file=sys.stderr)
+    return 0
+
+
 def cmd_aggregate(args) -> int:
     from . import io, params as P
     from .aggregate import collect_histories, collect_runs
@@ -369,6 +385,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", help="the config to train (default: the baseline)")
     s.add_argument("--seed", type=int, help="the seed (default: the config's first seed)")
     s.set_defaults(func=cmd_check_determinism)
+
+    s = command("sweep", "show the sweep's configs",
+                "Reads PARAMS; prints the configs its sweep section expands to (name, values, seeds, config "
+                "hash) as a table on stdout.")
+    s.add_argument("action", choices=["show"], help="what to do with the sweep")
+    s.add_argument("--params", default="params.yaml", help="the experiment's params file")
+    s.set_defaults(func=cmd_sweep_show)
 
     s = command("aggregate", "collect the experiment's runs into one table",
                 "Reads PARAMS and RUNS_DIR/<config>/seed<s>/ for exactly the runs the params ask for; writes "

@@ -296,6 +296,8 @@ class Params:
     source: str = field(default="params.yaml")
     program: ProgramParams = field(default_factory=ProgramParams)
     hyperparameters: Mapping[str, Any] | None = None
+    sweep: Any = None     # noisefloor.sweep.SweepParams or None
+    sweep_configs: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def baseline(self) -> str:
@@ -303,8 +305,8 @@ class Params:
 
     @property
     def config_names(self) -> tuple[str, ...]:
-        """The baseline first, then the variants in file order."""
-        return (self.baseline, *self.configs)
+        """The baseline first, then the named variants in file order, then the sweep's configs."""
+        return (self.baseline, *self.configs, *self.sweep_configs)
 
     def resolve(self, name: str) -> RunConfig | ProgramConfig:
         """The full configuration of ``name`` (baseline or a variant)."""
@@ -312,6 +314,8 @@ class Params:
             overrides: Mapping[str, Any] = {}
         elif name in self.configs:
             overrides = self.configs[name]
+        elif name in self.sweep_configs:
+            overrides = self.sweep_configs[name]
         else:
             known = ", ".join(self.config_names)
             raise ParamsError(f"{self.source}: unknown config {name!r} (known: {known})")
@@ -323,7 +327,9 @@ class Params:
 
     def seeds_for(self, name: str) -> tuple[int, ...]:
         """Seeds at which config ``name`` runs."""
-        return self.noise_seeds if name == self.baseline else self.signal_seeds
+        if name == self.baseline:
+            return self.noise_seeds
+        return self.sweep.seeds if name in self.sweep_configs else self.signal_seeds
 
     def runs(self) -> list[tuple[str, int]]:
         """Every (config, seed) training run the experiment needs, in a stable order."""
@@ -417,9 +423,45 @@ def from_dict(raw: Any, source: str = "params.yaml") -> Params:
         signal_seeds=tuple(signal),
         source=source,
     )
+    if "sweep" in raw:
+        params = _with_sweep(params, raw, source)
     for name in params.configs:   # every variant must resolve to a valid whole
         params.resolve(name)
     return params
+
+
+def _with_sweep(params: Params, raw: dict, source: str) -> Params:
+    """``params`` with its sweep expanded (see :mod:`noisefloor.sweep`); one line naming the key on a problem."""
+    from . import sweep as S
+
+    section = raw["sweep"]
+    problem = S.problem(section)
+    if problem:
+        raise ParamsError(f"{source}: sweep.{problem}")
+    known = set(params.hyperparameters) if not params.program.builtin else MODEL_KEYS | TRAIN_KEYS
+    for name in section["parameters"]:
+        if name not in known:
+            what = "a hyperparameter" if not params.program.builtin else "a model or train key"
+            raise ParamsError(f"{source}: sweep.parameters.{name}: not {what} (known: {', '.join(sorted(known))})")
+    clash = [c for c in params.configs if c.startswith(S.PREFIX)]
+    if clash:
+        raise ParamsError(f"{source}: configs.{clash[0]}: names starting with {S.PREFIX} are the sweep's")
+    seeds = tuple(section.get("seeds") or params.signal_seeds[:1])
+    missing = [s for s in seeds if s not in params.noise_seeds]
+    if missing:
+        raise ParamsError(f"{source}: sweep.seeds: {missing} not in seeds.noise "
+                          "(the baseline must run at every seed a config runs at)")
+    sweep = S.SweepParams(method=section["method"], count=section.get("count"), seed=section.get("seed", 0),
+                          seeds=seeds, parameters=MappingProxyType(dict(section["parameters"])))
+    configs = S.expand(sweep)
+    if params.program.builtin:
+        # Drawn values must be valid overrides (an integer hidden size, a dropout below 1, ...).
+        try:
+            _validate({**{k: v for k, v in raw.items() if k != "sweep"}, "configs": configs}, source)
+        except ParamsError as exc:
+            raise ParamsError(f"{exc} (a value the sweep drew: fix sweep.parameters)") from None
+    return dataclasses.replace(params, sweep=sweep, sweep_configs=MappingProxyType(
+        {k: MappingProxyType(v) for k, v in configs.items()}))
 
 
 def _check_program(raw: dict, program: ProgramParams, source: str) -> None:

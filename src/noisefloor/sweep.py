@@ -1,0 +1,163 @@
+"""A hyperparameter search as the signal condition: the ``sweep`` section and its stable expansion.
+
+The vocabulary is that of W&B sweeps: ``method`` (``grid`` or ``random``),
+``count`` (random), the sampler's ``seed``, and ``parameters``, each with a
+``value``, ``values`` or a ``distribution`` and its bounds.
+
+Expansion is stable. Config *i* is named ``sweep_<i>`` (three digits at
+least, so names never change as the sweep grows) and each of its values is
+drawn from a random stream of its own, fixed by (sampler seed, *i*, the
+parameter's name). Raising ``count`` appends configs and changes none that
+exist; editing one parameter's distribution changes that parameter's values
+(and so those configs' hashes) and no other parameter's.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import zlib
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+#: Distributions a random sweep can draw from (W&B's names and meanings).
+DISTRIBUTIONS = ("uniform", "int_uniform", "log_uniform_values", "q_uniform", "q_log_uniform_values",
+                 "categorical")
+#: Those a grid can enumerate.
+ENUMERABLE = ("int_uniform", "categorical")
+PREFIX = "sweep_"
+
+
+def config_name(i: int) -> str:
+    """The name of the sweep's ``i``-th config (``sweep_000``, ..., ``sweep_1000``)."""
+    return f"{PREFIX}{i:03d}"
+
+
+@dataclass(frozen=True)
+class SweepParams:
+    """A validated ``sweep`` section.
+
+    Attributes
+    ----------
+    method : {"grid", "random"}
+    count : int or None
+        Configs a random sweep draws.
+    seed : int
+        The sampler's seed (never a training seed).
+    seeds : tuple of int
+        Training seeds of every sweep config.
+    parameters : mapping of name -> spec
+        Each spec holds ``value``, ``values``, or ``distribution`` with ``min``,
+        ``max`` (and ``q``) or ``values``.
+    """
+
+    method: str
+    count: int | None
+    seed: int
+    seeds: tuple[int, ...]
+    parameters: Mapping[str, Mapping[str, Any]]
+
+
+def problem(raw: Mapping[str, Any]) -> str | None:
+    """What a schema cannot say about a sweep section: ``key: reason`` in one line, or None."""
+    method = raw["method"]
+    if method == "random" and raw.get("count") is None:
+        return "count: a random sweep needs the number of configs to draw"
+    if method == "grid" and raw.get("count") is not None:
+        return "count: a grid has as many configs as value combinations (leave count out)"
+    for name, spec in raw["parameters"].items():
+        where = f"parameters.{name}"
+        kinds = [k for k in ("value", "values", "distribution") if k in spec]
+        if len(kinds) != 1:
+            return f"{where}: give exactly one of value, values or distribution"
+        dist = spec.get("distribution")
+        if dist is None:
+            extra = [k for k in ("min", "max", "q") if k in spec]
+            if extra:
+                return f"{where}.{extra[0]}: only with a distribution"
+            continue
+        if dist == "categorical":
+            if "values" not in spec and not spec.get("values"):
+                return f"{where}: a categorical distribution needs values"
+            continue
+        for bound in ("min", "max"):
+            if bound not in spec:
+                return f"{where}.{bound}: the {dist} distribution needs it"
+        lo, hi = spec["min"], spec["max"]
+        if lo > hi:
+            return f"{where}: min {lo} > max {hi}"
+        if dist == "int_uniform" and not (float(lo).is_integer() and float(hi).is_integer()):
+            return f"{where}: int_uniform bounds must be whole numbers (min {lo}, max {hi})"
+        if dist.startswith(("log_", "q_log_")) and lo <= 0:
+            return f"{where}.min: {dist} needs min > 0 (got {lo})"
+        if dist.startswith("q_") and "q" not in spec:
+            return f"{where}.q: the {dist} distribution needs its step"
+        if not dist.startswith("q_") and "q" in spec:
+            return f"{where}.q: only with q_uniform or q_log_uniform_values"
+        if method == "grid" and dist not in ENUMERABLE:
+            return (f"{where}: a grid cannot enumerate the continuous {dist} distribution "
+                    "(give values, or use method: random)")
+    return None
+
+
+def _stream(seed: int, i: int, name: str) -> np.random.Generator:
+    """The random stream of parameter ``name`` in config ``i``: independent of every other (config, parameter)."""
+    return np.random.default_rng(np.random.SeedSequence([seed, i, zlib.crc32(name.encode())]))
+
+
+def _python(x: Any) -> Any:
+    """A drawn NumPy scalar as the plain Python value params would hold (so hashes and YAML agree)."""
+    return x.item() if isinstance(x, np.generic) else x
+
+
+def _quantise(x: float, q: float) -> float:
+    """``x`` rounded to a multiple of ``q``, spelt as short as ``q`` is (0.1 * 3 -> 0.3, not 0.30000000000000004)."""
+    digits = max(0, -math.floor(math.log10(q))) + 12 if q < 1 else 12
+    return round(round(x / q) * q, digits)
+
+
+def draw(spec: Mapping[str, Any], rng: np.random.Generator) -> Any:
+    """One value from a parameter's spec."""
+    if "value" in spec:
+        return spec["value"]
+    dist = spec.get("distribution", "categorical")
+    if dist == "categorical":
+        values = spec["values"]
+        return values[int(rng.integers(len(values)))]
+    lo, hi = spec["min"], spec["max"]
+    if dist == "int_uniform":
+        return int(rng.integers(int(lo), int(hi), endpoint=True))
+    if dist == "uniform":
+        return float(rng.uniform(lo, hi))
+    if dist == "log_uniform_values":
+        return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+    if dist == "q_uniform":
+        return _quantise(float(rng.uniform(lo, hi)), spec["q"])
+    if dist == "q_log_uniform_values":
+        return _quantise(float(math.exp(rng.uniform(math.log(lo), math.log(hi)))), spec["q"])
+    raise ValueError(f"unknown distribution {dist!r}")
+
+
+def _choices(spec: Mapping[str, Any]) -> list:
+    """Every value a grid takes for one parameter."""
+    if "value" in spec:
+        return [spec["value"]]
+    if spec.get("distribution") == "int_uniform":
+        return list(range(int(spec["min"]), int(spec["max"]) + 1))
+    return list(spec["values"])
+
+
+def expand(sweep: SweepParams) -> dict[str, dict[str, Any]]:
+    """The sweep's configs: ``{sweep_000: {parameter: value, ...}, ...}`` in order.
+
+    Grid: every combination, the first parameter varying slowest. Random:
+    ``count`` configs, each value from its own stream (see the module's notes).
+    """
+    names = list(sweep.parameters)
+    if sweep.method == "grid":
+        combos = itertools.product(*(_choices(sweep.parameters[n]) for n in names))
+        return {config_name(i): dict(zip(names, map(_python, combo))) for i, combo in enumerate(combos)}
+    return {config_name(i): {n: _python(draw(sweep.parameters[n], _stream(sweep.seed, i, n))) for n in names}
+            for i in range(sweep.count)}
