@@ -42,7 +42,12 @@ TOY = textwrap.dedent('''
     if a.behaviour == "exit1":
         print("CUDA out of memory (pretend)", file=sys.stderr)
         sys.exit(1)
-    (a.out / "history.csv").write_text("epoch,val_acc\\n1,%r\\n2,%r\\n" % (acc - 0.1, acc))
+    history = "epoch,val_acc\\n1,%r\\n2,%r\\n" % (acc - 0.1, acc)
+    if a.behaviour == "no_newline":
+        history = history.rstrip()
+    if a.behaviour == "noepoch":
+        history = history.replace("epoch,", "step,")
+    (a.out / "history.csv").write_text(history)
     metrics = {"val_acc": acc, "val_loss": 1 - acc, "note": "text is not a column"}
     if a.behaviour == "crash_once":
         metrics["resumed"] = int(resumed)
@@ -52,8 +57,17 @@ TOY = textwrap.dedent('''
         metrics["val_acc"] = float("nan")
     if a.behaviour == "nokey":
         del metrics["val_acc"]
+    if a.behaviour == "inf":
+        metrics["val_acc"] = float("inf")
+    if a.behaviour == "bigint":
+        metrics["val_acc"] = 10 ** 400
+    text = json.dumps(metrics)
+    if a.behaviour == "badjson":
+        text = text[:-1]
+    if a.behaviour == "list":
+        text = json.dumps([acc])
     if a.behaviour != "nometrics":
-        (a.out / "metrics.json").write_text(json.dumps(metrics))
+        (a.out / "metrics.json").write_text(text)
     if a.behaviour == "kill_harness":    # the program finished, the harness dies before adopting it
         os.kill(os.getppid(), signal.SIGKILL)
 ''')
@@ -118,6 +132,8 @@ def test_a_program_and_its_hyperparameters_resolve_per_config(tmp_path):
     ("{python} toy.py --lr {lr} --behaviour {behaviour} --out {out}", "no {seed} placeholder"),
     ("{python} toy.py --lr {lr} --behaviour {behaviour} --seed {seed}", "no {out} placeholder"),
     ("{python} toy.py --lr {lr.x} --behaviour {behaviour} --seed {seed} --out {out}", "{lr.x} is not a name"),
+    ("{python} toy.py --lr {lr!r} --behaviour {behaviour} --seed {seed} --out {out}",
+     "placeholder {lr!r}: conversions are not supported"),
     ("{python} toy.py --lr {lr --behaviour {behaviour} --seed {seed} --out {out}",
      "malformed template (unexpected '{' in field name"),
 ])
@@ -134,13 +150,21 @@ def test_a_command_that_does_not_fit_the_hyperparameters_is_refused_by_name(tmp_
     ({"program": {"entry": "toy.py:train"}}, "program: give command or entry, not both"),
     ({"hyperparameters": {"2fast": 1}}, "hyperparameters: name '2fast' is not allowed"),
     ({"program": {"threads": 0}}, "program.threads"),
+    ({"hyperparameters": {"seed": 5}}, "hyperparameters.seed: the name is reserved for the run's seed ({seed})"),
+    ({"program": {"command": "{python} toy.py --lr {lr:.0e} --behaviour {behaviour} --seed {seed} --out {out}"},
+      "configs": {"auto": {"lr": "auto"}}},
+     "configs.auto: cannot fill in the command (Unknown format code 'e' for object of type 'str')"),
+    ({"configs": {"day": {"lr": __import__("datetime").date(2024, 1, 1)}}},
+     "configs.day.lr: datetime.date(2024, 1, 1) is not a plain YAML value"),
+    ({"program": {"command": None, "entry": "toy.py:nope"}}, "program.entry: toy.py defines no function 'nope'"),
+    ({"program": {"command": None, "entry": "nosuchmod:train"}}, "program.entry: module 'nosuchmod' not found"),
 ])
 def test_bad_program_params_are_refused_before_any_run_naming_the_key(tmp_path, change, message):
     path = toy_params(tmp_path)
     raw = yaml.safe_load(path.read_text())
     for key, value in change.items():
-        raw[key] = {**raw.get(key, {}), **value}
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+        raw[key] = {k: v for k, v in {**raw.get(key, {}), **value}.items() if v is not None}
+    path.write_text(yaml.dump(raw, sort_keys=False))    # (yaml.dump: a date stays a YAML date)
     with pytest.raises(P.ParamsError) as err:
         P.load(path)
     assert message in str(err.value), str(err.value)
@@ -206,6 +230,9 @@ def test_an_entry_point_is_called_with_typed_hyperparameters(tmp_path):
 
 @pytest.mark.parametrize("behaviour, message", [
     ("exit1", "[baseline seed=0] the program exited with status 1"),
+    ("badjson", "metrics.json: not valid JSON"),
+    ("list", "metrics.json: a JSON object of metrics was expected, not a list"),
+    ("noepoch", "history.csv: no 'epoch' column (it has: step, val_acc)"),
     ("nometrics", "metrics.json: missing: the program exited 0 without writing it (it must hold at least "
                   "'val_acc')"),
     ("text", "metrics.json: 'val_acc' is '0.9', not a number"),
@@ -224,10 +251,31 @@ def test_a_run_that_breaks_the_contract_fails_with_one_line_and_leaves_nothing_f
     assert not (tmp_path / "runs/baseline/seed0/metrics.json").exists()
 
 
-def test_a_nan_metric_is_a_diverged_run(tmp_path):
-    assert train(toy_params(tmp_path, behaviour="nan"), "baseline", 0) == 0
+@pytest.mark.parametrize("behaviour", ["nan", "inf"])
+def test_a_non_finite_metric_is_a_diverged_run(tmp_path, behaviour):
+    assert train(toy_params(tmp_path, behaviour=behaviour), "baseline", 0) == 0
     record = json.loads((tmp_path / "runs/baseline/seed0/metrics.json").read_text())
     assert record["status"] == "diverged" and record["val_acc"] is None
+
+
+def test_odd_but_valid_outputs_are_read_as_written(tmp_path):
+    assert train(toy_params(tmp_path, behaviour="no_newline"), "baseline", 0) == 0
+    assert json.loads((tmp_path / "runs/baseline/seed0/metrics.json").read_text())["epochs_run"] == 2
+    assert train(toy_params(tmp_path, behaviour="bigint"), "baseline", 1) == 0      # an int is finite
+    assert json.loads((tmp_path / "runs/baseline/seed1/metrics.json").read_text())["status"] == "ok"
+
+
+def test_an_entry_point_that_returns_no_dict_fails_its_run(tmp_path, capsys):
+    (tmp_path / "model.py").write_text("def train(hyperparameters, seed, out):\n    return 3\n")
+    raw = {"program": {"entry": "model.py:train", "deps": [str(tmp_path / "model.py")]},
+           "hyperparameters": {"width": 8}, "configs": {}, "seeds": {"noise": [0, 1], "signal": [0]}, "stats": {}}
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw))
+    assert P.load(params).resolve("baseline").code_fingerprint            # an absolute dep is hashed too
+    assert train(params, "baseline", 0) == cli.EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "program.entry model.py:train returned a int, not a dict of metrics" in err
+    assert "the program exited with status 2" in err
 
 
 def test_a_harness_killed_after_the_program_finished_leaves_nothing_that_looks_finished(tmp_path):
@@ -387,6 +435,11 @@ def test_check_names_a_dvc_stage_that_forgot_a_program_dep(tmp_path, capsys):
     (project / "dvc.yaml").write_text(text.replace("      - train.py          # program.deps\n", "", 1))
     assert cli.main(["check", "--params", str(project / "params.yaml")]) == cli.EXIT_BAD_INPUT
     assert "stages.train_noise.deps: 'train.py' is in program.deps but not here" in one_error_line(capsys)
+    (project / "dvc.yaml").write_text(text.replace("      - configs.${item.config}\n", ""))
+    assert cli.main(["check", "--params", str(project / "params.yaml")]) == cli.EXIT_BAD_INPUT
+    assert "stages.train_signal.params: 'configs.${item.config}' missing" in one_error_line(capsys)
+    (project / "dvc.yaml").write_text(text.replace("      - train.py          # program.deps\n", "      - ./\n"))
+    assert cli.main(["check", "--params", str(project / "params.yaml")]) == 0     # a folder above it counts
 
 
 @pytest.mark.slow
@@ -440,3 +493,21 @@ def test_an_interrupted_run_resumes_only_when_the_program_says_it_can(tmp_path, 
     else:   # its folder is emptied: the program starts over (and, this toy, is interrupted again)
         assert train(params, "baseline", 0) == cli.EXIT_BAD_INPUT
         assert not (tmp_path / "runs/baseline/seed0/metrics.json").exists()
+
+
+def test_a_program_never_resumes_another_configs_checkpoint(tmp_path):
+    params = toy_params(tmp_path, behaviour="crash_once", extra={"program": {"resumes": True}})
+    assert train(params, "baseline", 0) == cli.EXIT_BAD_INPUT       # leaves a checkpoint of lr 0.01
+    raw = yaml.safe_load(params.read_text())
+    raw["hyperparameters"]["lr"] = 0.03                              # now another config in the same folder
+    params.write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert train(params, "baseline", 0) == cli.EXIT_BAD_INPUT       # started over: interrupted again
+    assert train(params, "baseline", 0) == 0                         # its own checkpoint: resumed
+    record = json.loads((tmp_path / "runs/baseline/seed0/metrics.json").read_text())
+    assert record["resumed"] == 1 and record["val_acc"] == 0.5 + 10 * 0.03
+
+
+def test_check_determinism_refuses_batched_seeds(write_params, smoke_raw):
+    smoke_raw["train"]["seed_batch"] = 2
+    with pytest.raises(P.ParamsError, match="program.check_determinism: not with train.seed_batch > 1"):
+        P.load(write_params({**smoke_raw, "program": {"check_determinism": True}}))

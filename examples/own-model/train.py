@@ -2,7 +2,7 @@
 
 noisefloor runs it once per (config, seed) as
 
-    python train.py --lr 0.003 --hidden 64 --alpha 0.0001 --epochs 15 --seed 3 --out <folder>
+    python train.py --lr 0.003 --hidden 64 --alpha 0.0001 --epochs 40 --seed 3 --out <folder>
 
 It knows nothing about noisefloor. What it must do: train with the given
 hyperparameters, let --seed fix all of its randomness, and write into --out

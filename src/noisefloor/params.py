@@ -427,7 +427,25 @@ def from_dict(raw: Any, source: str = "params.yaml") -> Params:
         params = _with_sweep(params, raw, source)
     for name in params.configs:   # every variant must resolve to a valid whole
         params.resolve(name)
+    _check_rendering(params)
+    if params.program.check_determinism and params.program.builtin and any(
+            params.resolve(c).seed_batch > 1 for c in params.config_names):
+        raise ParamsError(f"{source}: program.check_determinism: not with train.seed_batch > 1 (a batched run "
+                          "and its repeat alone round differently); run `noisefloor check-determinism` instead")
     return params
+
+
+def _check_rendering(params: Params) -> None:
+    """Every config's command line can be filled in (a ``{lr:.0e}`` of a text value fails here, not in a run)."""
+    from .program import check_rendering
+
+    if params.program.command is None:
+        return
+    for name in params.config_names:
+        problem = check_rendering(params.program.command, params.resolve(name).hparams)
+        if problem:
+            where = "hyperparameters" if name == params.baseline else f"configs.{name}"
+            raise ParamsError(f"{params.source}: {where}: {problem}")
 
 
 def _with_sweep(params: Params, raw: dict, source: str) -> Params:
@@ -483,9 +501,23 @@ def _check_program(raw: dict, program: ProgramParams, source: str) -> None:
         if section in raw:
             raise ParamsError(f"{source}: {section}: applies to the built-in model only; with a program, "
                               "its settings are under hyperparameters:")
+    from .program import RESERVED
+
     hparams = raw["hyperparameters"]
     if not hparams:
         raise ParamsError(f"{source}: hyperparameters: must not be empty (the baseline's values)")
+    for name in hparams:
+        if name in RESERVED:
+            raise ParamsError(f"{source}: hyperparameters.{name}: the name is reserved for {RESERVED[name]} "
+                              f"({{{name}}}); rename the hyperparameter")
+    for where, values in [("hyperparameters", hparams),
+                          *((f"configs.{c}", o) for c, o in (raw.get("configs") or {}).items())]:
+        for key, value in values.items():
+            try:
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError):
+                raise ParamsError(f"{source}: {where}.{key}: {value!r} is not a plain YAML value (a number, "
+                                  "text, true/false, null or a list or mapping of them; quote a date)") from None
     for name, overrides in (raw.get("configs") or {}).items():
         unknown = [k for k in overrides if k not in hparams]
         if unknown:
@@ -495,6 +527,7 @@ def _check_program(raw: dict, program: ProgramParams, source: str) -> None:
         problem = check_command(program.command, hparams)
         if problem:
             raise ParamsError(f"{source}: program.command: {problem}")
+        # (every config's values are filled in once the sweep is expanded too: see _check_rendering)
     else:
         problem = check_entry(program.entry, program.root_path)
         if problem:

@@ -54,6 +54,8 @@ RESERVED = {"seed": "the run's seed", "out": "the run's output folder (absolute)
             "python": "the Python interpreter running noisefloor"}
 #: The subfolder of a run's folder that a program writes into (its ``{out}``).
 WORK_DIR = "program"
+#: In the program's folder: which (config hash, seed, code) it belongs to.
+OWNER_FILE = ".noisefloor-run.json"
 #: Fields of noisefloor's own record; a program's number of the same name is not taken over them.
 RECORD_FIELDS = ("config", "seed", "config_hash", "status", "epochs_run", "wall_time_s", "threads", "device",
                  "slurm_job_id", "code_fingerprint", "program", "program_metrics", "versions", "resolved_config")
@@ -82,11 +84,14 @@ def placeholders(template: str) -> list[str]:
         parsed = list(string.Formatter().parse(template))
     except ValueError as exc:
         raise ValueError(f"malformed template ({exc}; write {{{{ and }}}} for literal braces)") from None
-    for _, field, _, _ in parsed:
+    for _, field, _, conversion in parsed:
         if field is None:
             continue
         if not field.isidentifier():
             raise ValueError(f"placeholder {{{field}}} is not a name (write {{name}}; {{{{ for a literal brace)")
+        if conversion is not None:
+            raise ValueError(f"placeholder {{{field}!{conversion}}}: conversions are not supported "
+                             f"(write {{{field}}}, or a format such as {{{field}:.0e}})")
         if field not in names:
             names.append(field)
     return names
@@ -115,6 +120,15 @@ def check_command(template: str, hyperparameters: Mapping[str, Any]) -> str | No
     for required in ("seed", "out"):
         if required not in names:
             return f"no {{{required}}} placeholder: the program must receive {RESERVED[required]}"
+    return None
+
+
+def check_rendering(template: str, hyperparameters: Mapping[str, Any]) -> str | None:
+    """The one-line problem when a config's values do not fit the template's formats (``{lr:.0e}`` of text), or None."""
+    try:
+        command_argv(template, hyperparameters, 0, Path("out"))
+    except (ValueError, TypeError) as exc:
+        return f"cannot fill in the command ({exc})"
     return None
 
 
@@ -151,13 +165,45 @@ class _RenderAs:
 
 
 def check_entry(entry: str, root: Path) -> str | None:
-    """The one-line problem with ``module:function`` or ``file.py:function``, or None (checked without importing)."""
+    """The one-line problem with ``module:function`` or ``file.py:function``, or None.
+
+    Checked without running the user's code: the file (or the module's source,
+    found as an import would find it from ``root``) must define ``function`` at
+    its top level.
+    """
+    import ast
+
     target, _, function = entry.rpartition(":")
     if target.endswith(".py"):
-        if not (root / target).is_file():
+        source = root / target
+        if not source.is_file():
             return f"{target!r} not found (a file is relative to the params file's folder, {root})"
     elif not all(part.isidentifier() for part in target.split(".")):
         return f"{target!r} is neither a module name nor a .py file"
+    else:
+        sys.path.insert(0, str(root))
+        try:
+            spec = importlib.util.find_spec(target)
+        except (ImportError, ValueError):
+            spec = None
+        finally:
+            sys.path.remove(str(root))
+        if spec is None:
+            return f"module {target!r} not found (from {root} or the installed packages)"
+        if not (spec.origin or "").endswith(".py"):
+            return None                  # a compiled or namespace module: found, its function checked when run
+        source = Path(spec.origin)
+    try:
+        tree = ast.parse(source.read_text(), filename=str(source))
+    except (SyntaxError, UnicodeDecodeError, OSError) as exc:
+        return f"{source}: cannot be read as Python ({exc})"
+    defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    defined |= {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+                if isinstance(t, ast.Name)}
+    defined |= {(a.asname or a.name).split(".")[0] for node in tree.body
+                if isinstance(node, (ast.Import, ast.ImportFrom)) for a in node.names}
+    if function not in defined:
+        return f"{source.name} defines no function {function!r}"
     return None
 
 
@@ -189,7 +235,11 @@ def entry_main(argv: list[str] | None = None) -> int:
     itself returns None.
     """
     entry, root, hparams, seed, out = sys.argv[1:] if argv is None else argv
-    fn = load_entry(entry, Path(root))
+    try:
+        fn = load_entry(entry, Path(root))
+    except ProgramError as exc:
+        print(f"noisefloor: error: {exc}", file=sys.stderr)
+        return 2
     result = fn(json.loads(hparams), int(seed), Path(out))
     if result is None:
         return 0
@@ -210,18 +260,25 @@ def check_dvc_stages(dvc_yaml: Path, deps) -> str | None:
     """
     import yaml
 
+    def covered(dep: str, listed: list[str]) -> bool:
+        """``dep`` is listed, itself or through a folder above it (paths compared normalised)."""
+        dep = os.path.normpath(dep)
+        return any(dep == d or (d == os.curdir and not os.path.isabs(dep) and not dep.startswith(os.pardir))
+                   or dep.startswith(d.rstrip(os.sep) + os.sep) for d in map(os.path.normpath, listed))
+
     stages = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("stages") or {}
-    for name in ("train_noise", "train_signal"):
+    for name, needed in (("train_noise", ("program", "hyperparameters")),
+                         ("train_signal", ("program", "hyperparameters", "configs.${item.config}"))):
         if name not in stages:
             return f"{dvc_yaml}: no stage {name!r}"
         stage = stages[name]
-        missing = [d for d in deps if d not in (stage.get("deps") or [])]
+        missing = [d for d in deps if not covered(d, [str(x) for x in stage.get("deps") or []])]
         if missing:
             return f"{dvc_yaml}: stages.{name}.deps: {missing[0]!r} is in program.deps but not here"
         params = [next(iter(p)) if isinstance(p, dict) else p for p in stage.get("params") or []]
-        for section in ("program", "hyperparameters"):
+        for section in needed:
             if section not in params:
-                return f"{dvc_yaml}: stages.{name}.params: {section!r} missing (its values shape every run)"
+                return f"{dvc_yaml}: stages.{name}.params: {section!r} missing (its values shape the runs)"
     return None
 
 
@@ -245,7 +302,8 @@ def deps_fingerprint(root: Path, deps) -> str:
     digest = hashlib.sha256()
     for dep in deps:
         for path in _dep_files(root, dep):
-            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+            name = Path(os.path.relpath(path, root)).as_posix()      # a dep may lie outside the folder
+            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -295,14 +353,16 @@ def read_program_metrics(path: Path, metric: str, tag: str) -> tuple[dict[str, f
     if not _is_number(data[metric]):
         raise ProgramError(f"{tag} {path}: {metric!r} is {data[metric]!r}, not a number "
                            "(write NaN for a diverged run)")
-    finite = math.isfinite(data[metric])
-    numbers = {k: (float(v) if isinstance(v, float) else v) if math.isfinite(v) else None
-               for k, v in data.items() if _is_number(v) and k not in RECORD_FIELDS}
-    return numbers, finite
+    def finite(v) -> bool:
+        return not isinstance(v, float) or math.isfinite(v)     # an int is finite however large
+
+    numbers = {k: v if finite(v) else None for k, v in data.items() if _is_number(v) and k not in RECORD_FIELDS}
+    return numbers, finite(data[metric])
 
 
-def read_program_history(path: Path, tag: str) -> str | None:
-    """The program's ``history.csv`` as text, checked to be a table with an ``epoch`` column; None if absent."""
+def read_program_history(path: Path, tag: str) -> tuple[str, int] | None:
+    """The program's ``history.csv`` as text and its number of epochs, checked to be a table with an
+    ``epoch`` column; None if absent."""
     import pandas as pd
 
     if not path.exists():
@@ -313,7 +373,14 @@ def read_program_history(path: Path, tag: str) -> str | None:
         raise ProgramError(f"{tag} {path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
     if "epoch" not in table.columns:
         raise ProgramError(f"{tag} {path}: no 'epoch' column (it has: {', '.join(map(str, table.columns))})")
-    return path.read_text()
+    return path.read_text(), len(table)
+
+
+def _read_owner(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 def run(cfg, seed: int, run_dir: str | os.PathLike, *, metric: str, log: Log) -> dict:
@@ -344,9 +411,16 @@ def run(cfg, seed: int, run_dir: str | os.PathLike, *, metric: str, log: Log) ->
     spec, tag = cfg.program, f"[{cfg.name} seed={seed}]"
     run_dir = Path(run_dir).resolve()
     out = run_dir / WORK_DIR
-    if not spec.resumes:
+    # Whose folder it is: a program resumes only its own (config, seed, code)'s checkpoints, never
+    # those of another config or of code since edited.
+    owner = {"config_hash": cfg.config_hash, "seed": int(seed), "code_fingerprint": cfg.code_fingerprint}
+    marker = out / OWNER_FILE
+    if not spec.resumes or not marker.is_file() or _read_owner(marker) != owner:
+        if spec.resumes and out.exists():
+            log(f"{tag} {out} holds another config's or code's outputs: starting over")
         shutil.rmtree(out, ignore_errors=True)     # an interrupted run restarts from nothing
     out.mkdir(parents=True, exist_ok=True)
+    io.write_json(marker, owner)
     # A run's previous record goes first: from here until the new one is written, the run is not finished.
     (run_dir / METRICS_FILE).unlink(missing_ok=True)
     if spec.command is not None:
@@ -374,7 +448,7 @@ def run(cfg, seed: int, run_dir: str | os.PathLike, *, metric: str, log: Log) ->
         **numbers,
         "config": cfg.name, "seed": int(seed), "config_hash": cfg.config_hash,
         "status": "ok" if finite else "diverged",
-        "epochs_run": history.count("\n") - 1 if history else None,
+        "epochs_run": history[1] if history else None,
         "wall_time_s": elapsed, "threads": spec.threads, "device": None,
         "slurm_job_id": os.environ.get("SLURM_JOB_ID") or None,
         "code_fingerprint": cfg.code_fingerprint, "program": spec.describe(),
@@ -384,7 +458,7 @@ def run(cfg, seed: int, run_dir: str | os.PathLike, *, metric: str, log: Log) ->
     }
     if not finite:
         log(f"{tag} {metric} is not finite: recorded as diverged")
-    io.write_text(run_dir / HISTORY_FILE, history if history is not None else "epoch\n")
+    io.write_text(run_dir / HISTORY_FILE, history[0] if history is not None else "epoch\n")
     io.write_json(run_dir / METRICS_FILE, record)
     if not spec.keep_outputs:
         shutil.rmtree(out, ignore_errors=True)
