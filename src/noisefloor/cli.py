@@ -296,6 +296,7 @@ def cmd_plot(args) -> int:
         "learning_curves": lambda path: plots.plot_learning_curves(
             histories, hist_metric, baseline, signal_seeds, path, runs=runs,
             noise_floor=summary.noise_floor if same else None, direction=summary.direction if same else "max"),
+        "search_payoff": lambda path: plots.plot_search_payoff(runs, metric, baseline, path, summary=summary),
         "importance": lambda path: plots.plot_importance(importance, path, alpha=summary.alpha, metric=metric),
     }
     written = 0

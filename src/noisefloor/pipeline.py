@@ -63,6 +63,13 @@ FIGURES: tuple[Figure, ...] = (
            "Right: every config at every shared seed (thin) and its mean over them (bold). The lower "
            "row zooms on the last third of training. The title flags configs still improving by more "
            "than the noise floor over that last third: not converged, consider more epochs."),
+    Figure("search_payoff", "Expected best against the number of trials",
+           "How many configs were worth trying? For n trials, the best score a search of n configs is "
+           "expected to find (Dodge et al. 2019: the expected best of n draws from the observed runs), for "
+           "the search (every config at one shared seed; orange) and for re-rolling only the baseline's "
+           "seed n times (purple), each with a bootstrap band. A search pays where its curve rises above "
+           "re-rolling the seed. The dotted line marks the trials after which the expected best is within "
+           "one noise floor of the whole search's: more trials gain less than seed noise."),
     Figure("importance", "Hyperparameter importance",
            "Each hyperparameter's largest difference from the baseline among its one-at-a-time "
            "variants, in noise floors, coloured by its verdict: it matters when one of those variants "

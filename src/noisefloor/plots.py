@@ -53,6 +53,8 @@ __all__ = [
     "learning_curves_figure",
     "plot_importance",
     "importance_figure",
+    "plot_search_payoff",
+    "search_payoff_figure",
 ]
 
 #: Resolution of every PNG written by this module.
@@ -1003,3 +1005,85 @@ def plot_importance(
         The written path.
     """
     return _save(importance_figure(importance, alpha=alpha, metric=metric), path)
+
+
+# --------------------------------------------------------------------------
+# the search's payoff: expected best against the number of trials
+# --------------------------------------------------------------------------
+
+#: The search's colour (the baseline's purple is the noise condition's).
+_SEARCH_COLOR = "#d95f02"
+
+
+def search_payoff_figure(runs: pd.DataFrame, metric: str, baseline: str, summary) -> Figure:
+    """Build the search-payoff figure (see :func:`plot_search_payoff`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``fig.axes[0]``: the expected best of n trials for the search (every
+        config at the search seed) and for re-rolling the baseline's seed, each
+        with its bootstrap band, and the trials worth running marked.
+    """
+    from .stats.expected_max import expected_max_curve, search_sample
+
+    direction = summary.direction or "max"
+    ok, n_bad = _split_ok(runs, metric)
+    values = ok[metric].to_numpy(dtype=float)
+    seed, searched = search_sample(values, ok["config"].to_numpy(dtype=object), ok["seed"].to_numpy(dtype=object))
+    base = ok.loc[ok["config"] == baseline, metric].to_numpy(dtype=float)
+    units = _Units(metric, values)
+    s = units.scale
+    fig = _new_figure(10, 5.2)
+    ax = fig.add_subplot(1, 1, 1)
+    if len(searched) < 2 or len(base) < 2:
+        ax.set_axis_off()
+        _empty_message(ax, "No search to show: it needs at least two configs run at one seed "
+                           "and two baseline seeds")
+        return fig
+    level = summary.confidence_level or 0.95
+    curves = [(f"search: {_n(len(searched), 'config')} at seed {_t(seed)}", searched, _SEARCH_COLOR),
+              (f"re-rolling the seed: {_t(baseline)} at {_n(len(base), 'seed')}", base, BASELINE_COLOR)]
+    for label, sample, color in curves:
+        c = expected_max_curve(sample, direction=direction, level=level)
+        ax.fill_between(c.n, c.low * s, c.high * s, color=color, alpha=0.18, linewidth=0)
+        ax.plot(c.n, c.estimate * s, color=color, linewidth=2.2, marker="o" if len(c.n) <= 30 else None,
+                markersize=3.5, label=f"{label} ({int(round(100 * level))} % bootstrap band)")
+    worth = summary.trials_worth
+    if worth is not None:
+        ax.axvline(worth, color=_FOOTNOTE_COLOR, linestyle=":", linewidth=1.2)
+        ax.annotate(f"{_n(worth, 'trial')}: within one noise floor\nof the whole search's best",
+                    xy=(worth, 0.03), xycoords=("data", "axes fraction"), xytext=(6, 0),
+                    textcoords="offset points", fontsize=9, color=_FOOTNOTE_COLOR)
+    if max(len(searched), len(base)) >= 50:
+        ax.set_xscale("log")
+    ax.set_xlabel("trials (configs tried, or seeds re-rolled)")
+    ax.set_ylabel(units.axis_label(f"expected best {metric}"))
+    ax.xaxis.get_major_locator().set_params(integer=True) if ax.get_xscale() == "linear" else None
+    ax.legend(loc="lower right", fontsize=9, frameon=False)
+    ax.grid(alpha=0.3)
+    word = "highest" if direction == "max" else "lowest"
+    title = f"Expected {word} {_t(metric)} after n trials: the search against re-rolling the seed"
+    if worth is not None:
+        title += (f"\nbeyond {_n(worth, 'trial')}, each further trial is expected to gain less than the noise "
+                  f"floor ({units.fmt_spread(summary.noise_floor)})")
+    fig.suptitle(title, fontsize=_TITLE_SIZE)
+    _excluded_note(fig, n_bad)
+    return fig
+
+
+def plot_search_payoff(runs: pd.DataFrame, metric: str, baseline: str, path: str | os.PathLike, *,
+                       summary) -> Path:
+    """Expected best score against the number of trials (Dodge et al. 2019), search vs seed re-rolls.
+
+    The search is every config's run at the seed the most configs ran at (the
+    signal condition at a fixed seed); the other curve is the baseline's
+    seeds (the noise condition). A search pays where its curve rises above
+    re-rolling the seed. The dotted line is ``summary.trials_worth``.
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+    """
+    return _save(search_payoff_figure(runs, metric, baseline, summary), path)

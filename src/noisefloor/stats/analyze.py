@@ -19,6 +19,7 @@ import pandas as pd
 from ._core import AnalysisError, _check_direction, _check_unit_interval, _int_or_none, _plain, _seed_sequence
 from .aso import aso
 from .compare import METHOD, ComparisonResult, compare_variants, seed_share
+from .expected_max import expected_max, search_sample, trials_worth
 from .importance import hparam_importance, resolve_hparams
 from .multiplicity import SINGLE_STEP
 from .power import minimum_detectable_difference, seeds_for_equivalence, seeds_to_detect
@@ -404,6 +405,12 @@ def _summary(*, metric, direction, baseline, alpha, correction, confidence_level
         sampling = math.sqrt(p * (1 - p) / eval_size)
     on_test = metric.lower().startswith("test")
 
+    # The search: every config at one seed, its expected best against the number of trials.
+    search_seed, searched = search_sample(y, cfg, seeds)
+    n_trials = len(searched)
+    search_curve = expected_max(searched, direction=direction)
+    noise_best = expected_max(b, n_trials, direction=direction)[-1] if n_trials and len(b) else None
+
     verdicts = comp["verdict"]
     eligible = comp[comp["n"] >= 2]
     best = None
@@ -452,6 +459,9 @@ def _summary(*, metric, direction, baseline, alpha, correction, confidence_level
         two_way_configs=None if block is None else list(block.configs),
         two_way_n_seeds=None if two_way is None else two_way.n_seeds,
         seed_share=beta if two_way is not None else None,
+        search_seed=search_seed, search_trials=n_trials or None,
+        search_expected_best=search_curve[-1] if n_trials else None, noise_expected_best=noise_best,
+        trials_worth=trials_worth(search_curve, floor.std) if n_trials else None,
         family_size=fam.family_size, per_comparison_alpha=a1,
         equivalence_margin=margin, equivalence_margin_source="params" if margin_given else "noise floor",
         n_better=int((verdicts == "better").sum()), n_worse=int((verdicts == "worse").sum()),

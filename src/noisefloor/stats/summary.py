@@ -102,6 +102,21 @@ class Summary:
     seed_share: float = _f("seed share", "seed variance / the baseline's variance: the weight the "
                                          "comparisons give to the baseline's runs at a variant's seeds", null="0")
 
+    # --- the search (expected best against the number of trials) -----------
+    search_seed: Any = _f("search seed", "the seed at which the most configs ran: the search is every "
+                                         "config's run at it")
+    search_trials: int = _f("search trials", "configs in the search (their runs at the search seed)")
+    search_expected_best: float = _f("expected best of the search", "the best score a search of that many "
+                                                                    "trials is expected to find (Dodge et al. "
+                                                                    "2019: the expected best of n draws from "
+                                                                    "the observed scores)")
+    noise_expected_best: float = _f("expected best of re-rolling the seed",
+                                    "the same for as many draws from the baseline's seeds alone: what "
+                                    "trying that many seeds of one config is expected to find")
+    trials_worth: int = _f("trials worth running", "the fewest trials whose expected best is within one "
+                                                   "noise floor of the whole search's; each trial beyond "
+                                                   "it is expected to gain less than seed noise")
+
     # --- the verdicts ------------------------------------------------------
     family_size: int = _f("family", "variants whose comparison is defined (the multiplicity family)")
     per_comparison_alpha: float = _f("per-comparison level", "the level each comparison is tested at so "

@@ -1,0 +1,71 @@
+"""Expected best score against the number of trials, checked against closed forms and by simulation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from noisefloor.stats.expected_max import expected_max, expected_max_curve, trials_worth
+
+
+def test_the_expected_maximum_of_n_uniforms_is_n_over_n_plus_one():
+    # The N quantiles of U(0, 1) as the observed scores: the empirical formula tends to n / (n + 1).
+    grid = (np.arange(100_000) + 0.5) / 100_000
+    n = np.arange(1, 51)
+    np.testing.assert_allclose(expected_max(grid, 50), n / (n + 1), atol=1e-3)
+
+
+def test_it_matches_a_simulation_of_draws_with_replacement():
+    rng = np.random.default_rng(7)
+    scores = rng.normal(0.9, 0.01, size=12)
+    sims = rng.choice(scores, size=(200_000, 5)).max(axis=1)
+    assert expected_max(scores, 5)[-1] == pytest.approx(sims.mean(), abs=3e-4)
+    assert expected_max(scores)[0] == pytest.approx(scores.mean())          # one draw: the mean
+    assert expected_max(scores, 400)[-1] == pytest.approx(scores.max(), abs=1e-6)   # many: the maximum
+
+
+def test_smaller_is_better_gives_the_expected_minimum():
+    scores = np.array([0.3, 0.1, 0.2, 0.5])
+    np.testing.assert_allclose(expected_max(scores, direction="min"), -expected_max(-scores))
+    assert np.all(np.diff(expected_max(scores, direction="min")) <= 0)
+
+
+def test_the_band_holds_the_curve_and_the_curve_never_falls():
+    scores = np.random.default_rng(3).normal(0.9, 0.02, size=30)
+    curve = expected_max_curve(scores, n_boot=300)
+    assert list(curve.n) == list(range(1, 31))
+    assert np.all(np.diff(curve.estimate) >= 0)
+    assert np.all(curve.low <= curve.estimate + 1e-12) and np.all(curve.estimate <= curve.high + 1e-12)
+
+
+def test_trials_worth_is_where_the_gain_left_drops_below_the_noise_floor():
+    curve = np.array([0.90, 0.92, 0.93, 0.935, 0.936])
+    assert trials_worth(curve, 0.01) == 3           # 0.936 - 0.93 <= 0.01 first at n = 3
+    assert trials_worth(curve, 0.1) == 1
+    assert trials_worth(curve, None) is None
+
+
+def test_the_analysis_and_the_figure_read_the_search_from_the_same_runs(tmp_path):
+    """summary.json's search numbers are the curve's ends; the figure marks the same trials_worth."""
+    import pandas as pd
+
+    from noisefloor import plots
+    from noisefloor.stats import analyze
+
+    rng = np.random.default_rng(11)
+    rows = [{"config": "base", "seed": s, "acc": 0.9 + rng.normal(0, 0.01)} for s in range(12)]
+    rows += [{"config": f"c{i}", "seed": 0, "acc": 0.88 + 0.004 * i + rng.normal(0, 0.01)} for i in range(15)]
+    rows += [{"config": "c0", "seed": 1, "acc": 0.9}]
+    runs = pd.DataFrame(rows)
+    s = analyze(runs, "acc", baseline="base", n_boot=200).summary
+    searched = [r["acc"] for r in rows if r["seed"] == 0]               # every config at the busiest seed
+    assert (s.search_seed, s.search_trials) == (0, 16)
+    assert s.search_expected_best == pytest.approx(expected_max(searched)[-1])
+    assert s.search_expected_best < max(searched)          # n draws with replacement: below the best seen
+    base = [r["acc"] for r in rows if r["config"] == "base"]
+    assert s.noise_expected_best == pytest.approx(expected_max(base, 16)[-1])
+    assert s.trials_worth == trials_worth(expected_max(searched), s.noise_floor)
+    fig = plots.search_payoff_figure(runs, "acc", "base", s)
+    marked = [line.get_xdata()[0] for line in fig.axes[0].get_lines() if line.get_linestyle() == ":"]
+    assert marked == [s.trials_worth]
+    assert "16 configs at seed 0" in fig.axes[0].get_legend().get_texts()[0].get_text()
