@@ -69,3 +69,54 @@ def test_the_analysis_and_the_figure_read_the_search_from_the_same_runs(tmp_path
     marked = [line.get_xdata()[0] for line in fig.axes[0].get_lines() if line.get_linestyle() == ":"]
     assert marked == [s.trials_worth]
     assert "16 configs at seed 0" in fig.axes[0].get_legend().get_texts()[0].get_text()
+
+
+# --------------------------------------------------------------------------- is the winner real?
+
+
+def test_with_true_means_far_apart_two_leaders_match_the_closed_form():
+    """Spread far beyond the noise: no shrinkage, and P = Phi(lead / (noise_floor sqrt(1/n1 + 1/n2)))."""
+    from scipy.stats import norm
+
+    from noisefloor.stats.winner import winner
+
+    others = list(np.linspace(-30.0, 0.6, 30))
+    w = winner(["a", "b", *range(30)], [0.91, 0.90, *others], [1, 3, *[1] * 30], 0.01, top_k=2, n_sim=400_000)
+    assert w.config == "a" and w.lead == pytest.approx(0.01) and w.top_k == 2
+    assert w.probability == pytest.approx(norm.cdf(0.01 / (0.01 * np.sqrt(1 + 1 / 3))), abs=5e-3)
+    low = winner(["a", "b", *range(30)], [0.30, 0.31, *(1 - np.array(others))], [1] * 32, 0.01,
+                 direction="min", top_k=2, n_sim=400_000)
+    assert low.config == "a" and low.probability == pytest.approx(norm.cdf(0.01 / (0.01 * np.sqrt(2))), abs=5e-3)
+
+
+def test_no_spread_beyond_the_noise_is_a_draw_and_a_clear_lead_is_sure():
+    from noisefloor.stats.winner import winner
+
+    tie = winner(list("abcdefgh"), [0.9] * 8, [1] * 8, 0.01, top_k=5)
+    assert tie.top_k == 5 and tie.probability == pytest.approx(1 / 5)
+    clear = winner(list("abcd"), [0.99, 0.90, 0.89, 0.70], [1, 1, 1, 1], 0.01)
+    assert clear.config == "a" and clear.probability > 0.999
+
+
+@pytest.mark.parametrize("spread", [0.005, 0.02])
+def test_the_probability_is_calibrated_with_known_truth(spread):
+    """True means normal around 0.9 (sd ``spread``: half the noise, or twice it), one run each. Among
+    searches where the winner's probability is about p, the observed winner is the true best of the
+    top k about p of the time."""
+    from noisefloor.stats.winner import winner
+
+    rng = np.random.default_rng(5)
+    probs, hits = [], []
+    for _ in range(1500):
+        truth = rng.normal(0.9, spread, size=40)
+        observed = truth + rng.normal(0, 0.01, size=40)
+        w = winner(np.arange(40), observed, np.ones(40), 0.01, top_k=5, n_sim=4000, random_state=1)
+        top = np.argsort(-observed)[:5]
+        probs.append(w.probability)
+        hits.append(truth[top].argmax() == 0)
+    probs, hits = np.array(probs), np.array(hits)
+    assert hits.mean() == pytest.approx(probs.mean(), abs=0.04)
+    for lo, hi in ((0.0, 0.4), (0.4, 0.7), (0.7, 1.01)):
+        sel = (probs >= lo) & (probs < hi)
+        if sel.sum() > 150:
+            assert hits[sel].mean() == pytest.approx(probs[sel].mean(), abs=0.07), (lo, hi, sel.sum())

@@ -1030,7 +1030,8 @@ def search_payoff_figure(runs: pd.DataFrame, metric: str, baseline: str, summary
     direction = summary.direction or "max"
     ok, n_bad = _split_ok(runs, metric)
     values = ok[metric].to_numpy(dtype=float)
-    seed, searched = search_sample(values, ok["config"].to_numpy(dtype=object), ok["seed"].to_numpy(dtype=object))
+    seed, _, searched = search_sample(values, ok["config"].to_numpy(dtype=object),
+                                      ok["seed"].to_numpy(dtype=object))
     base = ok.loc[ok["config"] == baseline, metric].to_numpy(dtype=float)
     units = _Units(metric, values)
     s = units.scale
@@ -1067,6 +1068,10 @@ def search_payoff_figure(runs: pd.DataFrame, metric: str, baseline: str, summary
     if worth is not None:
         title += (f"\nbeyond {_n(worth, 'trial')}, each further trial is expected to gain less than the noise "
                   f"floor ({units.fmt_spread(summary.noise_floor)})")
+    if summary.search_winner_probability is not None:
+        title += (f"\nbest at seed {_t(seed)}: {_t(summary.search_winner)}, ahead by "
+                  f"{units.fmt_spread(summary.search_winner_lead)}; P = {summary.search_winner_probability:.2f} "
+                  f"that it is truly the best of the top {summary.search_winner_top_k}")
     fig.suptitle(title, fontsize=_TITLE_SIZE)
     _excluded_note(fig, n_bad)
     return fig

@@ -351,6 +351,15 @@ def _detail_values(s: Summary, fraction: bool):
     for name in ("var_config", "var_seed", "var_residual"):
         yield name, format_variance(getattr(s, name), fraction)
     yield "seed_share", format_plain(s.seed_share, 2)
+    if s.search_trials:
+        yield "search_trials", f"{_n(s.search_trials)} at seed {s.search_seed}"
+        yield "search_expected_best", (f"{format_level(s.search_expected_best, fraction)} (re-rolling the seed as "
+                                       f"often: {format_level(s.noise_expected_best, fraction)})")
+        yield "trials_worth", _n(s.trials_worth)
+    if s.search_winner_probability is not None:
+        yield "search_winner_probability", (f"{format_plain(s.search_winner_probability, 2)}: {s.search_winner} "
+                                            f"ahead by {format_spread(s.search_winner_lead, fraction)} among the "
+                                            f"top {s.search_winner_top_k}")
     yield "per_comparison_alpha", format_plain(s.per_comparison_alpha, 3)
     yield "mde", (f"{format_spread(s.mde, fraction)} (with {_n(s.mde_n)} runs; "
                   f"{format_spread(s.mde_upper, fraction)} at the noise floor's upper bound)")

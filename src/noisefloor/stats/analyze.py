@@ -27,6 +27,7 @@ from .summary import Summary
 from .twosample import cohens_d, prob_superior
 from .variance import (brown_forsythe_test, fixed_seed_signal, hp_variance_share, noise_floor, robust_sd,
                        welch_anova)
+from .winner import winner
 
 #: Columns of ``AnalysisResult.comparisons``, in order, whatever the arguments.
 COMPARISON_COLUMNS = (
@@ -406,8 +407,9 @@ def _summary(*, metric, direction, baseline, alpha, correction, confidence_level
     on_test = metric.lower().startswith("test")
 
     # The search: every config at one seed, its expected best against the number of trials.
-    search_seed, searched = search_sample(y, cfg, seeds)
+    search_seed, searched_configs, searched = search_sample(y, cfg, seeds)
     n_trials = len(searched)
+    lead = winner(searched_configs, searched, np.ones(n_trials), floor.std, direction=direction)
     search_curve = expected_max(searched, direction=direction)
     noise_best = expected_max(b, n_trials, direction=direction)[-1] if n_trials and len(b) else None
 
@@ -462,6 +464,9 @@ def _summary(*, metric, direction, baseline, alpha, correction, confidence_level
         search_seed=search_seed, search_trials=n_trials or None,
         search_expected_best=search_curve[-1] if n_trials else None, noise_expected_best=noise_best,
         trials_worth=trials_worth(search_curve, floor.std) if n_trials else None,
+        search_winner=None if lead is None else lead.config, search_winner_lead=None if lead is None else lead.lead,
+        search_winner_top_k=None if lead is None else lead.top_k,
+        search_winner_probability=None if lead is None else lead.probability,
         family_size=fam.family_size, per_comparison_alpha=a1,
         equivalence_margin=margin, equivalence_margin_source="params" if margin_given else "noise floor",
         n_better=int((verdicts == "better").sum()), n_worse=int((verdicts == "worse").sum()),

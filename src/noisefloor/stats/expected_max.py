@@ -85,22 +85,23 @@ def trials_worth(curve, noise_floor: float | None) -> int | None:
     return int(np.flatnonzero(gap <= noise_floor)[0]) + 1
 
 
-def search_sample(values, configs, seeds) -> tuple[object, np.ndarray]:
+def search_sample(values, configs, seeds) -> tuple[object, np.ndarray, np.ndarray]:
     """The search as observed: one score per config at the seed the most configs ran at.
 
     The signal condition of the reference design is many configs at one
     fixed seed; with several shared seeds, the busiest one (the first in
-    order of appearance among ties) stands for them. Returns (seed, scores);
-    (None, empty) when no seed has two configs.
+    order of appearance among ties) stands for them. Returns (seed,
+    configs, scores); (None, empty, empty) when no seed has two configs.
     """
     v = np.asarray(values, dtype=float)
     configs, seeds = np.asarray(configs, dtype=object), np.asarray(seeds, dtype=object)
     order = list(dict.fromkeys(seeds.tolist()))
     counts = {s: len(set(configs[seeds == s].tolist())) for s in order}
     if not counts or max(counts.values()) < 2:
-        return None, np.array([])
+        return None, np.array([], dtype=object), np.array([])
     busiest = max(order, key=lambda s: counts[s])
     at = seeds == busiest
     # one score per config at that seed (the first, should a table repeat a run)
     _, first = np.unique(configs[at].astype(str), return_index=True)
-    return busiest, v[at][np.sort(first)]
+    first = np.sort(first)
+    return busiest, configs[at][first], v[at][first]

@@ -116,6 +116,14 @@ class Summary:
     trials_worth: int = _f("trials worth running", "the fewest trials whose expected best is within one "
                                                    "noise floor of the whole search's; each trial beyond "
                                                    "it is expected to gain less than seed noise")
+    search_winner: str = _f("search winner", "the config with the best run at the search seed")
+    search_winner_lead: float = _f("winner's lead", "its lead over the runner-up at that seed")
+    search_winner_top_k: int = _f("winner's rivals", "how many of the search's best configs it is judged "
+                                                     "against, itself included")
+    search_winner_probability: float = _f("P(winner is real)", "the probability that the winner is the truly "
+                                                               "best of those, under the measured noise (true "
+                                                               "means spread as the search shows, shrunk for "
+                                                               "luck; 1/k: a draw)", null="1/k")
 
     # --- the verdicts ------------------------------------------------------
     family_size: int = _f("family", "variants whose comparison is defined (the multiplicity family)")
