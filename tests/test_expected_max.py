@@ -120,3 +120,66 @@ def test_the_probability_is_calibrated_with_known_truth(spread):
         sel = (probs >= lo) & (probs < hi)
         if sel.sum() > 150:
             assert hits[sel].mean() == pytest.approx(probs[sel].mean(), abs=0.07), (lo, hi, sel.sum())
+
+
+# --------------------------------------------------------------------------- which hyperparameters drive the search
+
+
+def test_a_dummy_hyperparameter_is_near_zero_and_not_significant_and_a_real_one_is_found():
+    """Known truth, a search's design: a log-uniform lr that matters, a dummy that does nothing,
+    a categorical that does nothing; one noisy run per config, accuracy quantised to 1/360."""
+    from scipy import stats as st
+
+    from noisefloor.stats.marginal import marginal_importance
+
+    rng = np.random.default_rng(21)
+    p_dummy, p_cat, p_lr, net_dummy = [], [], [], []
+    for _ in range(300):
+        n = 40
+        lr = np.exp(rng.uniform(np.log(1e-4), np.log(1e-1), n))
+        dummy = rng.uniform(0, 1, n)
+        cat = rng.choice(["a", "b", "c"], n)
+        acc = 0.9 - 0.02 * (np.log10(lr) + 2.5) ** 2 + rng.normal(0, 0.01, n)
+        acc = np.round(acc * 360) / 360
+        t = marginal_importance(acc, {"lr": lr, "dummy": dummy, "cat": cat}, n_perm=300,
+                                random_state=int(rng.integers(1 << 30))).set_index("hparam")
+        p_dummy.append(t.loc["dummy", "p_value"])
+        p_cat.append(t.loc["cat", "p_value"])
+        p_lr.append(t.loc["lr", "p_value"])
+        net_dummy.append(t.loc["dummy", "net_share"])
+    for p in (p_dummy, p_cat):
+        assert abs(np.mean(np.array(p) < 0.05) - 0.05) < 0.035          # the test holds its level
+        assert st.kstest(p, "uniform").pvalue > 0.001                     # p-values uniform under the null
+    assert np.mean(net_dummy) < 0.03                                     # near zero
+    assert np.mean(np.array(p_lr) < 0.05) > 0.9                          # the real effect is found
+
+
+def test_a_hyperparameter_with_one_value_is_left_out():
+    from noisefloor.stats.marginal import marginal_importance
+
+    t = marginal_importance([0.9, 0.91, 0.92, 0.93], {"fixed": [1, 1, 1, 1], "x": [1, 2, 3, 4]}, n_perm=50)
+    assert list(t["hparam"]) == ["x"] and t.loc[0, "share"] == pytest.approx(1.0)
+
+
+def test_the_marginal_figure_draws_the_summarys_hyperparameters_on_their_scale():
+    import pandas as pd
+
+    from noisefloor import plots
+    from noisefloor.stats import analyze
+
+    rng = np.random.default_rng(0)
+    rows = [{"config": "base", "seed": s, "acc": 0.95 + rng.normal(0, 0.004), "hp.lr": 0.003, "hp.opt": "adam"}
+            for s in range(20)]
+    for i in range(30):
+        lr = float(np.exp(rng.uniform(np.log(3e-4), np.log(3e-2))))
+        rows.append({"config": f"sweep_{i:03d}", "seed": 0, "acc": 0.95 - 0.02 * (np.log10(lr) + 2.5) ** 2,
+                     "hp.lr": lr, "hp.opt": str(rng.choice(["adam", "sgd"]))})
+    runs = pd.DataFrame(rows)
+    result = analyze(runs, "acc", baseline="base", n_boot=200)
+    table = {r["hparam"]: r for r in result.summary.search_importance}
+    assert set(table) == {"lr", "opt"} and table["lr"]["p_value"] < 0.01 < table["opt"]["p_value"]
+    fig = plots.marginal_effects_figure(runs, result.comparisons, "acc", "base", result.summary)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[0].startswith("lr: ") and titles[1].startswith("opt: ")
+    assert fig.axes[0].get_xscale() == "log" and [t.get_text() for t in fig.axes[1].get_xticklabels()] == \
+        sorted({r["hp.opt"] for r in rows[20:]}, key=[r["hp.opt"] for r in rows[20:]].index)

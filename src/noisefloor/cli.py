@@ -297,6 +297,8 @@ def cmd_plot(args) -> int:
             histories, hist_metric, baseline, signal_seeds, path, runs=runs,
             noise_floor=summary.noise_floor if same else None, direction=summary.direction if same else "max"),
         "search_payoff": lambda path: plots.plot_search_payoff(runs, metric, baseline, path, summary=summary),
+        "marginal_effects": lambda path: plots.plot_marginal_effects(runs, comparisons, metric, baseline, path,
+                                                                     summary=summary),
         "importance": lambda path: plots.plot_importance(importance, path, alpha=summary.alpha, metric=metric),
     }
     written = 0

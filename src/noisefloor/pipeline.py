@@ -70,6 +70,12 @@ FIGURES: tuple[Figure, ...] = (
            "seed n times (purple), each with a bootstrap band. A search pays where its curve rises above "
            "re-rolling the seed. The dotted line marks the trials after which the expected best is within "
            "one noise floor of the whole search's: more trials gain less than seed noise."),
+    Figure("marginal_effects", "What drives the search",
+           "The search (every config at one shared seed) against each hyperparameter it varies: one point "
+           "per config, a log axis for a hyperparameter spanning 20x or more, the band the baseline's mean ± "
+           "the noise floor. Each title gives the hyperparameter's share of the search's spread net of what "
+           "chance groupings explain, with a permutation p-value: a hyperparameter that does nothing comes "
+           "out near 0 %."),
     Figure("importance", "Hyperparameter importance",
            "Each hyperparameter's largest difference from the baseline among its one-at-a-time "
            "variants, in noise floors, coloured by its verdict: it matters when one of those variants "

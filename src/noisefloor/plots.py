@@ -55,6 +55,8 @@ __all__ = [
     "importance_figure",
     "plot_search_payoff",
     "search_payoff_figure",
+    "plot_marginal_effects",
+    "marginal_effects_figure",
 ]
 
 #: Resolution of every PNG written by this module.
@@ -1069,9 +1071,11 @@ def search_payoff_figure(runs: pd.DataFrame, metric: str, baseline: str, summary
         title += (f"\nbeyond {_n(worth, 'trial')}, each further trial is expected to gain less than the noise "
                   f"floor ({units.fmt_spread(summary.noise_floor)})")
     if summary.search_winner_probability is not None:
-        title += (f"\nbest at seed {_t(seed)}: {_t(summary.search_winner)}, ahead by "
-                  f"{units.fmt_spread(summary.search_winner_lead)}; P = {summary.search_winner_probability:.2f} "
-                  f"that it is truly the best of the top {summary.search_winner_top_k}")
+        lead = (f"ahead by {units.fmt_spread(summary.search_winner_lead)}" if summary.search_winner_lead
+                else "tied with the runner-up")
+        title += (f"\nbest at seed {_t(seed)}: {_t(summary.search_winner)}, {lead}; "
+                  f"P = {summary.search_winner_probability:.2f} that it is truly the best of the top "
+                  f"{summary.search_winner_top_k}")
     fig.suptitle(title, fontsize=_TITLE_SIZE)
     _excluded_note(fig, n_bad)
     return fig
@@ -1092,3 +1096,87 @@ def plot_search_payoff(runs: pd.DataFrame, metric: str, baseline: str, path: str
         The written path.
     """
     return _save(search_payoff_figure(runs, metric, baseline, summary), path)
+
+
+# --------------------------------------------------------------------------
+# the search: each hyperparameter's marginal effect
+# --------------------------------------------------------------------------
+
+#: Panels of the marginal-effects figure (the hyperparameters with the largest net share).
+MAX_MARGINAL_PANELS = 6
+
+
+def marginal_effects_figure(runs: pd.DataFrame, comparisons: pd.DataFrame, metric: str, baseline: str,
+                            summary) -> Figure:
+    """Build the marginal-effects figure (see :func:`plot_marginal_effects`)."""
+    from .stats.expected_max import search_sample
+
+    ok, n_bad = _split_ok(runs, metric)
+    table = summary.search_importance or []
+    if not table:
+        fig = _new_figure(10, 2.4)
+        ax = fig.add_subplot(1, 1, 1)
+        ax.set_axis_off()
+        _empty_message(ax, "No search to break down: it takes at least 6 configs run at one seed with "
+                           "hyperparameters that vary")
+        return fig
+    seed, configs, scores = search_sample(ok[metric].to_numpy(dtype=float), ok["config"].to_numpy(dtype=object),
+                                          ok["seed"].to_numpy(dtype=object))
+    at = ok[ok["seed"] == seed].drop_duplicates("config").set_index("config").loc[list(configs)]
+    units = _Units(metric, scores)
+    s = units.scale
+    panels = table[:MAX_MARGINAL_PANELS]
+    ncols = min(3, len(panels))
+    nrows = int(np.ceil(len(panels) / ncols))
+    fig = _new_figure(4.2 * ncols + 0.6, 3.6 * nrows + 0.8)
+    base_mean = None
+    if "baseline_mean" in comparisons.columns and comparisons["baseline_mean"].notna().any():
+        base_mean = float(comparisons["baseline_mean"].dropna().iloc[0])
+    for k, row in enumerate(panels):
+        ax = fig.add_subplot(nrows, ncols, k + 1, sharey=fig.axes[0] if k else None)
+        values = at[f"hp.{row['hparam']}"]
+        numeric = pd.to_numeric(values, errors="coerce")
+        if base_mean is not None and not is_missing(summary.noise_floor):
+            lo, hi = (base_mean - summary.noise_floor) * s, (base_mean + summary.noise_floor) * s
+            ax.axhspan(lo, hi, color=_NOISE_COLOR, alpha=0.12, linewidth=0,
+                       label=f"{_t(baseline)} mean ± noise floor")
+        if numeric.notna().all():
+            ax.scatter(numeric, scores * s, s=22, color=_SEARCH_COLOR, alpha=0.8, edgecolor="none")
+            if (numeric > 0).all() and numeric.max() / numeric.min() >= 20:
+                ax.set_xscale("log")
+        else:
+            cats = list(dict.fromkeys(values.astype(str)))
+            pos = values.astype(str).map({c: i for i, c in enumerate(cats)}).to_numpy(dtype=float)
+            jitter = (np.random.default_rng(0).random(len(pos)) - 0.5) * 0.2
+            ax.scatter(pos + jitter, scores * s, s=22, color=_SEARCH_COLOR, alpha=0.8, edgecolor="none")
+            ax.set_xticks(range(len(cats)), [_t(c) for c in cats])
+        ax.set_xlabel(_t(row["hparam"]))
+        ax.set_title(f"{_t(row['hparam'])}: {100 * row['net_share']:.0f} % of the spread (p {row['p_value']:.3g})",
+                     fontsize=10)
+        ax.grid(alpha=0.3)
+        if k % ncols == 0:
+            ax.set_ylabel(units.axis_label())
+        if k == 0 and base_mean is not None:
+            ax.legend(loc="lower left", fontsize=8, frameon=False)
+    title = (f"What drives the search: {_t(metric)} against each hyperparameter "
+             f"({_n(len(scores), 'config')} at seed {_t(seed)}; share net of chance, permutation p)")
+    fig.suptitle("\n".join(textwrap.wrap(title, int(11 * fig.get_figwidth()))), fontsize=_TITLE_SIZE)
+    _excluded_note(fig, n_bad)
+    return fig
+
+
+def plot_marginal_effects(runs: pd.DataFrame, comparisons: pd.DataFrame, metric: str, baseline: str,
+                          path: str | os.PathLike, *, summary) -> Path:
+    """The search's score against each swept hyperparameter, with the noise band and each one's net share.
+
+    One panel per hyperparameter of ``summary.search_importance`` (the
+    largest net shares, at most :data:`MAX_MARGINAL_PANELS`); a log axis for a
+    positive hyperparameter spanning 20x or more. The band is the baseline's
+    mean ± the noise floor: points inside it are within seed noise of the baseline.
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+    """
+    return _save(marginal_effects_figure(runs, comparisons, metric, baseline, summary), path)

@@ -21,6 +21,7 @@ from .aso import aso
 from .compare import METHOD, ComparisonResult, compare_variants, seed_share
 from .expected_max import expected_max, search_sample, trials_worth
 from .importance import hparam_importance, resolve_hparams
+from .marginal import marginal_importance
 from .multiplicity import SINGLE_STEP
 from .power import minimum_detectable_difference, seeds_for_equivalence, seeds_to_detect
 from .summary import Summary
@@ -28,6 +29,9 @@ from .twosample import cohens_d, prob_superior
 from .variance import (brown_forsythe_test, fixed_seed_signal, hp_variance_share, noise_floor, robust_sd,
                        welch_anova)
 from .winner import winner
+
+#: A search's marginal importance needs at least this many configs (fewer cannot tell a level from a run).
+MIN_SEARCH_FOR_IMPORTANCE = 6
 
 #: Columns of ``AnalysisResult.comparisons``, in order, whatever the arguments.
 COMPARISON_COLUMNS = (
@@ -370,14 +374,15 @@ def analyze(
         metric=metric, direction=direction, baseline=baseline, alpha=alpha, correction=correction,
         confidence_level=confidence_level, power=power, y=y, cfg=cfg, seeds=seeds, b=b, floor=floor,
         floor_ci=floor_ci, sd=sd, sd_upper=sd_upper, margin=margin, margin_given=equivalence_margin is not None,
-        excluded=excluded, two_way=two_way, block=block, beta=beta, comp=comp, fam=fam, eval_size=eval_size)
+        excluded=excluded, two_way=two_way, block=block, beta=beta, comp=comp, fam=fam, eval_size=eval_size,
+        usable=usable, hp_columns=hp_columns, random_state=random_state)
     return AnalysisResult(summary=summary, comparisons=comp.reset_index(drop=True), importance=importance,
                           excluded=excluded)
 
 
 def _summary(*, metric, direction, baseline, alpha, correction, confidence_level, power, y, cfg, seeds, b,
              floor, floor_ci, sd, sd_upper, margin, margin_given, excluded, two_way, block, beta, comp, fam,
-             eval_size) -> Summary:
+             eval_size, usable, hp_columns, random_state) -> Summary:
     n_base = b.size
     # Spread per config, baseline first.
     spreads = []
@@ -410,6 +415,12 @@ def _summary(*, metric, direction, baseline, alpha, correction, confidence_level
     search_seed, searched_configs, searched = search_sample(y, cfg, seeds)
     n_trials = len(searched)
     lead = winner(searched_configs, searched, np.ones(n_trials), floor.std, direction=direction)
+    marginal = None
+    if n_trials >= MIN_SEARCH_FOR_IMPORTANCE and hp_columns:
+        at = usable[usable["seed"] == search_seed].drop_duplicates("config").set_index("config")
+        rows = at.loc[list(searched_configs)]
+        marginal = marginal_importance(searched, {c.removeprefix("hp."): rows[c] for c in hp_columns},
+                                       random_state=_seed_sequence(random_state).spawn(1)[0])
     search_curve = expected_max(searched, direction=direction)
     noise_best = expected_max(b, n_trials, direction=direction)[-1] if n_trials and len(b) else None
 
@@ -467,6 +478,7 @@ def _summary(*, metric, direction, baseline, alpha, correction, confidence_level
         search_winner=None if lead is None else lead.config, search_winner_lead=None if lead is None else lead.lead,
         search_winner_top_k=None if lead is None else lead.top_k,
         search_winner_probability=None if lead is None else lead.probability,
+        search_importance=None if marginal is None or not len(marginal) else marginal.to_dict("records"),
         family_size=fam.family_size, per_comparison_alpha=a1,
         equivalence_margin=margin, equivalence_margin_source="params" if margin_given else "noise floor",
         n_better=int((verdicts == "better").sum()), n_worse=int((verdicts == "worse").sum()),

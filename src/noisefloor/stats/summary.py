@@ -116,6 +116,11 @@ class Summary:
     trials_worth: int = _f("trials worth running", "the fewest trials whose expected best is within one "
                                                    "noise floor of the whole search's; each trial beyond "
                                                    "it is expected to gain less than seed noise")
+    search_importance: list = _f("what drives the search", "each swept hyperparameter's share of the "
+                                                           "search's spread (eta squared over its levels: "
+                                                           "categories or 4 quantile bins), net of what the "
+                                                           "same levels explain by chance (shuffled scores), "
+                                                           "with a permutation p-value")
     search_winner: str = _f("search winner", "the config with the best run at the search seed")
     search_winner_lead: float = _f("winner's lead", "its lead over the runner-up at that seed")
     search_winner_top_k: int = _f("winner's rivals", "how many of the search's best configs it is judged "
