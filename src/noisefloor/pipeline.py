@@ -117,8 +117,10 @@ STEPS: tuple[Step, ...] = (
     # condition (every variant at every signal seed): the same code, one run per output pair.
     Step("train_noise", RUN_OUTPUTS, RUN_CODE),
     Step("train_signal", RUN_OUTPUTS, RUN_CODE),
+    # (sweep.py draws the sweep's configs: a change of a drawn value changes that config's hash, so the
+    # runs follow it; the table of runs is aggregate's)
     Step("aggregate", ("runs.csv", "histories.csv"),
-         ("aggregate.py", "io.py", "params.py", "runfiles.py", "schemas")),
+         ("aggregate.py", "io.py", "params.py", "runfiles.py", "schemas", "sweep.py")),
     Step("analyze", tuple(f"analysis/{name}" for name in ANALYSIS_FILES),
          ("cli.py", "io.py", "runs_table.py", "stats", "tracking.py")),
     Step("plot", tuple(f"plots/{f.file}" for f in FIGURES),
