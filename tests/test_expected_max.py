@@ -183,3 +183,19 @@ def test_the_marginal_figure_draws_the_summarys_hyperparameters_on_their_scale()
     assert titles[0].startswith("lr: ") and titles[1].startswith("opt: ")
     assert fig.axes[0].get_xscale() == "log" and [t.get_text() for t in fig.axes[1].get_xticklabels()] == \
         sorted({r["hp.opt"] for r in rows[20:]}, key=[r["hp.opt"] for r in rows[20:]].index)
+
+
+def test_a_search_without_one_at_a_time_variants_gets_its_importance_table():
+    """Every hyperparameter varies at once (a random search): the one-at-a-time table takes Welch rows only."""
+    import pandas as pd
+
+    from noisefloor.stats import analyze
+
+    rng = np.random.default_rng(4)
+    rows = [{"config": "base", "seed": s, "acc": 0.9 + rng.normal(0, 0.01), "hp.lr": 0.01, "hp.bs": 100}
+            for s in range(10)]
+    rows += [{"config": f"sweep_{i:03d}", "seed": 0, "acc": 0.9 + rng.normal(0, 0.01),
+              "hp.lr": float(rng.uniform(0.001, 0.1)), "hp.bs": int(rng.choice([50, 200]))} for i in range(12)]
+    result = analyze(pd.DataFrame(rows), "acc", baseline="base", n_boot=200)
+    assert set(result.importance["design"]) == {"all_runs"}
+    assert set(result.importance["verdict"]) <= {"matters", "inconclusive", "insufficient_runs"}

@@ -144,6 +144,8 @@ def hparam_importance(
                 if noise_floor else math.nan
         rows.append(row)
     out = pd.DataFrame(rows, columns=list(IMPORTANCE_COLUMNS))
+    # Text columns stay text when no row set them (a search has no one-at-a-time variant at all).
+    out[["verdict", "test", "design", "configs"]] = out[["verdict", "test", "design", "configs"]].astype(object)
     own = (out["design"] == "all_runs").to_numpy()
     if own.any():
         # Hyperparameters outside the variants' family: a family of their own.
