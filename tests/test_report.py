@@ -304,3 +304,32 @@ def test_degenerate_analyses_render_and_say_why_a_number_is_missing(tmp_path, ca
         assert "the spreads cannot be compared" in text
     else:
         assert "too few runs" in text and "lr_lo" in text
+
+
+def test_a_search_folds_its_single_run_configs_and_says_what_one_run_each_can_tell(tmp_path):
+    """40 searched configs at one seed: the first screen holds the best five and the search's sentence."""
+    import numpy as np
+
+    from noisefloor.report import SINGLE_RUNS_SHOWN, answer_sentence, render_report
+    from noisefloor.stats import analyze
+
+    rng = np.random.default_rng(2)
+    rows = [{"config": "baseline", "seed": s, "val_acc": 0.9 + rng.normal(0, 0.01), "hp.lr": 0.003}
+            for s in range(20)]
+    rows += [{"config": f"sweep_{i:03d}", "seed": 0, "val_acc": 0.9 + rng.normal(0, 0.02),
+              "hp.lr": float(rng.uniform(1e-4, 1e-2))} for i in range(40)]
+    result = analyze(pd.DataFrame(rows), "val_acc", n_boot=200)
+    s = result.summary
+    out = tmp_path / "r.html"
+    render_report(s, result.comparisons, result.importance, {}, out)
+    html = out.read_text()
+    visible, folded = html.split('<div id="verdicts">')[1].split('<details class="more">')
+    assert visible.count("too few runs</span>") == SINGLE_RUNS_SHOWN
+    assert folded.split("</details>")[0].count("too few runs</span>") == 40 - SINGLE_RUNS_SHOWN
+    assert "35 more configs with one run each" in folded
+    best = result.comparisons.sort_values("diff", ascending=False)["config"].iloc[0]
+    assert f"<td>{best}</td>" in visible
+    sentence = answer_sentence(s, result.comparisons, True)
+    assert f"The search ran 41 configs at seed 0" in sentence
+    assert f"Its best, {s.search_winner}, is the true best of the top 5 with probability" in sentence
+    assert "40 variants at 1 seed;" in html

@@ -131,7 +131,25 @@ def answer_sentence(summary: Summary, comparisons: pd.DataFrame, fraction: bool)
     if s.best_config is not None and s.n_variants > 1:
         parts.append(f"The best of several variants ({s.best_config}) is an optimistic pick until it is "
                      "confirmed on fresh seeds.")
+    if s.search_trials and s.n_insufficient_runs and s.search_expected_best is not None:
+        parts.append(search_sentence(s, fraction))
     return " ".join(parts)
+
+
+def search_sentence(s: Summary, fraction: bool) -> str:
+    """What a search of one run per config can say (read from the summary's search fields)."""
+    text = (f"The search ran {s.search_trials} configs at seed {s.search_seed} (the baseline's run there "
+            f"included): a search that size is expected "
+            f"to find {format_level(s.search_expected_best, fraction)}, re-rolling the baseline's seed as often "
+            f"{format_level(s.noise_expected_best, fraction)}")
+    if s.trials_worth is not None:
+        text += f", and trials beyond {s.trials_worth} gain less than the noise floor"
+    text += "."
+    if s.search_winner_probability is not None:
+        text += (f" Its best, {s.search_winner}, is the true best of the top {s.search_winner_top_k} with "
+                 f"probability {format_plain(s.search_winner_probability, 2)} under the measured noise: "
+                 "one run each is too few for a verdict, so confirm the top configs on fresh seeds.")
+    return text
 
 
 # --------------------------------------------------------------------------
@@ -212,8 +230,12 @@ def _question(s: Summary) -> str:
     seeds = f"{ns[0]}" if len(ns) == 1 else (f"{ns[0]} to {ns[-1]}" if ns else "no")
     return (f"Does any variant change {escape(str(s.metric))}{better} beyond seed noise? "
             f"Baseline <b>{escape(str(s.baseline))}</b> at {_n(s.n_baseline)} seeds, {_n(s.n_variants)} variants "
-            f"at {seeds} seeds; intervals hold for all variants at once with {float(1 - s.alpha) * 100:g} % "
+            f"at {seeds} seed{'' if seeds == '1' else 's'}; intervals hold for all variants at once with {float(1 - s.alpha) * 100:g} % "
             f"confidence ({escape(correction_name(s.correction))}).")
+
+
+#: A search's single-run configs shown in the verdict table before the rest fold away.
+SINGLE_RUNS_SHOWN = 5
 
 
 def _verdict_table(comparisons: pd.DataFrame, s: Summary, fraction: bool) -> str:
@@ -223,6 +245,29 @@ def _verdict_table(comparisons: pd.DataFrame, s: Summary, fraction: bool) -> str
     label = str(s.baseline) if s.baseline == "baseline" else f"{s.baseline} (baseline)"
     rows = [[label, _n(s.n_baseline), format_level(base_mean, fraction), "", "", "",
              '<span class="muted">reference</span>', ""]]
+    # A search's configs with one run each get no verdict: the best few stay in the table, the rest fold away.
+    single = comparisons[(comparisons["n"] <= 1) & (comparisons["verdict"] == "insufficient_runs")] \
+        if len(comparisons) else comparisons
+    folded = single.iloc[SINGLE_RUNS_SHOWN:] if len(single) > SINGLE_RUNS_SHOWN + 1 else single.iloc[:0]
+    shown = comparisons.drop(index=folded.index)
+    table = _comparison_table(head, rows, shown, fraction)
+    if len(folded):
+        table += (f'<details class="more"><summary>{len(folded)} more configs with one run each '
+                  "(no verdict from one run; the search's figures show them all)</summary>"
+                  + _comparison_table(head, [], folded, fraction) + "</details>")
+    unit = " in percentage points" if fraction else ""
+    margin = format_spread(s.equivalence_margin, fraction)
+    note = (f'<p class="muted">Difference = variant − baseline{unit}, adjusted for the luck of the '
+            f"variant's seeds (mean = baseline mean + difference). Equivalence margin ±{escape(margin)} "
+            f"({escape(str(s.equivalence_margin_source or 'n/a'))}). "
+            + " ".join(f"<b>{escape(verdict_label(v))}</b>: {escape(m)}." for v, m in VERDICT_MEANINGS.items())
+            + "</p>")
+    return table + note
+
+
+def _comparison_table(head: list[str], first: list[list[str]], comparisons: pd.DataFrame, fraction: bool) -> str:
+    """The verdict table's rows: ``first`` (the baseline's, already formatted), then one per comparison."""
+    rows = list(first)
     for _, r in comparisons.iterrows():
         diff, lo, hi = _get(r, "diff"), _get(r, "ci_low"), _get(r, "ci_high")
         d = 2 if fraction else shared_decimals(diff, lo, hi)
@@ -237,15 +282,7 @@ def _verdict_table(comparisons: pd.DataFrame, s: Summary, fraction: bool) -> str
             _badge(_get(r, "verdict")),
             _decide_cell(r),
         ])
-    table = _table(head, rows, verdict_col=6, row_classes=["baseline"] + [""] * len(comparisons))
-    unit = " in percentage points" if fraction else ""
-    margin = format_spread(s.equivalence_margin, fraction)
-    note = (f'<p class="muted">Difference = variant − baseline{unit}, adjusted for the luck of the '
-            f"variant's seeds (mean = baseline mean + difference). Equivalence margin ±{escape(margin)} "
-            f"({escape(str(s.equivalence_margin_source or 'n/a'))}). "
-            + " ".join(f"<b>{escape(verdict_label(v))}</b>: {escape(m)}." for v, m in VERDICT_MEANINGS.items())
-            + "</p>")
-    return table + note
+    return _table(head, rows, verdict_col=6, row_classes=["baseline"] * len(first) + [""] * len(comparisons))
 
 
 def _decide_cell(r) -> str:

@@ -77,6 +77,8 @@ def marginal_importance(scores, hparams: Mapping[str, pd.Series | list], *, n_pe
         n_levels = int(codes.max()) + 1
         eta = _eta2(shuffled, codes, n_levels)
         observed, null = eta[0], eta[1:]
+        if not np.isfinite(observed):       # the scores do not vary: nothing to share out
+            continue
         rows.append({"hparam": name, "n_levels": n_levels, "n_configs": len(y), "share": observed,
                      "null_share": float(np.nanmean(null)), "net_share": max(0.0, observed - float(np.nanmean(null))),
                      "p_value": float((1 + np.sum(null >= observed - 1e-12)) / (1 + n_perm))})
