@@ -1142,8 +1142,13 @@ def marginal_effects_figure(runs: pd.DataFrame, comparisons: pd.DataFrame, metri
                        label=f"{_t(baseline)} mean ± noise floor")
         if numeric.notna().all():
             ax.scatter(numeric, scores * s, s=22, color=_SEARCH_COLOR, alpha=0.8, edgecolor="none")
-            if (numeric > 0).all() and numeric.max() / numeric.min() >= 20:
-                ax.set_xscale("log")
+            positive = numeric[numeric > 0]
+            if len(positive) >= 2 and positive.max() / positive.min() >= 20 and (numeric >= 0).all():
+                # a log axis; a zero (the baseline's "no weight decay") on a linear stretch near it
+                if (numeric > 0).all():
+                    ax.set_xscale("log")
+                else:
+                    ax.set_xscale("symlog", linthresh=float(positive.min()))
         else:
             cats = list(dict.fromkeys(values.astype(str)))
             pos = values.astype(str).map({c: i for i, c in enumerate(cats)}).to_numpy(dtype=float)
