@@ -199,3 +199,29 @@ def test_a_search_without_one_at_a_time_variants_gets_its_importance_table():
     result = analyze(pd.DataFrame(rows), "acc", baseline="base", n_boot=200)
     assert set(result.importance["design"]) == {"all_runs"}
     assert set(result.importance["verdict"]) <= {"matters", "inconclusive", "insufficient_runs"}
+
+
+def test_a_large_searchs_curve_is_the_exact_curve_at_log_spaced_trials():
+    from noisefloor.stats.expected_max import CURVE_POINTS
+
+    scores = np.random.default_rng(8).normal(0.9, 0.01, size=500)
+    curve = expected_max_curve(scores, n_boot=50)
+    assert curve.n[0] == 1 and curve.n[-1] == 500 and len(curve.n) <= CURVE_POINTS
+    np.testing.assert_allclose(curve.estimate, expected_max(scores)[curve.n - 1], rtol=0, atol=1e-12)
+
+
+def test_the_differences_figure_folds_a_searchs_single_runs_like_the_table():
+    import pandas as pd
+
+    from noisefloor import plots
+    from noisefloor.display import SINGLE_RUNS_SHOWN
+
+    rows = [{"config": f"sweep_{i:03d}", "baseline": "b", "n": 1, "diff": 0.01 - i / 1000, "ci_low": np.nan,
+             "ci_high": np.nan, "verdict": "insufficient_runs", "mean": 0.9, "baseline_mean": 0.9}
+            for i in range(30)]
+    rows.insert(0, {"config": "lr_hi", "baseline": "b", "n": 4, "diff": 0.02, "ci_low": 0.01, "ci_high": 0.03,
+                    "verdict": "better", "mean": 0.92, "baseline_mean": 0.9})
+    fig = plots.differences_figure(pd.DataFrame(rows), 0.005, metric="val_acc")
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert len(labels) == 1 + SINGLE_RUNS_SHOWN and "lr_hi" in labels and "sweep_000" in labels
+    assert "(25 more configs with one run each, no interval: not shown)" in fig._suptitle.get_text()

@@ -310,7 +310,8 @@ def test_a_search_folds_its_single_run_configs_and_says_what_one_run_each_can_te
     """40 searched configs at one seed: the first screen holds the best five and the search's sentence."""
     import numpy as np
 
-    from noisefloor.report import SINGLE_RUNS_SHOWN, answer_sentence, render_report
+    from noisefloor.display import SINGLE_RUNS_SHOWN
+    from noisefloor.report import answer_sentence, render_report
     from noisefloor.stats import analyze
 
     rng = np.random.default_rng(2)

@@ -219,3 +219,21 @@ def format_interval(low, high, fraction: bool, *, decimals: int | None = None) -
 def format_share(value) -> str:
     """A share in [0, 1] as a percentage (``"67 %"``)."""
     return "n/a" if is_missing(value) else f"{float(value) * 100:.0f} %"
+
+
+#: A search's single-run configs shown (in the verdict table, the differences figure) before the rest fold away.
+SINGLE_RUNS_SHOWN = 5
+
+
+def fold_single_runs(comparisons):
+    """``(shown, folded)``: the comparisons with every single-run config beyond the best :data:`SINGLE_RUNS_SHOWN` folded.
+
+    One run has no interval and no verdict; a search has many such configs.
+    The table's order decides which are "the best" (the analysis sorts by
+    difference), and nothing is folded unless at least two rows would be.
+    """
+    if not len(comparisons):
+        return comparisons, comparisons.iloc[:0]
+    single = comparisons[(comparisons["n"] <= 1) & (comparisons["verdict"] == "insufficient_runs")]
+    folded = single.iloc[SINGLE_RUNS_SHOWN:] if len(single) > SINGLE_RUNS_SHOWN + 1 else single.iloc[:0]
+    return comparisons.drop(index=folded.index), folded

@@ -32,6 +32,7 @@ from matplotlib.patches import Patch
 
 from .display import (
     BASELINE_COLOR,
+    fold_single_runs,
     VERDICT_ORDER,
     correction_name,
     is_missing,
@@ -610,6 +611,10 @@ def differences_figure(
 ) -> Figure:
     """Build the forest plot of differences (see :func:`plot_differences`)."""
     comp = comparisons.copy() if comparisons is not None else pd.DataFrame()
+    n_folded = 0
+    if len(comp):
+        comp, folded = fold_single_runs(comp)      # a search's single runs: the best few, as in the table
+        comp, n_folded = comp.copy(), len(folded)
     level_values = []
     for col in ("mean", "baseline_mean"):
         if col in comp:
@@ -677,8 +682,11 @@ def differences_figure(
         # Outside the axes: inside, it would sooner or later cover an interval.
         fig.legend(loc="outside lower center", fontsize=8.5, frameon=False)
 
-    fig.suptitle(f"Each variant's difference from {_t(baseline)}: better or worse when its interval misses 0, "
-                 "equivalent inside the band", fontsize=_TITLE_SIZE)
+    title = (f"Each variant's difference from {_t(baseline)}: better or worse when its interval misses 0, "
+             "equivalent inside the band")
+    if n_folded:
+        title += f"\n({n_folded} more configs with one run each, no interval: not shown)"
+    fig.suptitle(title, fontsize=_TITLE_SIZE)
     return fig
 
 

@@ -24,6 +24,7 @@ from typing import Iterable, Mapping
 import pandas as pd
 
 from .display import (
+    fold_single_runs,
     BASELINE_COLOR,
     VERDICT_COLORS,
     VERDICT_MEANINGS,
@@ -234,10 +235,6 @@ def _question(s: Summary) -> str:
             f"confidence ({escape(correction_name(s.correction))}).")
 
 
-#: A search's single-run configs shown in the verdict table before the rest fold away.
-SINGLE_RUNS_SHOWN = 5
-
-
 def _verdict_table(comparisons: pd.DataFrame, s: Summary, fraction: bool) -> str:
     base_mean = comparisons["baseline_mean"].iloc[0] if len(comparisons) else None
     head = ["Config", "Runs", "Mean", "Difference", f"Simultaneous {float(1 - s.alpha) * 100:g} % interval",
@@ -246,10 +243,7 @@ def _verdict_table(comparisons: pd.DataFrame, s: Summary, fraction: bool) -> str
     rows = [[label, _n(s.n_baseline), format_level(base_mean, fraction), "", "", "",
              '<span class="muted">reference</span>', ""]]
     # A search's configs with one run each get no verdict: the best few stay in the table, the rest fold away.
-    single = comparisons[(comparisons["n"] <= 1) & (comparisons["verdict"] == "insufficient_runs")] \
-        if len(comparisons) else comparisons
-    folded = single.iloc[SINGLE_RUNS_SHOWN:] if len(single) > SINGLE_RUNS_SHOWN + 1 else single.iloc[:0]
-    shown = comparisons.drop(index=folded.index)
+    shown, folded = fold_single_runs(comparisons)
     table = _comparison_table(head, rows, shown, fraction)
     if len(folded):
         table += (f'<details class="more"><summary>{len(folded)} more configs with one run each '

@@ -21,21 +21,23 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def expected_max(values, n_max: int | None = None, *, direction: str = "max") -> np.ndarray:
+def expected_max(values, n_max: int | None = None, *, direction: str = "max", at=None) -> np.ndarray:
     """The expected best of n draws from ``values``, for n = 1 .. ``n_max`` (default: len(values)).
 
-    ``direction="min"`` gives the expected best when smaller is better (the expected minimum).
+    ``direction="min"`` gives the expected best when smaller is better (the
+    expected minimum). ``at``: only these n (a figure of a large search needs
+    a few dozen points, not every n).
     """
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
+    n = np.arange(1, (n_max or v.size) + 1) if at is None else np.asarray(at)
     if v.size == 0:
-        return np.full(n_max or 0, np.nan)
+        return np.full(len(n), np.nan)
     sign = 1.0 if direction == "max" else -1.0
     v = np.sort(sign * v)
     big_n = v.size
-    n = np.arange(1, (n_max or big_n) + 1)[:, None]
     i = np.arange(1, big_n + 1)[None, :]
-    weights = (i / big_n) ** n - ((i - 1) / big_n) ** n
+    weights = (i / big_n) ** n[:, None] - ((i - 1) / big_n) ** n[:, None]
     return sign * (weights @ v)
 
 
@@ -57,19 +59,30 @@ class ExpectedMaxCurve:
     high: np.ndarray
 
 
+#: Beyond this many trials a curve is drawn at about this many log-spaced n.
+CURVE_POINTS = 80
+
+
 def expected_max_curve(values, *, direction: str = "max", level: float = 0.95, n_boot: int = 1000,
                        random_state=0) -> ExpectedMaxCurve:
-    """:func:`expected_max` over n = 1 .. N, with a percentile bootstrap band at ``level``."""
+    """:func:`expected_max` over n = 1 .. N, with a percentile bootstrap band at ``level``.
+
+    With more than :data:`CURVE_POINTS` trials the curve is evaluated at
+    log-spaced n (1 and N included): the same values where it is drawn, at a
+    fraction of the cost (1,000 trials: seconds instead of minutes).
+    """
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
-    estimate = expected_max(v, direction=direction)
+    n = np.arange(1, v.size + 1)
+    if v.size > CURVE_POINTS:
+        n = np.unique(np.round(np.geomspace(1, v.size, CURVE_POINTS)).astype(int))
+    estimate = expected_max(v, direction=direction, at=n)
     rng = np.random.default_rng(random_state)
     if v.size < 2:
-        return ExpectedMaxCurve(np.arange(1, v.size + 1), estimate, estimate.copy(), estimate.copy())
-    boots = np.stack([expected_max(rng.choice(v, size=v.size), direction=direction) for _ in range(n_boot)])
+        return ExpectedMaxCurve(n, estimate, estimate.copy(), estimate.copy())
+    boots = np.stack([expected_max(rng.choice(v, size=v.size), direction=direction, at=n) for _ in range(n_boot)])
     tail = (1 - level) / 2
-    return ExpectedMaxCurve(np.arange(1, v.size + 1), estimate, np.quantile(boots, tail, axis=0),
-                            np.quantile(boots, 1 - tail, axis=0))
+    return ExpectedMaxCurve(n, estimate, np.quantile(boots, tail, axis=0), np.quantile(boots, 1 - tail, axis=0))
 
 
 def trials_worth(curve, noise_floor: float | None) -> int | None:
