@@ -1,0 +1,29 @@
+"""The shipped examples stay valid and at the size the README promises."""
+
+from pathlib import Path
+
+from noisefloor import params as P
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_the_reference_design_examples_are_the_designs_shape():
+    laptop = P.load(EXAMPLES / "reference-design" / "params.yaml")
+    gpu = P.load(EXAMPLES / "reference-design" / "params.fashion-mnist.yaml")
+    for p, n, dataset in ((laptop, 40, "digits"), (gpu, 210, "fashion-mnist")):
+        assert p.data.dataset == dataset and not p.configs and p.sweep.method == "random"
+        assert len(p.noise_seeds) == n and len(p.sweep_configs) == n and p.sweep.seeds == (0,)
+        assert len(p.runs()) == 2 * n
+        base = p.resolve(p.baseline)
+        assert (base.model.hidden_size, base.model.num_layers, base.model.bidirectional) == (128, 2, True)
+        assert (base.train.optimizer, base.train.lr, base.train.batch_size) == ("adam", 0.003, 100)
+    # the laptop version is the first 40 configs of the GPU one's space, drawn the same way
+    assert dict(laptop.sweep.parameters) == dict(gpu.sweep.parameters)
+    assert [dict(laptop.sweep_configs[c]) for c in laptop.sweep_configs] == \
+        [dict(gpu.sweep_configs[c]) for c in list(gpu.sweep_configs)[:40]]
+
+
+def test_the_own_model_example_is_a_program_with_its_deps():
+    p = P.load(EXAMPLES / "own-model" / "params.yaml")
+    assert not p.program.builtin and p.program.deps == ("train.py",)
+    assert len(p.runs()) == 20 + 3 * 4
