@@ -62,7 +62,10 @@ def report_file(tmp_path_factory):
                            margin=s.equivalence_margin)
     plots.plot_learning_curves(histories, "val_acc", sy.BASELINE, sy.SIGNAL_SEEDS, out["learning_curves"],
                                runs=runs, noise_floor=s.noise_floor)
+    plots.plot_search_payoff(runs, "val_acc", sy.BASELINE, out["search_payoff"], summary=s)
+    plots.plot_marginal_effects(runs, res.comparisons, "val_acc", sy.BASELINE, out["marginal_effects"], summary=s)
     plots.plot_importance(res.importance, out["importance"], metric="val_acc")
+    assert all(path.is_file() for path in out.values())     # every figure of the table is drawn here
     page = render_report(s, res.comparisons, res.importance, out, work / "report.html", runs=runs)
     probed = work / "probed.html"
     probed.write_text(page.read_text().replace("<head>", "<head>" + PROBE, 1))

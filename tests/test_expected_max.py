@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from noisefloor.stats.expected_max import expected_max, expected_max_curve, trials_worth
@@ -58,17 +59,37 @@ def test_the_analysis_and_the_figure_read_the_search_from_the_same_runs(tmp_path
     rows += [{"config": "c0", "seed": 1, "acc": 0.9}]
     runs = pd.DataFrame(rows)
     s = analyze(runs, "acc", baseline="base", n_boot=200).summary
-    searched = [r["acc"] for r in rows if r["seed"] == 0]               # every config at the busiest seed
-    assert (s.search_seed, s.search_trials) == (0, 16)
+    # the configs with one run each (c0 ran twice: the verdicts' business) and the baseline at their seed
+    searched = [r["acc"] for r in rows if r["seed"] == 0 and r["config"] != "c0"]
+    assert (s.search_seed, s.search_trials) == (0, 15)
     assert s.search_expected_best == pytest.approx(expected_max(searched)[-1])
     assert s.search_expected_best < max(searched)          # n draws with replacement: below the best seen
     base = [r["acc"] for r in rows if r["config"] == "base"]
-    assert s.noise_expected_best == pytest.approx(expected_max(base, 16)[-1])
+    assert s.noise_expected_best == pytest.approx(expected_max(base, 15)[-1])
     assert s.trials_worth == trials_worth(expected_max(searched), s.noise_floor)
     fig = plots.search_payoff_figure(runs, "acc", "base", s)
     marked = [line.get_xdata()[0] for line in fig.axes[0].get_lines() if line.get_linestyle() == ":"]
     assert marked == [s.trials_worth]
-    assert "16 configs at seed 0" in fig.axes[0].get_legend().get_texts()[0].get_text()
+    assert "15 configs at seed 0" in fig.axes[0].get_legend().get_texts()[0].get_text()
+
+
+def test_a_few_variants_at_several_seeds_are_no_search():
+    """The verdicts judge configs with several runs; the search fields stay empty and the figures say so."""
+    import pandas as pd
+
+    from noisefloor import plots
+    from noisefloor.stats import analyze
+
+    rng = np.random.default_rng(3)
+    rows = [{"config": c, "seed": s, "acc": 0.9 + rng.normal(0, 0.01), "hp.lr": lr}
+            for c, lr in (("base", 0.01), ("a", 0.02), ("b", 0.03), ("c", 0.04)) for s in range(4 if c != "base" else 10)]
+    runs = pd.DataFrame(rows)
+    result = analyze(runs, "acc", baseline="base", n_boot=200)
+    s = result.summary
+    assert (s.search_trials, s.trials_worth, s.search_winner_probability, s.search_importance) == (None,) * 4
+    assert plots.search_payoff_figure(runs, "acc", "base", s).axes[0].texts[0].get_text().startswith("No search")
+    assert plots.marginal_effects_figure(runs, result.comparisons, "acc", "base", s).axes[0].texts[0] \
+        .get_text().startswith("No search")
 
 
 # --------------------------------------------------------------------------- is the winner real?
@@ -115,7 +136,7 @@ def test_the_probability_is_calibrated_with_known_truth(spread):
         probs.append(w.probability)
         hits.append(truth[top].argmax() == 0)
     probs, hits = np.array(probs), np.array(hits)
-    assert hits.mean() == pytest.approx(probs.mean(), abs=0.04)
+    assert hits.mean() == pytest.approx(probs.mean(), abs=0.05)
     for lo, hi in ((0.0, 0.4), (0.4, 0.7), (0.7, 1.01)):
         sel = (probs >= lo) & (probs < hi)
         if sel.sum() > 150:
@@ -152,6 +173,15 @@ def test_a_dummy_hyperparameter_is_near_zero_and_not_significant_and_a_real_one_
         assert st.kstest(p, "uniform").pvalue > 0.001                     # p-values uniform under the null
     assert np.mean(net_dummy) < 0.03                                     # near zero
     assert np.mean(np.array(p_lr) < 0.05) > 0.9                          # the real effect is found
+
+
+def test_equal_values_share_a_level():
+    from noisefloor.stats.marginal import _levels
+
+    codes = _levels(pd.Series([1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5]))
+    for value in range(5):        # each value's three rows in one level
+        assert len(set(codes[3 * value:3 * value + 3])) == 1
+    assert len(set(codes)) <= 4
 
 
 def test_a_hyperparameter_with_one_value_is_left_out():
@@ -221,7 +251,27 @@ def test_the_differences_figure_folds_a_searchs_single_runs_like_the_table():
             for i in range(30)]
     rows.insert(0, {"config": "lr_hi", "baseline": "b", "n": 4, "diff": 0.02, "ci_low": 0.01, "ci_high": 0.03,
                     "verdict": "better", "mean": 0.92, "baseline_mean": 0.9})
-    fig = plots.differences_figure(pd.DataFrame(rows), 0.005, metric="val_acc")
+    shuffled = pd.DataFrame(rows).sample(frac=1, random_state=3)          # not in the table's order
+    fig = plots.differences_figure(shuffled, 0.005, metric="val_acc")
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
-    assert len(labels) == 1 + SINGLE_RUNS_SHOWN and "lr_hi" in labels and "sweep_000" in labels
+    best = {f"sweep_{i:03d}" for i in range(SINGLE_RUNS_SHOWN)}          # the largest differences
+    assert set(labels) == {"lr_hi"} | best
     assert "(25 more configs with one run each, no interval: not shown)" in fig._suptitle.get_text()
+    fig = plots.differences_figure(shuffled, 0.005, metric="val_loss", direction="min")
+    worst = {f"sweep_{i:03d}" for i in range(30 - SINGLE_RUNS_SHOWN, 30)}  # smaller is better
+    assert {t.get_text() for t in fig.axes[0].get_yticklabels()} == {"lr_hi"} | worst
+
+
+def test_a_tail_of_failed_configs_does_not_make_the_winner_look_sure():
+    """A skewed search: most configs near the top, a tail of failures (a learning rate far off). The
+    spread is read from the better half, so the tail does not inflate it; still somewhat optimistic."""
+    from noisefloor.stats.winner import winner
+
+    rng = np.random.default_rng(1)
+    probs, hits = [], []
+    for _ in range(600):
+        truth = np.r_[rng.normal(0.95, 0.003, 24), rng.uniform(0.3, 0.9, 16)]
+        observed = truth + rng.normal(0, 0.01, 40)
+        probs.append(winner(np.arange(40), observed, np.ones(40), 0.01, n_sim=4000, random_state=2).probability)
+        hits.append(truth[np.argsort(-observed)[:5]].argmax() == 0)
+    assert np.mean(hits) < np.mean(probs) < np.mean(hits) + 0.12      # (the whole search's variance: + 0.16)

@@ -155,11 +155,25 @@ def test_sweep_configs_join_the_named_ones_at_the_sweep_seeds(smoke_raw, write_p
      "is not of type 'integer' (a value the sweep drew: fix sweep.parameters)"),
     ({"method": "random", "count": 2, "seeds": [7], "parameters": {"lr": {"value": 0.1}}},
      "sweep.seeds: [7] not in seeds.noise"),
+    ({"method": "random", "count": 2, "parameters": {"device": {"values": ["cpu", "cuda"]}}},
+     "sweep.parameters.device: how a run executes, not a hyperparameter to search"),
+    ({"method": "grid", "parameters": {"batch_size": {"distribution": "int_uniform", "min": 1, "max": 10 ** 9}}},
+     "sweep.parameters: the grid has 1,000,000,000 configs (at most 100,000; use method: random)"),
+    ({"method": "random", "count": 2,
+      "parameters": {"optimizer": {"distribution": "categorical", "values": ["adam"], "min": 0}}},
+     "sweep.parameters.optimizer.min: not with a categorical distribution"),
 ])
 def test_a_bad_sweep_is_refused_with_one_line_naming_the_key(smoke_raw, write_params, section, message):
     with pytest.raises(P.ParamsError) as err:
         with_sweep(smoke_raw, write_params, **section)
     assert message in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+def test_a_categorical_distribution_takes_its_values_as_w_and_b_writes_it(smoke_raw, write_params):
+    for method, extra in (("random", {"count": 20}), ("grid", {})):
+        p = with_sweep(smoke_raw, write_params, method=method, **extra, parameters={
+            "optimizer": {"distribution": "categorical", "values": ["adam", "sgd"]}})
+        assert {p.resolve(c).train.optimizer for c in p.sweep_configs} == {"adam", "sgd"}
 
 
 def test_a_named_config_may_not_take_a_sweep_name(smoke_raw, write_params):
@@ -194,6 +208,10 @@ def test_a_program_sweeps_its_own_hyperparameters(tmp_path):
     raw["sweep"]["parameters"] = {"width": {"value": 3}}
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     with pytest.raises(P.ParamsError, match="sweep.parameters.width: not a hyperparameter"):
+        P.load(path)
+    raw["sweep"]["parameters"] = {"lr": {"values": [__import__("datetime").date(2024, 1, 1)]}}
+    path.write_text(yaml.dump(raw, sort_keys=False))
+    with pytest.raises(P.ParamsError, match=r"sweep.parameters.lr: datetime.date\(2024, 1, 1\) is not a plain"):
         P.load(path)
 
 

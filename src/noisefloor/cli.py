@@ -132,8 +132,10 @@ def cmd_sweep_show(args) -> int:
     p = P.load(args.params)
     if p.sweep is None:
         raise InputError(f"{args.params}: no sweep section")
-    rows = [{"config": name, **dict(values), "seeds": " ".join(map(str, p.seeds_for(name))),
-             "config_hash": p.resolve(name).config_hash} for name, values in p.sweep_configs.items()]
+    own = {"config", "seeds", "config_hash"}      # a hyperparameter of the same name shows as hp.<name>
+    rows = [{"config": name, **{f"hp.{k}" if k in own else k: v for k, v in values.items()},
+             "seeds": " ".join(map(str, p.seeds_for(name))), "config_hash": p.resolve(name).config_hash}
+            for name, values in p.sweep_configs.items()]
     sys.stdout.write(pd.DataFrame(rows).to_string(index=False) + "\n")
     print(f"sweep: {len(rows)} configs ({p.sweep.method}, sampler seed {p.sweep.seed})", file=sys.stderr)
     return 0
@@ -292,7 +294,8 @@ def cmd_plot(args) -> int:
         "config_distributions": lambda path: plots.plot_config_distributions(
             runs, comparisons, metric, baseline, summary.noise_floor, path),
         "differences": lambda path: plots.plot_differences(
-            comparisons, summary.noise_floor, path, metric=metric, margin=summary.equivalence_margin),
+            comparisons, summary.noise_floor, path, metric=metric, margin=summary.equivalence_margin,
+            direction=summary.direction),
         "learning_curves": lambda path: plots.plot_learning_curves(
             histories, hist_metric, baseline, signal_seeds, path, runs=runs,
             noise_floor=summary.noise_floor if same else None, direction=summary.direction if same else "max"),

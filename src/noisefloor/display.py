@@ -225,15 +225,22 @@ def format_share(value) -> str:
 SINGLE_RUNS_SHOWN = 5
 
 
-def fold_single_runs(comparisons):
-    """``(shown, folded)``: the comparisons with every single-run config beyond the best :data:`SINGLE_RUNS_SHOWN` folded.
+def fold_single_runs(comparisons, direction: str = "max"):
+    """``(shown, folded)``: every single-run config beyond the best :data:`SINGLE_RUNS_SHOWN` folded away.
 
     One run has no interval and no verdict; a search has many such configs.
-    The table's order decides which are "the best" (the analysis sorts by
-    difference), and nothing is folded unless at least two rows would be.
+    "The best" are those with the best difference in ``direction``; every
+    renderer folds through here, so the table and the figure show the same
+    configs. Nothing is folded unless at least two rows would be; ``shown``
+    keeps the order it was given.
     """
     if not len(comparisons):
         return comparisons, comparisons.iloc[:0]
+    import pandas as pd
+
     single = comparisons[(comparisons["n"] <= 1) & (comparisons["verdict"] == "insufficient_runs")]
-    folded = single.iloc[SINGLE_RUNS_SHOWN:] if len(single) > SINGLE_RUNS_SHOWN + 1 else single.iloc[:0]
-    return comparisons.drop(index=folded.index), folded
+    sign = -1.0 if direction == "min" else 1.0
+    best_first = single.assign(_k=sign * pd.to_numeric(single["diff"], errors="coerce")) \
+        .sort_values("_k", ascending=False, na_position="last", kind="stable")
+    folded = best_first.iloc[SINGLE_RUNS_SHOWN:] if len(single) > SINGLE_RUNS_SHOWN + 1 else single.iloc[:0]
+    return comparisons.drop(index=folded.index), comparisons.loc[folded.index]

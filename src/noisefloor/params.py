@@ -456,8 +456,13 @@ def _with_sweep(params: Params, raw: dict, source: str) -> Params:
     problem = S.problem(section)
     if problem:
         raise ParamsError(f"{source}: sweep.{problem}")
-    known = set(params.hyperparameters) if not params.program.builtin else MODEL_KEYS | TRAIN_KEYS
+    # Keys that say how a run executes, not what it learns, are not searched.
+    execution = {"threads", "device", "keep_checkpoint", "seed_batch"}
+    known = set(params.hyperparameters) if not params.program.builtin else (MODEL_KEYS | TRAIN_KEYS) - execution
     for name in section["parameters"]:
+        if name in execution and params.program.builtin:
+            raise ParamsError(f"{source}: sweep.parameters.{name}: how a run executes, not a hyperparameter "
+                              "to search")
         if name not in known:
             what = "a hyperparameter" if not params.program.builtin else "a model or train key"
             raise ParamsError(f"{source}: sweep.parameters.{name}: not {what} (known: {', '.join(sorted(known))})")
@@ -472,6 +477,14 @@ def _with_sweep(params: Params, raw: dict, source: str) -> Params:
     sweep = S.SweepParams(method=section["method"], count=section.get("count"), seed=section.get("seed", 0),
                           seeds=seeds, parameters=MappingProxyType(dict(section["parameters"])))
     configs = S.expand(sweep)
+    if not params.program.builtin:
+        for name, values in configs.items():
+            for key, value in values.items():
+                try:
+                    json.dumps(value, allow_nan=False)
+                except (TypeError, ValueError):
+                    raise ParamsError(f"{source}: sweep.parameters.{key}: {value!r} is not a plain YAML value "
+                                      "(a number, text, true/false, null or a list or mapping of them)") from None
     if params.program.builtin:
         # Drawn values must be valid overrides (an integer hidden size, a dropout below 1, ...).
         try:

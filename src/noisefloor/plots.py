@@ -608,12 +608,13 @@ def differences_figure(
     *,
     metric: str | None = None,
     margin: float | None = None,
+    direction: str = "max",
 ) -> Figure:
     """Build the forest plot of differences (see :func:`plot_differences`)."""
     comp = comparisons.copy() if comparisons is not None else pd.DataFrame()
     n_folded = 0
     if len(comp):
-        comp, folded = fold_single_runs(comp)      # a search's single runs: the best few, as in the table
+        comp, folded = fold_single_runs(comp, direction)   # a search's single runs: the best few, as in the table
         comp, n_folded = comp.copy(), len(folded)
     level_values = []
     for col in ("mean", "baseline_mean"):
@@ -697,6 +698,7 @@ def plot_differences(
     *,
     metric: str | None = None,
     margin: float | None = None,
+    direction: str = "max",
 ) -> Path:
     """Forest plot of each variant's difference from the baseline.
 
@@ -718,13 +720,17 @@ def plot_differences(
         Output PNG path.
     metric : str, optional
         Metric name, used for the axis label and to decide on percent units.
+    direction : {"max", "min"}
+        Which way the metric improves: a search's single-run configs are
+        folded to the best few (:func:`noisefloor.display.fold_single_runs`).
 
     Returns
     -------
     pathlib.Path
         The written path.
     """
-    return _save(differences_figure(comparisons, noise_floor, metric=metric, margin=margin), path)
+    return _save(differences_figure(comparisons, noise_floor, metric=metric, margin=margin, direction=direction),
+                 path)
 
 
 # --------------------------------------------------------------------------
@@ -1041,16 +1047,16 @@ def search_payoff_figure(runs: pd.DataFrame, metric: str, baseline: str, summary
     ok, n_bad = _split_ok(runs, metric)
     values = ok[metric].to_numpy(dtype=float)
     seed, _, searched = search_sample(values, ok["config"].to_numpy(dtype=object),
-                                      ok["seed"].to_numpy(dtype=object))
+                                      ok["seed"].to_numpy(dtype=object), baseline)
     base = ok.loc[ok["config"] == baseline, metric].to_numpy(dtype=float)
     units = _Units(metric, values)
     s = units.scale
     fig = _new_figure(10, 5.2)
     ax = fig.add_subplot(1, 1, 1)
-    if len(searched) < 2 or len(base) < 2:
+    if summary.search_trials is None or len(base) < 2:
         ax.set_axis_off()
-        _empty_message(ax, "No search to show: it needs at least two configs run at one seed "
-                           "and two baseline seeds")
+        _empty_message(ax, "No search to show: a search is several configs with one run each "
+                           "(a sweep section), beside the baseline's seeds")
         return fig
     level = summary.confidence_level or 0.95
     curves = [(f"search: {_n(len(searched), 'config')} at seed {_t(seed)}", searched, _SEARCH_COLOR),
@@ -1125,11 +1131,11 @@ def marginal_effects_figure(runs: pd.DataFrame, comparisons: pd.DataFrame, metri
         fig = _new_figure(10, 2.4)
         ax = fig.add_subplot(1, 1, 1)
         ax.set_axis_off()
-        _empty_message(ax, "No search to break down: it takes at least 6 configs run at one seed with "
-                           "hyperparameters that vary")
+        _empty_message(ax, "No search to break down: it takes at least 6 configs with one run each "
+                           "(a sweep section) whose hyperparameters vary")
         return fig
     seed, configs, scores = search_sample(ok[metric].to_numpy(dtype=float), ok["config"].to_numpy(dtype=object),
-                                          ok["seed"].to_numpy(dtype=object))
+                                          ok["seed"].to_numpy(dtype=object), baseline)
     at = ok[ok["seed"] == seed].drop_duplicates("config").set_index("config").loc[list(configs)]
     units = _Units(metric, scores)
     s = units.scale
@@ -1142,7 +1148,8 @@ def marginal_effects_figure(runs: pd.DataFrame, comparisons: pd.DataFrame, metri
         base_mean = float(comparisons["baseline_mean"].dropna().iloc[0])
     for k, row in enumerate(panels):
         ax = fig.add_subplot(nrows, ncols, k + 1, sharey=fig.axes[0] if k else None)
-        values = at[f"hp.{row['hparam']}"]
+        column = f"hp.{row['hparam']}" if f"hp.{row['hparam']}" in at.columns else row["hparam"]
+        values = at[column]
         numeric = pd.to_numeric(values, errors="coerce")
         if base_mean is not None and not is_missing(summary.noise_floor):
             lo, hi = (base_mean - summary.noise_floor) * s, (base_mean + summary.noise_floor) * s

@@ -147,7 +147,8 @@ def search_sentence(s: Summary, fraction: bool) -> str:
         text += f", and trials beyond {s.trials_worth} gain less than the noise floor"
     text += "."
     if s.search_winner_probability is not None:
-        text += (f" Its best, {s.search_winner}, is the true best of the top {s.search_winner_top_k} with "
+        tied = " (tied with the runner-up)" if not s.search_winner_lead else ""
+        text += (f" Its best, {s.search_winner}{tied}, is the true best of the top {s.search_winner_top_k} with "
                  f"probability {format_plain(s.search_winner_probability, 2)} under the measured noise: "
                  "one run each is too few for a verdict, so confirm the top configs on fresh seeds.")
     return text
@@ -243,7 +244,7 @@ def _verdict_table(comparisons: pd.DataFrame, s: Summary, fraction: bool) -> str
     rows = [[label, _n(s.n_baseline), format_level(base_mean, fraction), "", "", "",
              '<span class="muted">reference</span>', ""]]
     # A search's configs with one run each get no verdict: the best few stay in the table, the rest fold away.
-    shown, folded = fold_single_runs(comparisons)
+    shown, folded = fold_single_runs(comparisons, s.direction or "max")
     table = _comparison_table(head, rows, shown, fraction)
     if len(folded):
         table += (f'<details class="more"><summary>{len(folded)} more configs with one run each '
@@ -388,9 +389,10 @@ def _detail_values(s: Summary, fraction: bool):
                                        f"often: {format_level(s.noise_expected_best, fraction)})")
         yield "trials_worth", _n(s.trials_worth)
     if s.search_winner_probability is not None:
+        lead = (f"ahead by {format_spread(s.search_winner_lead, fraction)}" if s.search_winner_lead
+                else "tied with the runner-up")
         yield "search_winner_probability", (f"{format_plain(s.search_winner_probability, 2)}: {s.search_winner} "
-                                            f"ahead by {format_spread(s.search_winner_lead, fraction)} among the "
-                                            f"top {s.search_winner_top_k}")
+                                            f"{lead} among the top {s.search_winner_top_k}")
     yield "per_comparison_alpha", format_plain(s.per_comparison_alpha, 3)
     yield "mde", (f"{format_spread(s.mde, fraction)} (with {_n(s.mde_n)} runs; "
                   f"{format_spread(s.mde_upper, fraction)} at the noise floor's upper bound)")

@@ -28,6 +28,8 @@ DISTRIBUTIONS = ("uniform", "int_uniform", "log_uniform_values", "q_uniform", "q
 #: Those a grid can enumerate.
 ENUMERABLE = ("int_uniform", "categorical")
 PREFIX = "sweep_"
+#: The most configs a grid may expand to (a larger one is almost always a mistake in its bounds).
+MAX_GRID = 100_000
 
 
 def config_name(i: int) -> str:
@@ -69,18 +71,23 @@ def problem(raw: Mapping[str, Any]) -> str | None:
         return "count: a grid has as many configs as value combinations (leave count out)"
     for name, spec in raw["parameters"].items():
         where = f"parameters.{name}"
-        kinds = [k for k in ("value", "values", "distribution") if k in spec]
+        dist = spec.get("distribution")
+        # (a categorical distribution takes its values; W&B writes it either way)
+        kinds = [k for k in ("value", "values", "distribution") if k in spec
+                 and not (k == "values" and dist == "categorical")]
         if len(kinds) != 1:
             return f"{where}: give exactly one of value, values or distribution"
-        dist = spec.get("distribution")
         if dist is None:
             extra = [k for k in ("min", "max", "q") if k in spec]
             if extra:
                 return f"{where}.{extra[0]}: only with a distribution"
             continue
         if dist == "categorical":
-            if "values" not in spec and not spec.get("values"):
+            if not spec.get("values"):
                 return f"{where}: a categorical distribution needs values"
+            extra = [k for k in ("min", "max", "q") if k in spec]
+            if extra:
+                return f"{where}.{extra[0]}: not with a categorical distribution"
             continue
         for bound in ("min", "max"):
             if bound not in spec:
@@ -99,6 +106,12 @@ def problem(raw: Mapping[str, Any]) -> str | None:
         if method == "grid" and dist not in ENUMERABLE:
             return (f"{where}: a grid cannot enumerate the continuous {dist} distribution "
                     "(give values, or use method: random)")
+    if method == "grid":
+        size = 1
+        for spec in raw["parameters"].values():
+            size *= len(_choices(spec))
+        if size > MAX_GRID:
+            return f"parameters: the grid has {size:,} configs (at most {MAX_GRID:,}; use method: random)"
     return None
 
 
@@ -140,12 +153,12 @@ def draw(spec: Mapping[str, Any], rng: np.random.Generator) -> Any:
     raise ValueError(f"unknown distribution {dist!r}")
 
 
-def _choices(spec: Mapping[str, Any]) -> list:
-    """Every value a grid takes for one parameter."""
+def _choices(spec: Mapping[str, Any]):
+    """Every value a grid takes for one parameter (a range, not a list, for int_uniform)."""
     if "value" in spec:
         return [spec["value"]]
     if spec.get("distribution") == "int_uniform":
-        return list(range(int(spec["min"]), int(spec["max"]) + 1))
+        return range(int(spec["min"]), int(spec["max"]) + 1)
     return list(spec["values"])
 
 

@@ -412,7 +412,7 @@ def _summary(*, metric, direction, baseline, alpha, correction, confidence_level
     on_test = metric.lower().startswith("test")
 
     # The search: every config at one seed, its expected best against the number of trials.
-    search_seed, searched_configs, searched = search_sample(y, cfg, seeds)
+    search_seed, searched_configs, searched = search_sample(y, cfg, seeds, baseline)
     n_trials = len(searched)
     lead = winner(searched_configs, searched, np.ones(n_trials), floor.std, direction=direction)
     marginal = None

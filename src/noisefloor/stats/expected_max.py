@@ -98,22 +98,30 @@ def trials_worth(curve, noise_floor: float | None) -> int | None:
     return int(np.flatnonzero(gap <= noise_floor)[0]) + 1
 
 
-def search_sample(values, configs, seeds) -> tuple[object, np.ndarray, np.ndarray]:
-    """The search as observed: one score per config at the seed the most configs ran at.
+#: A search is at least this many configs with one run each.
+MIN_SEARCH = 3
+
+
+def search_sample(values, configs, seeds, baseline=None) -> tuple[object, np.ndarray, np.ndarray]:
+    """The search as observed: the configs with one run each, at the seed they share, and the baseline there.
 
     The signal condition of the reference design is many configs at one
-    fixed seed; with several shared seeds, the busiest one (the first in
-    order of appearance among ties) stands for them. Returns (seed,
-    configs, scores); (None, empty, empty) when no seed has two configs.
+    fixed seed, one run each. Configs with several runs are compared by the
+    verdicts, not here: an experiment of a few variants at several seeds has
+    no search. Returns (seed, configs, scores), the seed being the one most
+    single-run configs ran at (the first among ties); (None, empty, empty)
+    with fewer than :data:`MIN_SEARCH` single-run configs.
     """
     v = np.asarray(values, dtype=float)
     configs, seeds = np.asarray(configs, dtype=object), np.asarray(seeds, dtype=object)
-    order = list(dict.fromkeys(seeds.tolist()))
-    counts = {s: len(set(configs[seeds == s].tolist())) for s in order}
-    if not counts or max(counts.values()) < 2:
+    names, counts = np.unique(configs.astype(str), return_counts=True)
+    single = set(names[counts == 1]) - {str(baseline)}
+    is_single = np.array([str(c) in single for c in configs], dtype=bool)
+    if is_single.sum() < MIN_SEARCH:
         return None, np.array([], dtype=object), np.array([])
-    busiest = max(order, key=lambda s: counts[s])
-    at = seeds == busiest
+    order = list(dict.fromkeys(seeds[is_single].tolist()))
+    busiest = max(order, key=lambda s: int(np.sum(is_single & (seeds == s))))
+    at = (seeds == busiest) & (is_single | (configs.astype(str) == str(baseline)))
     # one score per config at that seed (the first, should a table repeat a run)
     _, first = np.unique(configs[at].astype(str), return_index=True)
     first = np.sort(first)

@@ -26,10 +26,14 @@ MARGINAL_COLUMNS = ("hparam", "n_levels", "n_configs", "share", "null_share", "n
 
 
 def _levels(x: pd.Series) -> np.ndarray:
-    """Integer level codes: the categories, or ``BINS`` quantile bins of a many-valued number."""
+    """Integer level codes: the categories, or ``BINS`` quantile bins of a many-valued number.
+
+    Equal values always share a level (a grid's or the baseline's repeated
+    value is one level, never split between bins).
+    """
     numeric = pd.to_numeric(x, errors="coerce")
     if numeric.notna().all() and numeric.nunique() > BINS:
-        return pd.qcut(numeric.rank(method="first"), BINS, labels=False).to_numpy()
+        return pd.factorize(pd.qcut(numeric, BINS, labels=False, duplicates="drop"), sort=True)[0]
     return pd.factorize(x.astype(str))[0]
 
 

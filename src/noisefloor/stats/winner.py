@@ -5,9 +5,11 @@ is partly the best config and partly the luckiest seed, and the more configs
 a search tries, the more of its winner's lead is luck (the winner's curse).
 The model: each config's observed mean x_i is its true mean plus noise of sd
 noise_floor / sqrt(n_i), and the true means of the searched configs spread
-normally around their average with a variance tau^2 estimated from the search
-itself (the observed variance minus the noise's; empirical Bayes). Each true
-mean then has the normal posterior
+normally with a variance tau^2 estimated from the search itself (empirical
+Bayes): from the better half of the search, whose observed variance is that
+of a normal cut at its median (1 - 2/pi of the whole) plus the noise's, so a
+tail of failed configs (a learning rate far too small) does not pass for
+spread among the contenders. Each true mean then has the normal posterior
 
     T_i ~ N(m + w_i (x_i - m), w_i noise_floor^2 / n_i),   w_i = tau^2 / (tau^2 + noise_floor^2 / n_i),
 
@@ -16,7 +18,9 @@ the observed best is the true best of the top k is estimated by simulating
 these posteriors (fixed seed). Near 1: the lead is beyond seed noise. Near
 1/k: the winner is a draw from the top k (tau = 0, no spread beyond seed
 noise, gives exactly 1/k). Tests check it is calibrated by simulation with
-known truth.
+known normal truth; when the contenders' true means are much tighter than
+the rest of the search (60 % of configs within 0.3 pp, the rest failed), it
+is still somewhat optimistic (0.34 against a hit rate of 0.25 in simulation).
 """
 
 from __future__ import annotations
@@ -63,7 +67,9 @@ def winner(configs, means, runs, noise_floor: float, *, direction: str = "max", 
     x = sign * means
     noise_var = noise_floor ** 2 / runs
     centre = float(np.mean(x))
-    tau2 = max(0.0, float(np.var(x, ddof=1)) - float(np.mean(noise_var)))
+    better_half = np.argsort(-x, kind="stable")[:max(3, len(x) // 2)]
+    spread = float(np.var(x[better_half], ddof=1)) / (1 - 2 / math.pi)    # a normal's, from its upper half
+    tau2 = max(0.0, spread - float(np.mean(noise_var[better_half])))
     w = tau2 / (tau2 + noise_var)
     post_mean, post_sd = centre + w * (x - centre), np.sqrt(w * noise_var)
     order = np.argsort(-x, kind="stable")
