@@ -240,8 +240,16 @@ def test_reverting_a_change_restores_from_the_run_cache_without_training(lr_proj
 def test_queued_experiments_run_in_parallel_and_show_side_by_side(lr_project):
     dvc(lr_project, "exp", "run", "--queue", "-n", "q-lr-0.02", "-S", "configs.lr_hi.lr=0.02")
     dvc(lr_project, "exp", "run", "--queue", "-n", "q-lr-0.03", "-S", "configs.lr_hi.lr=0.03")
-    dvc(lr_project, "queue", "start", "-j", "2")
-    deadline = time.monotonic() + 900
+    # The queue's workers outlive `dvc queue start` and inherit its output: read it from a file, not
+    # a pipe, or the call would wait for the workers to finish (a pipe's end comes only when they exit).
+    log = lr_project / "queue-start.log"
+    with open(log, "w") as fh:
+        proc = subprocess.run([DVC, "queue", "start", "-j", "2"], cwd=lr_project, env=env_for(lr_project),
+                              stdout=fh, stderr=subprocess.STDOUT)
+    assert proc.returncode == 0, log.read_text()
+    # Poll until both have ended; the deadline only guards against a hang (a loaded single core trains
+    # the two experiments in minutes, not half an hour).
+    deadline = time.monotonic() + 1800
     while re.search(r"\b(Queued|Running)\b", dvc(lr_project, "queue", "status")):
         assert time.monotonic() < deadline, dvc(lr_project, "queue", "status")
         time.sleep(5)
