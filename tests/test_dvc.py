@@ -60,6 +60,12 @@ def ran_stages(output: str) -> list[str]:
     return re.findall(r"Running stage '([^']+)'", output)
 
 
+def trained(output: str) -> list[str]:
+    """The (config, seed) training stages DVC ran (train_sweep, which reads the whole params file and
+    trains only what is missing, runs after any edit of it: see test_a_sweep_and_its_confirmation_...)."""
+    return [s for s in ran_stages(output) if s.startswith(("train_noise", "train_signal"))]
+
+
 def experiments(project: Path) -> dict[str, dict]:
     """`dvc exp show --json` as {experiment name (or workspace / branch): its data}."""
     out = {}
@@ -80,7 +86,9 @@ def read(project: Path, rel: str) -> bytes:
 
 
 def train_logs(project: Path) -> dict[str, int]:
-    return {str(p.relative_to(project)): p.stat().st_mtime_ns for p in (project / "results" / "logs" / "train").rglob("*.log")}
+    """The training processes' logs (not the sweep stage's, which runs after any params edit)."""
+    return {str(p.relative_to(project)): p.stat().st_mtime_ns
+            for p in (project / "results" / "logs" / "train").rglob("*.log") if p.name != "sweep.log"}
 
 
 def set_params(project: Path, edit) -> None:
@@ -102,7 +110,7 @@ def test_dry_run_of_the_shipped_pipeline_lists_every_run(dvc_required, tmp_path)
     project = make_project(tmp_path, (ROOT / "params.yaml").read_text())
     out = dvc(project, "repro", "--dry", check=False)
     stages = ran_stages(out)
-    train = [s for s in stages if s.startswith("train")]
+    train = [s for s in stages if s.startswith(("train_noise", "train_signal"))]
     assert len(train) == 36                                  # 20 noise seeds + 4 variants x 4 signal seeds
     assert [s for s in train if s.startswith("train_noise@")] == [f"train_noise@{s}" for s in range(20)]
     assert {s for s in train if s.startswith("train_signal@")} == {
@@ -114,7 +122,7 @@ def test_dry_run_of_the_shipped_pipeline_lists_every_run(dvc_required, tmp_path)
     # rest of the pipeline is in the stage list.
     assert "ERROR" not in out or "failed to reproduce 'aggregate': [Errno 2] No such file" in out
     names = dvc(project, "stage", "list", "--name-only").split()
-    assert names == train + ["aggregate", "analyze", "plot", "report_html"]
+    assert names == train + ["train_sweep", "aggregate", "analyze", "plot", "report_html"]
     assert not (project / "results").exists()
 
 
@@ -140,7 +148,7 @@ def smoke_experiment(dvc_required, tmp_path_factory):
     """The smoke experiment run once with `dvc exp run`; tests read it or change a copy (`project`)."""
     project = make_project(tmp_path_factory.mktemp("dvc"), SMOKE.read_text())
     out = dvc(project, "exp", "run", "-n", "smoke")
-    assert len([s for s in ran_stages(out) if s.startswith("train")]) == 7
+    assert len(trained(out)) == 7
     return project
 
 
@@ -215,8 +223,7 @@ def test_same_params_give_the_same_results_under_snakemake(project, tmp_path):
 
 def test_changing_one_variant_reruns_only_its_stages(lr_experiment):
     project, out = lr_experiment
-    assert [s for s in ran_stages(out) if s.startswith("train")] == ["train_signal@lr_hi-0",
-                                                                      "train_signal@lr_hi-1"]
+    assert trained(out) == ["train_signal@lr_hi-0", "train_signal@lr_hi-1"]
     m = json.loads(read(project, "results/runs/lr_hi/seed0/metrics.json"))
     assert m["resolved_config"]["train"]["lr"] == 0.03
     exps = experiments(project)
@@ -228,7 +235,7 @@ def test_reverting_a_change_restores_from_the_run_cache_without_training(lr_proj
     smoke = experiments(lr_project)["smoke"]
     logs = train_logs(lr_project)
     out = dvc(lr_project, "exp", "run", "-n", "lr-back", "-S", "configs.lr_hi.lr=0.05")
-    assert not [s for s in ran_stages(out) if s.startswith("train")]
+    assert not trained(out)
     for seed in (0, 1):
         assert f"Stage 'train_signal@lr_hi-{seed}' is cached - skipping run, checking out outputs" in out
     assert train_logs(lr_project) == logs                    # no training process wrote a log
@@ -258,7 +265,7 @@ def test_queued_experiments_run_in_parallel_and_show_side_by_side(lr_project):
     exps = experiments(lr_project)
     # a queued run trains what it changed; a value seen before comes from the run-cache
     assert "Running stage 'train_signal@lr_hi-0'" in dvc(lr_project, "queue", "logs", "q-lr-0.02")
-    assert "Running stage 'train_" not in dvc(lr_project, "queue", "logs", "q-lr-0.03")
+    assert not trained(dvc(lr_project, "queue", "logs", "q-lr-0.03"))
     assert headline(exps["q-lr-0.03"]) == headline(exps["lr-0.03"])
     assert headline(exps["q-lr-0.02"])["n_runs"] == 7
     assert exps["q-lr-0.02"]["params"]["params.yaml"]["data"]["configs"]["lr_hi"]["lr"] == 0.02
@@ -267,8 +274,39 @@ def test_queued_experiments_run_in_parallel_and_show_side_by_side(lr_project):
 def test_removing_a_config_leaves_no_stale_runs_in_the_aggregate(project):
     set_params(project, lambda raw: raw["configs"].pop("wide"))
     out = dvc(project, "repro")
-    assert not [s for s in ran_stages(out) if s.startswith("train")]
+    assert not trained(out)
     assert (project / "results" / "runs" / "wide" / "seed0" / "metrics.json").exists()   # still on disk
     runs = pd.read_csv(project / "results" / "runs.csv")
     assert set(runs.config) == {"baseline", "lr_hi"} and len(runs) == 5
     assert json.loads(read(project, "results/analysis/metrics.json"))["n_runs"] == 5
+
+
+# --------------------------------------------------------------------------- a sweep
+
+
+def test_a_sweep_and_its_confirmation_under_dvc_match_snakemake_and_grow_by_their_new_configs(dvc_required,
+                                                                                               tmp_path):
+    """DVC cannot add stages as it runs: one stage trains the sweep and confirms its best, as Snakemake does."""
+    raw = yaml.safe_load(SMOKE.read_text())
+    raw["sweep"] = {"method": "random", "count": 3, "seed": 3, "confirm": {"top_k": 1, "seeds": [1, 2]},
+                    "parameters": {"lr": {"distribution": "log_uniform_values", "min": 0.001, "max": 0.1}}}
+    project = make_project(tmp_path / "dvc", yaml.safe_dump(raw, sort_keys=False))
+    out = dvc(project, "exp", "run", "-n", "search")
+    assert "train_sweep" in ran_stages(out)
+    runs = pd.read_csv(project / "results" / "runs.csv")
+    assert runs.groupby("stage").size().to_dict() == {"confirm": 2, "noise": 3, "search": 3, "signal": 4}
+    if SNAKEMAKE is not None:
+        other = tmp_path / "snakemake"
+        git(tmp_path, "clone", "-q", str(project), str(other))
+        run(other, SNAKEMAKE, "--cores", "2")
+        theirs = pd.read_csv(other / "results" / "runs.csv")
+        keep = [c for c in runs.columns if c not in TIMING_COLUMNS]
+        pd.testing.assert_frame_equal(runs[keep], theirs[keep], check_exact=True)
+        assert read(project, "results/runs/sweep/sweep.json") == read(other, "results/runs/sweep/sweep.json")
+    # `dvc exp run -S sweep.count=4`: the sweep's stage trains the one new config and nothing else
+    out = dvc(project, "exp", "run", "-n", "search-4", "-S", "sweep.count=4")
+    assert not trained(out)
+    log = (project / "results" / "logs" / "train" / "sweep.log").read_text()
+    assert "sweep: search: 1 run(s) trained, 3 already done" in log, log
+    runs = pd.read_csv(project / "results" / "runs.csv")
+    assert sorted(runs.loc[runs["stage"] == "search", "config"]) == [f"sweep_00{i}" for i in range(4)]

@@ -10,9 +10,12 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 def test_the_reference_design_examples_are_the_designs_shape():
     laptop = P.load(EXAMPLES / "reference-design" / "params.yaml")
     gpu = P.load(EXAMPLES / "reference-design" / "params.fashion-mnist.yaml")
-    for p, n, dataset in ((laptop, 40, "digits"), (gpu, 210, "fashion-mnist")):
+    for p, n, dataset, top_k in ((laptop, 40, "digits", 3), (gpu, 210, "fashion-mnist", 5)):
         assert p.data.dataset == dataset and not p.configs and p.sweep.method == "random"
         assert len(p.noise_seeds) == n and len(p.sweep_configs) == n and p.sweep.seeds == (0,)
+        # the winner confirmed at fresh seeds (not the search's), where the baseline runs too
+        assert p.sweep.confirm_top_k == top_k and 0 not in p.sweep.confirm_seeds
+        assert set(p.sweep.confirm_seeds) <= set(p.noise_seeds)
         assert len(p.runs()) == 2 * n
         base = p.resolve(p.baseline)
         assert (base.model.hidden_size, base.model.num_layers, base.model.bidirectional) == (128, 2, True)

@@ -478,7 +478,8 @@ def test_the_example_runs_under_dvc_in_a_repository_of_its_own_and_retrains_on_a
     assert changed() == set()
     with open(project / "train.py", "a") as fh:
         fh.write("# an edit of the program\n")
-    assert changed() == {f"train_noise@{s}" for s in (0, 1, 2)} | {f"train_signal@lr_hi-{s}" for s in (0, 1)}
+    assert changed() == {f"train_noise@{s}" for s in (0, 1, 2)} | {f"train_signal@lr_hi-{s}" for s in (0, 1)} | {
+        "train_sweep"}
 
 
 @pytest.mark.parametrize("resumes", [True, False])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -162,6 +163,16 @@ def test_sweep_configs_join_the_named_ones_at_the_sweep_seeds(smoke_raw, write_p
     ({"method": "random", "count": 2,
       "parameters": {"optimizer": {"distribution": "categorical", "values": ["adam"], "min": 0}}},
      "sweep.parameters.optimizer.min: not with a categorical distribution"),
+    ({"method": "random", "count": 2, "parameters": {"lr": {"value": 0.1}}, "confirm": {"top_k": 1, "seeds": [1, 9]}},
+     "sweep.confirm.seeds: [9] not in seeds.noise"),
+    ({"method": "random", "count": 2, "parameters": {"lr": {"value": 0.1}}, "confirm": {"top_k": 1, "seeds": [0, 1]}},
+     "sweep.confirm.seeds: [0] already searched (sweep.seeds); a confirmation needs fresh seeds"),
+    ({"method": "random", "count": 2, "parameters": {"lr": {"value": 0.1}}, "confirm": {"top_k": 3, "seeds": [1, 2]}},
+     "sweep.confirm.top_k: 3 is more than the sweep's 2 configs"),
+    ({"method": "random", "count": 2, "parameters": {"lr": {"value": 0.1}}, "confirm": {"top_k": 1, "seeds": [1]}},
+     "sweep.confirm.seeds: needs at least 2 entries (got 1)"),
+    ({"method": "random", "count": 2, "parameters": {"lr": {"value": 0.1}}, "confirm": {"top_k": 1}},
+     "sweep.confirm: 'seeds' is a required property"),
 ])
 def test_a_bad_sweep_is_refused_with_one_line_naming_the_key(smoke_raw, write_params, section, message):
     with pytest.raises(P.ParamsError) as err:
@@ -180,6 +191,73 @@ def test_a_named_config_may_not_take_a_sweep_name(smoke_raw, write_params):
     smoke_raw["configs"]["sweep_000"] = {"lr": 0.1}
     with pytest.raises(P.ParamsError, match="configs.sweep_000: names starting with sweep_ are the sweep's"):
         with_sweep(smoke_raw, write_params, method="random", count=1, parameters={"lr": {"value": 0.1}})
+
+
+def test_no_config_may_take_the_sweeps_folder_name(smoke_raw, write_params):
+    smoke_raw["configs"]["sweep"] = {"lr": 0.1}
+    with pytest.raises(P.ParamsError, match="configs.sweep: 'sweep' is the folder of a sweep's runs"):
+        P.load(write_params(smoke_raw))
+
+
+def test_a_confirmation_needs_unbatched_runs(smoke_raw, write_params):
+    smoke_raw["train"]["seed_batch"] = 2
+    with pytest.raises(P.ParamsError, match=r"sweep.confirm: not with train.seed_batch > 1"):
+        with_sweep(smoke_raw, write_params, method="random", count=2, parameters={"lr": {"value": 0.1}},
+                   confirm={"top_k": 1, "seeds": [1, 2]})
+
+
+# --------------------------------------------------------------------------- confirmation
+
+
+def test_the_confirmation_takes_the_best_finite_scores_in_the_metrics_direction_first_drawn_first():
+    scores = {"sweep_000": 0.5, "sweep_001": 0.9, "sweep_002": None, "sweep_003": float("nan"), "sweep_004": 0.9,
+              "sweep_005": 0.1}
+    assert S.select(scores, 2) == ["sweep_001", "sweep_004"]            # a tie goes to the config drawn first
+    assert S.select(scores, 3, direction="min") == ["sweep_005", "sweep_000", "sweep_001"]
+    assert S.select(scores, 10) == ["sweep_001", "sweep_004", "sweep_000", "sweep_005"]   # never a failed run
+
+
+def write_run(runs_dir, p, config, seed, value, status="ok"):
+    """A finished run's metrics.json, as training writes it (for tests of what reads runs)."""
+    from noisefloor import io
+    from noisefloor.aggregate import run_dir
+
+    cfg = p.resolve(config)
+    folder = run_dir(runs_dir, config, seed)
+    io.write_text(folder / "history.csv", "epoch,train_loss,val_loss,val_acc,time_s\n1,1.0,1.0,0.5,0.1\n")
+    io.write_json(folder / "metrics.json", {"config": config, "seed": seed, "status": status, "val_acc": value,
+                                            "config_hash": cfg.config_hash, "code_fingerprint": cfg.code_fingerprint})
+
+
+def test_the_runs_table_holds_the_confirmation_apart_from_the_search(smoke_raw, write_params, tmp_path):
+    from noisefloor import aggregate as A
+
+    smoke_raw["seeds"] = {"noise": [0, 1, 2, 3], "signal": [0]}
+    p = with_sweep(smoke_raw, write_params, method="random", count=4, confirm={"top_k": 2, "seeds": [2, 3]},
+                   parameters={"lr": {"distribution": "log_uniform_values", "min": 0.001, "max": 0.1}})
+    runs = tmp_path / "runs"
+    for config, seed in p.runs():
+        write_run(runs, p, config, seed, {"sweep_002": 0.9, "sweep_000": 0.8}.get(config, 0.5))
+    assert (runs / "sweep" / "sweep_002" / "seed0" / "metrics.json").is_file()   # the sweep's own folder
+    assert A.stale_seeds(p, runs, "sweep_002", [0, 2]) == [2]
+    with pytest.raises(A.AggregateError, match=r"sweep/sweep_002/seed2/metrics.json: missing"):
+        A.collect_runs(p, runs)                                   # the confirmation has not run yet
+    for config in ("sweep_002", "sweep_000"):
+        for seed in (2, 3):
+            write_run(runs, p, config, seed, 0.6)
+    table = A.collect_runs(p, runs)
+    confirm = table[table["stage"] == "confirm"]
+    assert list(zip(confirm["config"], confirm["seed"])) == [
+        ("sweep_002 (fresh seeds)", 2), ("sweep_002 (fresh seeds)", 3), ("sweep_000 (fresh seeds)", 2),
+        ("sweep_000 (fresh seeds)", 3)]
+    assert (confirm["hp.lr"].to_numpy()[:2] == p.sweep_configs["sweep_002"]["lr"]).all()
+    assert table.groupby("stage").size().to_dict() == {"confirm": 4, "noise": 4, "search": 4, "signal": 2}
+    histories = A.collect_histories(p, runs)
+    assert list(histories.drop_duplicates(["config", "seed"])["config"]) == list(table["config"])
+    record = A.sweep_record(p, runs)
+    assert record["confirm"] == {"top_k": 2, "seeds": [2, 3], "configs": ["sweep_002", "sweep_000"]}
+    assert record["configs"]["sweep_002"] == {"values": dict(p.sweep_configs["sweep_002"]), "score": 0.9,
+                                              "config_hash": p.resolve("sweep_002").config_hash}
 
 
 def test_sweep_show_lists_every_config_with_its_values_and_hash(smoke_raw, write_params, capsys):
@@ -223,18 +301,63 @@ def test_a_sweep_runs_under_snakemake_and_growing_it_trains_only_the_new_configs
 
     if SNAKEMAKE is None:
         pytest.skip("snakemake is not installed")
-    section = {"method": "random", "count": 2, "seed": 3,
+    section = {"method": "random", "count": 2, "seed": 3, "confirm": {"top_k": 1, "seeds": [1, 2]},
                "parameters": {"lr": {"distribution": "log_uniform_values", "min": 0.001, "max": 0.1}}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(dict(smoke_raw, sweep=section), sort_keys=False))
     snakemake(tmp_path)
     runs = pd.read_csv(tmp_path / "results" / "runs.csv")
-    sweep_runs = runs[runs["config"].str.startswith("sweep_")]
-    assert list(zip(sweep_runs["config"], sweep_runs["seed"])) == [("sweep_000", 0), ("sweep_001", 0)]
+    search = runs[runs["stage"] == "search"]
+    assert list(zip(search["config"], search["seed"])) == [("sweep_000", 0), ("sweep_001", 0)]
     p = P.load(tmp_path / "params.yaml")
-    assert sweep_runs["hp.lr"].tolist() == [p.sweep_configs[c]["lr"] for c in ("sweep_000", "sweep_001")]
+    assert search["hp.lr"].tolist() == [p.sweep_configs[c]["lr"] for c in ("sweep_000", "sweep_001")]
+    # the checkpoint chose the search's best, and Snakemake ran it again at the fresh seeds in the same run
+    best = search["config"].iloc[int(search["val_acc"].to_numpy().argmax())]
+    record = json.loads((tmp_path / "results" / "runs" / "sweep" / "sweep.json").read_text())
+    assert record["confirm"]["configs"] == [best]
+    confirm = runs[runs["stage"] == "confirm"]
+    assert list(zip(confirm["config"], confirm["seed"])) == [(S.confirm_name(best), 1), (S.confirm_name(best), 2)]
+    comparisons = pd.read_csv(tmp_path / "results" / "analysis" / "comparisons.csv").set_index("config")
+    assert comparisons.loc[S.confirm_name(best), "n"] == 2
+    summary = json.loads((tmp_path / "results" / "analysis" / "summary.json").read_text())
+    assert [c["config"] for c in summary["search_confirmed"]] == [best]
 
     section["count"] = 3
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(dict(smoke_raw, sweep=section), sort_keys=False))
     out = snakemake(tmp_path, "-n").stdout
-    assert re.search(r"^train_signal\s+1$", out, re.M) and not re.search(r"^train_noise", out, re.M), out
-    assert re.findall(r"rule train_signal:\s+output: results/runs/(\w+)/", out) == ["sweep_002"], out
+    assert re.search(r"^train_sweep\s+1$", out, re.M) and not re.search(r"^train_(noise|signal)", out, re.M), out
+    assert re.findall(r"rule train_sweep:\s+output: results/runs/sweep/(\w+)/", out) == ["sweep_002"], out
+
+
+def test_a_searchs_winner_at_fresh_seeds_shows_the_winners_curse_and_keeps_the_search_whole():
+    """40 configs that are all the baseline: the search's best leads by luck; at fresh seeds it is the baseline."""
+    import pandas as pd
+
+    from noisefloor.report import answer_sentence
+    from noisefloor.stats import analyze
+
+    rng = np.random.default_rng(5)
+    noise = 0.01
+    rows = [{"config": "baseline", "seed": s, "stage": "noise", "acc": 0.9 + rng.normal(0, noise)} for s in range(12)]
+    search = {S.config_name(i): 0.9 + rng.normal(0, noise) for i in range(40)}
+    rows += [{"config": c, "seed": 0, "stage": "search", "acc": v} for c, v in search.items()]
+    chosen = S.select(search, 2)
+    rows += [{"config": S.confirm_name(c), "seed": s, "stage": "confirm", "acc": 0.9 + rng.normal(0, noise)}
+             for c in chosen for s in range(2, 12)]
+    result = analyze(pd.DataFrame(rows), "acc", n_boot=200)
+    s, comp = result.summary, result.comparisons.set_index("config")
+    assert s.search_trials == 41 and s.search_winner == chosen[0]          # the search is whole: 40 + the baseline
+    assert s.family_size == 2                                               # the verdicts: the confirmations alone
+    assert [c["config"] for c in s.search_confirmed] == chosen
+    for c in s.search_confirmed:
+        row = comp.loc[c["group"]]
+        assert c["search_diff"] == comp.loc[c["config"], "diff"]      # the verdict table's rows, both
+        assert (c["diff"], c["ci"], c["verdict"], c["n"]) == (row["diff"], [row["ci_low"], row["ci_high"]],
+                                                               row["verdict"], 10)
+    winner = s.search_confirmed[0]
+    assert winner["search_diff"] > 1.5 * noise                  # the best of 40 by luck ...
+    assert abs(winner["diff"]) < winner["search_diff"] / 2      # ... is near the baseline at fresh seeds
+    assert winner["verdict"] != "better" and winner["ci"][0] < 0 < winner["ci"][1]
+    text = answer_sentence(s, result.comparisons, fraction=True)
+    assert "Run again at 10 fresh seeds" in text and "confirm the top configs" not in text
+    assert f"{chosen[0]} +{winner['search_diff'] * 100:.2f} pp in the search, {winner['diff'] * 100:+.2f} pp" in text
+    assert "optimistic pick" not in text

@@ -9,6 +9,7 @@ file, not a silently mixed table.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +17,7 @@ import pandas as pd
 from .errors import NoisefloorError
 from .params import Params
 from .runfiles import HISTORY_FILE, METRICS_FILE
+from .sweep import FOLDER, confirm_name, is_sweep_config, select
 
 RUN_COLUMNS = [
     "config", "seed", "status", "val_acc", "best_val_acc", "best_epoch", "test_acc",
@@ -30,7 +32,13 @@ class AggregateError(NoisefloorError, RuntimeError):
 
 
 def run_dir(runs_dir: str | Path, config: str, seed: int) -> Path:
-    """Where the run (config, seed) keeps its outputs (the one path pattern of both engines)."""
+    """Where the run (config, seed) keeps its outputs (the one path pattern of both engines).
+
+    ``<runs>/<config>/seed<s>``; a sweep's configs under ``<runs>/sweep/`` (see
+    :mod:`noisefloor.sweep`).
+    """
+    if is_sweep_config(config):
+        return Path(runs_dir) / FOLDER / config / f"seed{seed}"
     return Path(runs_dir) / config / f"seed{seed}"
 
 
@@ -39,9 +47,6 @@ def read_metrics(params: Params, runs_dir: str | Path, config: str, seed: int) -
     try:
         metrics = json.loads(path.read_text())
     except FileNotFoundError:
-        if config in params.sweep_configs:
-            raise AggregateError(f"{path}: missing: the sweep's configs are trained by Snakemake "
-                                 "(`snakemake --cores N`); DVC does not expand a sweep yet (docs/dvc.md)") from None
         raise AggregateError(f"{path}: missing (run config={config} seed={seed} first)") from None
     except (OSError, json.JSONDecodeError) as exc:
         raise AggregateError(f"{path}: unreadable metrics ({exc})") from None
@@ -52,30 +57,106 @@ def read_metrics(params: Params, runs_dir: str | Path, config: str, seed: int) -
     return metrics
 
 
+def search_scores(params: Params, runs_dir: str | Path) -> dict[str, float | None]:
+    """Each sweep config's search score: its mean metric over the sweep's seeds (None when a run failed)."""
+    metric = params.stats.metric
+    scores = {}
+    for config in params.sweep_configs:
+        values = [read_metrics(params, runs_dir, config, s) for s in params.sweep.seeds]
+        ok = [m.get(metric) for m in values if m.get("status") == "ok"]
+        finite = len(ok) == len(values) and all(isinstance(v, (int, float)) and math.isfinite(v) for v in ok)
+        scores[config] = float(sum(ok) / len(ok)) if finite else None
+    return scores
+
+
+def confirmed(params: Params, runs_dir: str | Path) -> list[str]:
+    """The sweep configs to confirm at fresh seeds, best first (from the search's finished runs)."""
+    sweep = params.sweep
+    if sweep is None or not sweep.confirm_top_k:
+        return []
+    return select(search_scores(params, runs_dir), sweep.confirm_top_k, params.stats.direction)
+
+
+def stale_seeds(params: Params, runs_dir: str | Path, config: str, seeds) -> list[int]:
+    """The seeds of ``config`` whose run is missing, unfinished, or made by other params or other code."""
+    cfg = params.resolve(config)
+    out = []
+    for seed in seeds:
+        try:
+            m = json.loads((run_dir(runs_dir, config, seed) / METRICS_FILE).read_text())
+        except (OSError, json.JSONDecodeError):
+            out.append(seed)
+            continue
+        if (m.get("config_hash"), m.get("seed"), m.get("code_fingerprint")) != \
+                (cfg.config_hash, seed, cfg.code_fingerprint):
+            out.append(seed)
+    return out
+
+
+def sweep_record(params: Params, runs_dir: str | Path) -> dict:
+    """The search's record (``<runs>/sweep/sweep.json``): its configs, their scores, and the configs it confirms.
+
+    Written once the search's runs are in; ``{"sweep": null}`` for params without a sweep.
+    """
+    sweep = params.sweep
+    if sweep is None:
+        return {"sweep": None}
+    scores = search_scores(params, runs_dir)
+    return {
+        "method": sweep.method, "sampler_seed": sweep.seed, "seeds": list(sweep.seeds),
+        "metric": params.stats.metric, "direction": params.stats.direction,
+        "configs": {c: {"values": dict(v), "config_hash": params.resolve(c).config_hash, "score": scores[c]}
+                    for c, v in params.sweep_configs.items()},
+        "confirm": None if not sweep.confirm_top_k else {
+            "top_k": sweep.confirm_top_k, "seeds": list(sweep.confirm_seeds),
+            "configs": select(scores, sweep.confirm_top_k, params.stats.direction)},
+    }
+
+
+def experiment_runs(params: Params, runs_dir: str | Path) -> list[tuple[str, int, str]]:
+    """Every (config, seed, stage) of the experiment, the confirmation's once the search has run.
+
+    Stages: ``noise`` (the baseline), ``signal`` (a named variant), ``search``
+    (a sweep config at the sweep's seeds), ``confirm`` (a chosen sweep config
+    at the fresh seeds).
+    """
+    def stage(config):
+        return "noise" if config == params.baseline else "search" if is_sweep_config(config) else "signal"
+
+    runs = [(c, s, stage(c)) for c, s in params.runs()]
+    return runs + [(c, s, "confirm") for c in confirmed(params, runs_dir) for s in params.sweep.confirm_seeds]
+
+
 def collect_runs(params: Params, runs_dir: str | Path) -> pd.DataFrame:
-    """One row per (config, seed) of the experiment, with ``hp.*`` hyperparameter columns."""
+    """One row per run of the experiment, with its ``stage`` and ``hp.*`` hyperparameter columns.
+
+    A confirmation's runs form a group of their own (``config`` is
+    :func:`noisefloor.sweep.confirm_name`), so every reader of the table
+    compares them with the baseline apart from the search run that chose them.
+    """
     rows = []
-    for config, seed in params.runs():
+    for config, seed, stage in experiment_runs(params, runs_dir):
         m = read_metrics(params, runs_dir, config, seed)
         # A user's program adds its own numbers (program_metrics), ahead of the record's columns.
         row = {c: m.get(c) for c in m.get("program_metrics", [])}
         # The record's columns it has (a program's run has no test set, epochs setting or device of its own).
         row.update({c: m[c] for c in RUN_COLUMNS if c in m})
+        row.update(config=confirm_name(config) if stage == "confirm" else config, stage=stage)
         row.update(params.resolve(config).hyperparameters())
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def collect_histories(params: Params, runs_dir: str | Path) -> pd.DataFrame:
-    """All runs' per-epoch histories, with ``config`` and ``seed`` columns."""
+    """All runs' per-epoch histories, with ``config`` and ``seed`` columns (named as in the runs table)."""
     frames = []
-    for config, seed in params.runs():
+    for config, seed, stage in experiment_runs(params, runs_dir):
         path = run_dir(runs_dir, config, seed) / HISTORY_FILE
         try:
             h = pd.read_csv(path)
         except FileNotFoundError:
             raise AggregateError(f"{path}: missing (run config={config} seed={seed} first)") from None
-        frames.append(h.assign(config=config, seed=seed))
+        frames.append(h.assign(config=confirm_name(config) if stage == "confirm" else config, seed=seed))
     # The built-in model's columns, or whatever a user's program records per epoch (columns in first-seen order).
     cols = ["config", "seed", "epoch"]
     for frame in frames:

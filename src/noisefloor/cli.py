@@ -46,11 +46,16 @@ def cmd_check(args) -> int:
         if dvc_yaml.is_file():          # DVC knows a program's deps and params from its stages only
             from .program import check_dvc_stages
 
-            problem = check_dvc_stages(dvc_yaml, p.program.deps)
+            problem = check_dvc_stages(dvc_yaml, p.program.deps, sweep=p.sweep is not None)
             if problem:
                 raise InputError(problem)
-    print(f"{args.params}: ok: {what}, {len(p.config_names)} configs, {len(p.runs())} runs "
-          f"({len(p.noise_seeds)} noise seeds, {len(p.signal_seeds)} signal seeds)", file=sys.stderr)
+    confirm = ""
+    if p.sweep is not None and p.sweep.confirm_top_k:
+        k, n = p.sweep.confirm_top_k, len(p.sweep.confirm_seeds)
+        confirm = f", then {k * n} to confirm the search's best {k} at {n} fresh seeds"
+    print(f"{args.params}: ok: {what}, {len(p.config_names)} configs, {len(p.runs())} runs{confirm} "
+          f"({len(p.noise_seeds)} noise seeds, {len(p.signal_seeds)} signal "
+          f"seed{'' if len(p.signal_seeds) == 1 else 's'})", file=sys.stderr)
     return 0
 
 
@@ -76,20 +81,8 @@ def train_here(args) -> int:
 
     p = P.load(args.params)
     cfg = p.resolve(args.config)
-    metric = p.stats.metric
-    if p.program.builtin:
-        from .train import train_seeds
-
-        records = train_seeds(cfg, args.seed, args.runs_dir)
-    else:
-        from . import program
-
-        records = (program.run(cfg, s, run_dir(args.runs_dir, cfg.name, s), metric=metric, log=_log)
-                   for s in dict.fromkeys(args.seed))
     check = (args.config, p.noise_seeds[0]) if p.program.check_determinism else None
-    for m in records:
-        print(f"[{args.config} seed={m['seed']}] {m['status']}: {metric}={m.get(metric)} "
-              f"({m['wall_time_s']:.1f} s)", file=sys.stderr, flush=True)
+    for m in _train(p, args.config, args.seed, args.runs_dir):
         if check == (p.baseline, m["seed"]):
             # program.check_determinism: the baseline's first noise seed once more; its record says what happened.
             folder = run_dir(args.runs_dir, cfg.name, m["seed"])
@@ -98,6 +91,26 @@ def train_here(args) -> int:
             io.write_json(folder / METRICS_FILE, {**m, "repeat_identical": found.identical,
                                                   "repeat_note": found.sentence()})
     return 0
+
+
+def _train(p, config: str, seeds, runs_dir, splits=None):
+    """Train ``config`` at ``seeds`` (the built-in model or the user's program), saying each result; yields records."""
+    from .aggregate import run_dir
+
+    cfg, metric = p.resolve(config), p.stats.metric
+    if p.program.builtin:
+        from .train import train_seeds
+
+        records = train_seeds(cfg, seeds, runs_dir, splits=splits)
+    else:
+        from . import program
+
+        records = (program.run(cfg, s, run_dir(runs_dir, cfg.name, s), metric=metric, log=_log)
+                   for s in dict.fromkeys(seeds))
+    for m in records:
+        print(f"[{config} seed={m['seed']}] {m['status']}: {metric}={m.get(metric)} "
+              f"({m['wall_time_s']:.1f} s)", file=sys.stderr, flush=True)
+        yield m
 
 
 def _log(line: str) -> None:
@@ -123,6 +136,12 @@ def cmd_check_determinism(args) -> int:
     return 0 if found.identical else 1
 
 
+def cmd_sweep(args) -> int:
+    if args.action == "select" and not args.out:
+        raise InputError("sweep select: --out is required (where the search's record goes)")
+    return {"show": cmd_sweep_show, "train": cmd_sweep_train, "select": cmd_sweep_select}[args.action](args)
+
+
 def cmd_sweep_show(args) -> int:
     """The sweep's configs, one row each: name, drawn values, config hash."""
     import pandas as pd
@@ -139,6 +158,54 @@ def cmd_sweep_show(args) -> int:
     sys.stdout.write(pd.DataFrame(rows).to_string(index=False) + "\n")
     print(f"sweep: {len(rows)} configs ({p.sweep.method}, sampler seed {p.sweep.seed})", file=sys.stderr)
     return 0
+
+
+def cmd_sweep_select(args) -> int:
+    """The search's record, with the configs its confirmation re-runs (a Snakemake checkpoint's output)."""
+    from . import io, params as P
+    from .aggregate import sweep_record
+
+    p = P.load(args.params)
+    rec = sweep_record(p, args.runs_dir)
+    io.write_json(args.out, rec)
+    chosen = rec["confirm"]["configs"] if rec.get("confirm") else []
+    print(f"sweep: {len(rec.get('configs', {}))} configs searched; confirming {', '.join(chosen) or 'none'}",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_sweep_train(args) -> int:
+    """Every run of the sweep that is missing or stale, then its confirmation, then its record (DVC's sweep stage)."""
+    from . import io, params as P
+    from .aggregate import confirmed, sweep_record
+    from .sweep import FOLDER, RECORD
+
+    p = P.load(args.params)
+    if p.sweep is not None:
+        splits = None
+        if p.program.builtin:
+            from .data import load_dataset
+
+            splits = load_dataset(p.data)       # once for every config (a sweep searches model and train keys)
+        _train_missing(p, "search", [(c, p.sweep.seeds) for c in p.sweep_configs], args.runs_dir, splits)
+        # (the search's runs are all in: its best configs are known)
+        _train_missing(p, "confirm", [(c, p.sweep.confirm_seeds) for c in confirmed(p, args.runs_dir)],
+                       args.runs_dir, splits)
+    io.write_json(Path(args.runs_dir) / FOLDER / RECORD, sweep_record(p, args.runs_dir))
+    return 0
+
+
+def _train_missing(p, phase: str, todo, runs_dir, splits) -> None:
+    """Train the (config, seeds) of ``todo`` whose runs are missing or were made by other params or code."""
+    from .aggregate import stale_seeds
+
+    trained = total = 0
+    for config, seeds in todo:
+        missing = stale_seeds(p, runs_dir, config, seeds)
+        for _ in _train(p, config, missing, runs_dir, splits=splits):
+            trained += 1
+        total += len(seeds)
+    print(f"sweep: {phase}: {trained} run(s) trained, {total - trained} already done", file=sys.stderr, flush=True)
 
 
 def cmd_aggregate(args) -> int:
@@ -392,12 +459,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, help="the seed (default: the config's first seed)")
     s.set_defaults(func=cmd_check_determinism)
 
-    s = command("sweep", "show the sweep's configs",
-                "Reads PARAMS; prints the configs its sweep section expands to (name, values, seeds, config "
-                "hash) as a table on stdout.")
-    s.add_argument("action", choices=["show"], help="what to do with the sweep")
+    s = command("sweep", "show, train or choose from the sweep's configs",
+                "show: print the configs PARAMS' sweep section expands to (name, values, seeds, config hash) "
+                "as a table on stdout. train: train every sweep run that is missing or stale under "
+                "RUNS_DIR/sweep/, then the confirmation of its best configs, and write the search's record "
+                "RUNS_DIR/sweep/sweep.json (how DVC trains a sweep). select: write the record to OUT from "
+                "the search's finished runs (how Snakemake learns which configs to confirm).")
+    s.add_argument("action", choices=["show", "train", "select"], help="what to do with the sweep")
     s.add_argument("--params", default="params.yaml", help="the experiment's params file")
-    s.set_defaults(func=cmd_sweep_show)
+    s.add_argument("--runs-dir", default="results/runs", help="the runs folder (train, select)")
+    s.add_argument("--out", help="where select writes the search's record")
+    s.set_defaults(func=cmd_sweep)
 
     s = command("aggregate", "collect the experiment's runs into one table",
                 "Reads PARAMS and RUNS_DIR/<config>/seed<s>/ for exactly the runs the params ask for; writes "

@@ -374,6 +374,8 @@ def _describe(error, source: str) -> str:
         return f"{source}: {where}: {error.instance!r} is not one of {opts}"
     if v == "minItems" and error.instance == []:
         return f"{source}: {where}: must not be empty"
+    if v == "minItems":
+        return f"{source}: {where}: needs at least {error.validator_value} entries (got {len(error.instance)})"
     if v == "uniqueItems":
         dup = sorted({x for x in error.instance if error.instance.count(x) > 1})
         return f"{source}: {where}: duplicated seeds {dup}"
@@ -398,6 +400,13 @@ def from_dict(raw: Any, source: str = "params.yaml") -> Params:
     _validate(raw, source)
     stats = StatsParams(**raw.get("stats") or {})
     configs = raw.get("configs") or {}
+    from .sweep import FOLDER
+
+    for name in (*configs, stats.baseline):
+        if name == FOLDER:
+            where = f"configs.{name}" if name in configs else "stats.baseline"
+            raise ParamsError(f"{source}: {where}: {FOLDER!r} is the folder of a sweep's runs; name the config "
+                              "otherwise")
     if stats.baseline in configs:
         raise ParamsError(f"{source}: configs.{stats.baseline}: the baseline is the train/model sections; "
                           "do not list it among the variants")
@@ -474,9 +483,26 @@ def _with_sweep(params: Params, raw: dict, source: str) -> Params:
     if missing:
         raise ParamsError(f"{source}: sweep.seeds: {missing} not in seeds.noise "
                           "(the baseline must run at every seed a config runs at)")
+    confirm = section.get("confirm") or {}
+    if confirm:
+        missing = [s for s in confirm["seeds"] if s not in params.noise_seeds]
+        if missing:
+            raise ParamsError(f"{source}: sweep.confirm.seeds: {missing} not in seeds.noise "
+                              "(the baseline must run at every seed a config runs at)")
+        reused = [s for s in confirm["seeds"] if s in seeds]
+        if reused:
+            raise ParamsError(f"{source}: sweep.confirm.seeds: {reused} already searched (sweep.seeds); "
+                              "a confirmation needs fresh seeds")
     sweep = S.SweepParams(method=section["method"], count=section.get("count"), seed=section.get("seed", 0),
-                          seeds=seeds, parameters=MappingProxyType(dict(section["parameters"])))
+                          seeds=seeds, parameters=MappingProxyType(dict(section["parameters"])),
+                          confirm_top_k=confirm.get("top_k"), confirm_seeds=tuple(confirm.get("seeds", ())))
     configs = S.expand(sweep)
+    if confirm and params.program.builtin and params.train.seed_batch > 1:
+        raise ParamsError(f"{source}: sweep.confirm: not with train.seed_batch > 1 yet (batched jobs are fixed "
+                          "before the search picks its best configs); confirm with seed_batch 1")
+    if confirm and confirm["top_k"] > len(configs):
+        raise ParamsError(f"{source}: sweep.confirm.top_k: {confirm['top_k']} is more than the sweep's "
+                          f"{len(configs)} configs")
     if not params.program.builtin:
         for name, values in configs.items():
             for key, value in values.items():

@@ -22,6 +22,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .sweep import FOLDER, RECORD
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: Where the package's files are in the source tree (how dvc.yaml names them).
 SOURCE_PREFIX = "src/noisefloor/"
@@ -108,15 +110,39 @@ class Step:
     #: the step quotes the whole params file, so any edit of it reruns the step (DVC
     #: and Snakemake then take the file as an input, not just the keys it reads)
     quotes_params: bool = False
+    #: the DVC stage that does this step (default: the step's name)
+    dvc_stage: str | None = None
+    #: a folder holding every output, which DVC tracks as one output: a stage
+    #: cannot list outputs it learns only as it runs (a sweep's confirmation)
+    folder: str | None = None
+
+    @property
+    def stage(self) -> str:
+        return self.dvc_stage or self.name
+
+    @property
+    def dvc_outputs(self) -> tuple[str, ...]:
+        """What the DVC stage declares for this step."""
+        return (self.folder,) if self.folder else self.outputs
 
 
 RUN_OUTPUTS = ("runs/{config}/seed{seed}/metrics.json", "runs/{config}/seed{seed}/history.csv")
+SWEEP_FOLDER = f"runs/{FOLDER}"
+SWEEP_RUN_OUTPUTS = tuple(out.replace("runs/", f"{SWEEP_FOLDER}/", 1) for out in RUN_OUTPUTS)
 
 STEPS: tuple[Step, ...] = (
     # The noise condition (the baseline at every noise seed) and the signal
     # condition (every variant at every signal seed): the same code, one run per output pair.
     Step("train_noise", RUN_OUTPUTS, RUN_CODE),
     Step("train_signal", RUN_OUTPUTS, RUN_CODE),
+    # A sweep's configs (the search, then the confirmation of its best) in a folder of their own.
+    # Snakemake runs one job per run and learns which configs to confirm from a checkpoint,
+    # sweep_select, that writes the search's record; DVC, whose stages are fixed before it runs
+    # anything, does both in one stage that trains only what is missing (see docs/dvc.md).
+    Step("train_sweep", SWEEP_RUN_OUTPUTS, RUN_CODE, folder=SWEEP_FOLDER),
+    Step("sweep_select", (f"{SWEEP_FOLDER}/{RECORD}",),
+         ("aggregate.py", "io.py", "params.py", "runfiles.py", "schemas", "sweep.py"),
+         dvc_stage="train_sweep", folder=SWEEP_FOLDER),
     # (sweep.py draws the sweep's configs: a change of a drawn value changes that config's hash, so the
     # runs follow it; the table of runs is aggregate's)
     Step("aggregate", ("runs.csv", "histories.csv"),
@@ -185,3 +211,11 @@ def run_code_fingerprint() -> str:
 def code_deps(step: str) -> list[str]:
     """The step's code as source-tree paths (what dvc.yaml lists under ``deps``)."""
     return [SOURCE_PREFIX + entry for entry in STEP[step].code]
+
+
+def dvc_stages() -> dict[str, list[Step]]:
+    """DVC's stages in order, each with the steps it does (one each, but the sweep's stage does two)."""
+    stages: dict[str, list[Step]] = {}
+    for step in STEPS:
+        stages.setdefault(step.stage, []).append(step)
+    return stages

@@ -129,11 +129,14 @@ def answer_sentence(summary: Summary, comparisons: pd.DataFrame, fraction: bool)
         parts.append(variant_sentence(r, s, fraction) + ".")
     if s.n_inconclusive:
         parts.append("Inconclusive means the data cannot yet tell; the table says how many seeds would decide.")
-    if s.best_config is not None and s.n_variants > 1:
+    confirmation_groups = {c["group"] for c in s.search_confirmed or []}
+    if s.best_config is not None and s.n_variants > 1 and s.best_config not in confirmation_groups:
         parts.append(f"The best of several variants ({s.best_config}) is an optimistic pick until it is "
                      "confirmed on fresh seeds.")
     if s.search_trials and s.n_insufficient_runs and s.search_expected_best is not None:
         parts.append(search_sentence(s, fraction))
+    elif s.search_confirmed:
+        parts.append(confirmation_sentence(s, fraction))
     return " ".join(parts)
 
 
@@ -149,9 +152,29 @@ def search_sentence(s: Summary, fraction: bool) -> str:
     if s.search_winner_probability is not None:
         tied = " (tied with the runner-up)" if not s.search_winner_lead else ""
         text += (f" Its best, {s.search_winner}{tied}, is the true best of the top {s.search_winner_top_k} with "
-                 f"probability {format_plain(s.search_winner_probability, 2)} under the measured noise: "
-                 "one run each is too few for a verdict, so confirm the top configs on fresh seeds.")
+                 f"probability {format_plain(s.search_winner_probability, 2)} under the measured noise")
+        text += "." if s.search_confirmed else (": one run each is too few for a verdict, so confirm the top "
+                                                "configs on fresh seeds (sweep.confirm).")
+    if s.search_confirmed:
+        text += " " + confirmation_sentence(s, fraction)
     return text
+
+
+def confirmation_sentence(s: Summary, fraction: bool) -> str:
+    """The search's best configs at fresh seeds: their lead in the search against their verdict now (unescaped)."""
+    rows = s.search_confirmed
+    seeds = sorted({int(r["n"]) for r in rows})
+    items = []
+    for r in rows:
+        lo, hi = r["ci"]
+        d = 2 if fraction else shared_decimals(r["search_diff"], r["diff"], lo, hi)
+        interval = f" (interval {format_interval(lo, hi, fraction, decimals=d)})" if not (is_missing(lo) or is_missing(hi)) \
+            else ""
+        items.append(f"{r['config']} {format_diff(r['search_diff'], fraction, decimals=d)} in the search, "
+                     f"{format_diff(r['diff'], fraction, decimals=d)}{interval} at fresh seeds: "
+                     f"{verdict_label(r['verdict'])}")
+    return (f"Run again at {' or '.join(map(str, seeds))} fresh seeds and compared with the baseline there: "
+            + "; ".join(items) + ".")
 
 
 # --------------------------------------------------------------------------
@@ -393,6 +416,10 @@ def _detail_values(s: Summary, fraction: bool):
                 else "tied with the runner-up")
         yield "search_winner_probability", (f"{format_plain(s.search_winner_probability, 2)}: {s.search_winner} "
                                             f"{lead} among the top {s.search_winner_top_k}")
+    if s.search_confirmed:
+        yield "search_confirmed", "; ".join(
+            f"{r['config']}: {format_diff(r['search_diff'], fraction)} → {format_diff(r['diff'], fraction)} "
+            f"({verdict_label(r['verdict'])})" for r in s.search_confirmed)
     yield "per_comparison_alpha", format_plain(s.per_comparison_alpha, 3)
     yield "mde", (f"{format_spread(s.mde, fraction)} (with {_n(s.mde_n)} runs; "
                   f"{format_spread(s.mde_upper, fraction)} at the noise floor's upper bound)")

@@ -10,6 +10,18 @@ drawn from a random stream of its own, fixed by (sampler seed, *i*, the
 parameter's name). Raising ``count`` appends configs and changes none that
 exist; editing one parameter's distribution changes that parameter's values
 (and so those configs' hashes) and no other parameter's.
+
+A sweep's runs live in a folder of their own, ``<runs>/sweep/<config>/seed<s>``,
+beside the record of the search, ``<runs>/sweep/sweep.json`` (every config, the
+search's scores and the configs chosen to confirm). One folder lets an engine
+without dynamic stages (DVC) track the whole sweep as one output.
+
+*Confirmation* (``sweep.confirm: {top_k, seeds}``): the search's ``top_k``
+best configs run again at fresh seeds, which the search never saw. Their
+verdicts against the baseline come from those runs only, so the winner's
+curse (a config chosen for its best run looks better than it is) is measured,
+not assumed. In the runs table these runs form a group of their own,
+:func:`confirm_name`, with ``stage`` ``confirm``.
 """
 
 from __future__ import annotations
@@ -28,6 +40,10 @@ DISTRIBUTIONS = ("uniform", "int_uniform", "log_uniform_values", "q_uniform", "q
 #: Those a grid can enumerate.
 ENUMERABLE = ("int_uniform", "categorical")
 PREFIX = "sweep_"
+#: The folder, under the runs folder, of the sweep's runs and its record (no config may take this name).
+FOLDER = "sweep"
+#: The sweep's record in that folder.
+RECORD = "sweep.json"
 #: The most configs a grid may expand to (a larger one is almost always a mistake in its bounds).
 MAX_GRID = 100_000
 
@@ -35,6 +51,16 @@ MAX_GRID = 100_000
 def config_name(i: int) -> str:
     """The name of the sweep's ``i``-th config (``sweep_000``, ..., ``sweep_1000``)."""
     return f"{PREFIX}{i:03d}"
+
+
+def is_sweep_config(name: str) -> bool:
+    """Whether ``name`` is a sweep's config (named configs may not start with the prefix)."""
+    return str(name).startswith(PREFIX)
+
+
+def confirm_name(config: str) -> str:
+    """The runs-table group of ``config``'s confirmation runs (its fresh seeds), apart from its search run."""
+    return f"{config} (fresh seeds)"
 
 
 @dataclass(frozen=True)
@@ -53,6 +79,10 @@ class SweepParams:
     parameters : mapping of name -> spec
         Each spec holds ``value``, ``values``, or ``distribution`` with ``min``,
         ``max`` (and ``q``) or ``values``.
+    confirm_top_k : int or None
+        How many of the search's best configs run again (None: no confirmation).
+    confirm_seeds : tuple of int
+        The fresh seeds they run at.
     """
 
     method: str
@@ -60,6 +90,8 @@ class SweepParams:
     seed: int
     seeds: tuple[int, ...]
     parameters: Mapping[str, Mapping[str, Any]]
+    confirm_top_k: int | None = None
+    confirm_seeds: tuple[int, ...] = ()
 
 
 def problem(raw: Mapping[str, Any]) -> str | None:
@@ -174,3 +206,20 @@ def expand(sweep: SweepParams) -> dict[str, dict[str, Any]]:
         return {config_name(i): dict(zip(names, map(_python, combo))) for i, combo in enumerate(combos)}
     return {config_name(i): {n: _python(draw(sweep.parameters[n], _stream(sweep.seed, i, n))) for n in names}
             for i in range(sweep.count)}
+
+
+# --------------------------------------------------------------------------- confirmation
+
+
+def select(scores: Mapping[str, float], top_k: int, direction: str = "max") -> list[str]:
+    """The ``top_k`` best configs by search score, best first.
+
+    ``scores`` maps each sweep config to its search score (its mean over the
+    sweep's seeds); a config without a finite score (a diverged run) is never
+    chosen. Ties go to the config drawn first, so the choice is the same on
+    every machine and under both engines.
+    """
+    sign = -1.0 if direction == "max" else 1.0
+    rank = {c: i for i, c in enumerate(scores)}
+    finite = [c for c in rank if scores[c] is not None and math.isfinite(scores[c])]
+    return sorted(finite, key=lambda c: (sign * scores[c], rank[c]))[:top_k]

@@ -7,6 +7,7 @@
 # being noticed. They still declare their (small) resources, for executors that
 # ignore localrules and for anyone who removes them from this list.
 localrules:
+    sweep_select,
     aggregate,
     analyze,
     plot,
@@ -16,6 +17,8 @@ localrules:
 rule aggregate:
     input:
         metrics=get_run_metrics(),
+        confirm=get_confirm_metrics,
+        sweep=get_sweep_record(),
     output:
         **step_outputs("aggregate"),
     log:
@@ -24,7 +27,7 @@ rule aggregate:
         runs=[f"{c}:{s}:{P.resolve(c).config_hash}" for c, s in P.runs()],
         code=code("aggregate"),
         params_file=PARAMS_FILE,
-        runs_dir=lambda w, input: run_folder(input.metrics[0]),
+        runs_dir=lambda w, input: sweep_runs_folder(input.sweep),
     conda:
         CONDA_ENV
     threads: LIGHT_THREADS

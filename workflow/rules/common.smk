@@ -2,6 +2,7 @@
 # constraints and input functions. Logic lives in src/noisefloor/; the steps'
 # outputs, figures, captions and code come from noisefloor.pipeline (the same
 # table dvc.yaml is checked against).
+import json
 import os
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from noisefloor import data as nf_data
 from noisefloor import io as nf_io
 from noisefloor import params as nf_params
 from noisefloor import pipeline as nf_pipeline
+from noisefloor import sweep as nf_sweep
 
 # params.yaml is read by noisefloor's own loader (the same schema and checks the
 # CLI and DVC use), not by `configfile:`, so every engine sees identical values.
@@ -90,13 +92,41 @@ def caption(name):
 
 
 def run_folder(metrics):
-    """The runs folder above a run's metrics file (<runs>/<config>/seed<s>/<file>)."""
-    return str(Path(metrics).parents[2])
+    """The runs folder above a run's metrics file (<runs>/<config>/seed<s>/<file>, or <runs>/sweep/...)."""
+    path = Path(metrics).parents[2]
+    return str(path.parent if path.name == nf_sweep.FOLDER else path)
+
+
+SWEEP = list(P.sweep_configs)
+
+
+def run_outputs(config, seed):
+    """A run's outputs (metrics, history): a sweep's configs keep theirs in the sweep's folder."""
+    return step_outputs("train_sweep" if config in P.sweep_configs else "train_noise", config=config, seed=seed)
 
 
 def get_run_metrics():
-    """metrics.json of every run the experiment needs (baseline x noise seeds, variants x signal seeds)."""
-    return [step_outputs("train_noise", config=c, seed=s)["metrics"] for c, s in P.runs()]
+    """metrics.json of every run the experiment names (baseline x noise seeds, variants x signal seeds, the
+    sweep's configs at its seeds)."""
+    return [run_outputs(c, s)["metrics"] for c, s in P.runs()]
+
+
+def get_confirm_metrics(wildcards):
+    """metrics.json of the confirmation's runs: known once the search has run (the checkpoint's choice)."""
+    if P.sweep is None or not P.sweep.confirm_top_k:
+        return []
+    record = json.loads(Path(checkpoints.sweep_select.get().output.sweep).read_text())
+    return [run_outputs(c, s)["metrics"] for c in record["confirm"]["configs"] for s in P.sweep.confirm_seeds]
+
+
+def sweep_runs_folder(record):
+    """The runs folder above the sweep's record (<runs>/sweep/sweep.json)."""
+    return str(Path(record).parents[1])
+
+
+def get_sweep_record():
+    """The search's record (the sweep_select checkpoint's; without a sweep, one saying so, as under DVC)."""
+    return step_outputs("sweep_select")["sweep"]
 
 
 def get_config_hash(wildcards):

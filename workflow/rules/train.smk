@@ -47,6 +47,39 @@ use rule train_noise as train_signal with:
         config=unbatched(VARIANTS),
 
 
+use rule train_noise as train_sweep with:
+    output:
+        **step_outputs("train_sweep"),
+    # (the search and its confirmation: a sweep's configs in the sweep's folder)
+    wildcard_constraints:
+        config=unbatched(SWEEP),
+
+
+# The search's record, and which of its configs to confirm at fresh seeds: known
+# only once the search's runs are in, so a checkpoint (Snakemake then adds the
+# confirmation's runs to the jobs; see get_run_metrics).
+checkpoint sweep_select:
+    input:
+        metrics=[run_outputs(c, s)["metrics"] for c in SWEEP for s in P.seeds_for(c)],
+    output:
+        **step_outputs("sweep_select"),
+    log:
+        f"{LOGS}/sweep_select.log",
+    params:
+        code=code("sweep_select"),
+        params_file=PARAMS_FILE,
+        runs_dir=lambda w, output: sweep_runs_folder(output.sweep),
+    conda:
+        CONDA_ENV
+    threads: LIGHT_THREADS
+    resources:
+        mem_mb=LIGHT_MEM_MB,
+        runtime=LIGHT_RUNTIME,
+    shell:
+        "\"$NOISEFLOOR_PYTHON\" -m noisefloor sweep select --params {params.params_file} --runs-dir {params.runs_dir} "
+        "--out {output.sweep} 2> {log}"
+
+
 # train.seed_batch = K > 1: one job per block of seeds (seeds K*b .. K*b+K-1 that
 # the config runs), trained as one batched model; still one metrics.json and
 # history.csv per (config, seed). The block is the unit of caching: adding a
@@ -57,8 +90,8 @@ for _config, _seeds in get_seed_batches():
         name:
             f"train_batch_{_config}_{_seeds[0]}"
         output:
-            metrics=[step_outputs("train_noise", config=_config, seed=s)["metrics"] for s in _seeds],
-            history=[step_outputs("train_noise", config=_config, seed=s)["history"] for s in _seeds],
+            metrics=[run_outputs(_config, s)["metrics"] for s in _seeds],
+            history=[run_outputs(_config, s)["history"] for s in _seeds],
         log:
             f"{LOGS}/train/{_config}/seeds{_seeds[0]}-{_seeds[-1]}.log",
         params:

@@ -29,6 +29,7 @@ from .twosample import cohens_d, prob_superior
 from .variance import (brown_forsythe_test, fixed_seed_signal, hp_variance_share, noise_floor, robust_sd,
                        welch_anova)
 from .winner import winner
+from ..sweep import confirm_name
 
 #: A search's marginal importance needs at least this many configs (fewer cannot tell a level from a run).
 MIN_SEARCH_FOR_IMPORTANCE = 6
@@ -380,6 +381,25 @@ def analyze(
                           excluded=excluded)
 
 
+def _confirmed(comp, direction) -> list[dict]:
+    """Each searched config run again at fresh seeds (best first): its row in the search beside its row there.
+
+    Both differences are the verdict table's (``diff``: seed-adjusted, variant minus baseline).
+    """
+    rows = comp.set_index("config")
+    out = []
+    for config in rows.index:
+        group = confirm_name(str(config))
+        if group not in rows.index:
+            continue
+        r = rows.loc[group]
+        out.append({"config": str(config), "group": group, "search_diff": _plain(rows.loc[config, "diff"]),
+                    "n": int(r["n"]), "diff": _plain(r["diff"]), "ci": [_plain(r["ci_low"]), _plain(r["ci_high"])],
+                    "verdict": r["verdict"]})
+    sign = -1.0 if direction == "max" else 1.0
+    return sorted(out, key=lambda r: sign * r["search_diff"] if np.isfinite(r["search_diff"]) else np.inf)
+
+
 def _summary(*, metric, direction, baseline, alpha, correction, confidence_level, power, y, cfg, seeds, b,
              floor, floor_ci, sd, sd_upper, margin, margin_given, excluded, two_way, block, beta, comp, fam,
              eval_size, usable, hp_columns, random_state) -> Summary:
@@ -422,6 +442,7 @@ def _summary(*, metric, direction, baseline, alpha, correction, confidence_level
         marginal = marginal_importance(searched, {c.removeprefix("hp."): rows[c] for c in hp_columns},
                                        random_state=_seed_sequence(random_state).spawn(1)[0])
     search_curve = expected_max(searched, direction=direction)
+    confirmed = _confirmed(comp, direction)
     noise_best = expected_max(b, n_trials, direction=direction)[-1] if n_trials and len(b) else None
 
     verdicts = comp["verdict"]
@@ -479,6 +500,7 @@ def _summary(*, metric, direction, baseline, alpha, correction, confidence_level
         search_winner_top_k=None if lead is None else lead.top_k,
         search_winner_probability=None if lead is None else lead.probability,
         search_importance=None if marginal is None or not len(marginal) else marginal.to_dict("records"),
+        search_confirmed=confirmed or None,
         family_size=fam.family_size, per_comparison_alpha=a1,
         equivalence_margin=margin, equivalence_margin_source="params" if margin_given else "noise floor",
         n_better=int((verdicts == "better").sum()), n_worse=int((verdicts == "worse").sum()),

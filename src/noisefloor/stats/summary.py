@@ -129,6 +129,13 @@ class Summary:
                                                                "best of those, under the measured noise (true "
                                                                "means spread as the search shows, shrunk for "
                                                                "luck; 1/k: a draw)", null="1/k")
+    search_confirmed: list = _f("confirmed at fresh seeds", "each of the search's best configs run again at "
+                                                            "seeds the search never saw: its difference from the "
+                                                            "baseline in the search (its own row of the verdict "
+                                                            "table) beside its difference at the fresh seeds (the "
+                                                            "row '<config> (fresh seeds)'), with that row's "
+                                                            "interval and verdict; the fall from one to the other "
+                                                            "is the winner's curse")
 
     # --- the verdicts ------------------------------------------------------
     family_size: int = _f("family", "variants whose comparison is defined (the multiplicity family)")
