@@ -48,11 +48,21 @@ window.addEventListener('load', () => {
 @pytest.fixture(scope="module")
 def report_file(tmp_path_factory):
     """The report of the synthetic sweep with its five real figures, and a probed copy."""
+    import numpy as np
+    import pandas as pd
+
     work = tmp_path_factory.mktemp("browser")
     runs, histories = sy.make_runs(), None
     histories = sy.make_histories(runs)
-    res = sy.analysis(runs)
+    # and a noise budget: the baseline with one source varying at a time, then all of them
+    rng = np.random.default_rng(1)
+    budget = pd.DataFrame([{"config": f"decompose_{k}", "seed": i, "stage": "decompose", "source": k, "status": "ok",
+                            "val_acc": 0.97 + rng.normal(0, sd)}
+                           for k, sd in (("init", 0.002), ("order", 0.001), ("dropout", 0.0005), ("data", 0.003),
+                                         ("all", 0.0037)) for i in range(10)])
+    res = sy.analysis(pd.concat([runs, budget], ignore_index=True))
     s = res.summary
+    assert s.noise_sources is not None
     out = {f.key: work / "plots" / f.file for f in FIGURES}
     plots.plot_noise_vs_signal(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS,
                                out["noise_vs_signal"], summary=s)
@@ -65,6 +75,7 @@ def report_file(tmp_path_factory):
     plots.plot_search_payoff(runs, "val_acc", sy.BASELINE, out["search_payoff"], summary=s)
     plots.plot_marginal_effects(runs, res.comparisons, "val_acc", sy.BASELINE, out["marginal_effects"], summary=s)
     plots.plot_importance(res.importance, out["importance"], metric="val_acc")
+    plots.plot_noise_budget(out["noise_budget"], summary=s)
     assert all(path.is_file() for path in out.values())     # every figure of the table is drawn here
     page = render_report(s, res.comparisons, res.importance, out, work / "report.html", runs=runs)
     probed = work / "probed.html"

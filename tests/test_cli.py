@@ -126,7 +126,7 @@ def test_a_foreign_table_goes_through_analyze_plot_and_report_without_params(tmp
     assert "learning-curve figure is left out" in proc.stderr
     assert sorted(p.name for p in (tmp_path / "p").glob("*.png")) == [
         "config_distributions.png", "differences.png", "importance.png", "marginal_effects.png",
-        "noise_vs_signal.png", "search_payoff.png"]
+        "noise_budget.png", "noise_vs_signal.png", "search_payoff.png"]
     proc = nf("report", "--analysis", tmp_path / "a", "--plots", tmp_path / "p", "--out", tmp_path / "r.html")
     assert proc.returncode == 0, proc.stderr
     html = (tmp_path / "r.html").read_text()

@@ -61,8 +61,8 @@ def ran_stages(output: str) -> list[str]:
 
 
 def trained(output: str) -> list[str]:
-    """The (config, seed) training stages DVC ran (train_sweep, which reads the whole params file and
-    trains only what is missing, runs after any edit of it: see test_a_sweep_and_its_confirmation_...)."""
+    """The (config, seed) training stages DVC ran (train_sweep and train_decompose, which read the whole params
+    file and train only what is missing, run after any edit of it: see test_a_sweep_and_its_confirmation_...)."""
     return [s for s in ran_stages(output) if s.startswith(("train_noise", "train_signal"))]
 
 
@@ -86,9 +86,11 @@ def read(project: Path, rel: str) -> bytes:
 
 
 def train_logs(project: Path) -> dict[str, int]:
-    """The training processes' logs (not the sweep stage's, which runs after any params edit)."""
+    """The training processes' logs (not those of the sweep's and the decomposition's stages, which run after
+    any params edit)."""
     return {str(p.relative_to(project)): p.stat().st_mtime_ns
-            for p in (project / "results" / "logs" / "train").rglob("*.log") if p.name != "sweep.log"}
+            for p in (project / "results" / "logs" / "train").rglob("*.log")
+            if p.name not in ("sweep.log", "decompose.log")}
 
 
 def set_params(project: Path, edit) -> None:
@@ -122,7 +124,7 @@ def test_dry_run_of_the_shipped_pipeline_lists_every_run(dvc_required, tmp_path)
     # rest of the pipeline is in the stage list.
     assert "ERROR" not in out or "failed to reproduce 'aggregate': [Errno 2] No such file" in out
     names = dvc(project, "stage", "list", "--name-only").split()
-    assert names == train + ["train_sweep", "aggregate", "analyze", "plot", "report_html"]
+    assert names == train + ["train_sweep", "train_decompose", "aggregate", "analyze", "plot", "report_html"]
     assert not (project / "results").exists()
 
 
@@ -284,17 +286,20 @@ def test_removing_a_config_leaves_no_stale_runs_in_the_aggregate(project):
 # --------------------------------------------------------------------------- a sweep
 
 
-def test_a_sweep_and_its_confirmation_under_dvc_match_snakemake_and_grow_by_their_new_configs(dvc_required,
-                                                                                               tmp_path):
-    """DVC cannot add stages as it runs: one stage trains the sweep and confirms its best, as Snakemake does."""
+def test_a_sweep_its_confirmation_and_a_decomposition_under_dvc_match_snakemake(dvc_required, tmp_path):
+    """DVC cannot add stages as it runs: one stage trains the sweep and confirms its best, one the noise
+    budget's runs; the same runs as Snakemake's, and a grown sweep trains only its new configs."""
     raw = yaml.safe_load(SMOKE.read_text())
     raw["sweep"] = {"method": "random", "count": 3, "seed": 3, "confirm": {"top_k": 1, "seeds": [1, 2]},
                     "parameters": {"lr": {"distribution": "log_uniform_values", "min": 0.001, "max": 0.1}}}
+    raw["decompose"] = {"seeds": [0, 1], "sources": ["init", "data"]}
     project = make_project(tmp_path / "dvc", yaml.safe_dump(raw, sort_keys=False))
     out = dvc(project, "exp", "run", "-n", "search")
-    assert "train_sweep" in ran_stages(out)
+    assert {"train_sweep", "train_decompose"} <= set(ran_stages(out))
     runs = pd.read_csv(project / "results" / "runs.csv")
-    assert runs.groupby("stage").size().to_dict() == {"confirm": 2, "noise": 3, "search": 3, "signal": 4}
+    assert runs.groupby("stage").size().to_dict() == {"confirm": 2, "decompose": 6, "noise": 3, "search": 3,
+                                                      "signal": 4}
+    assert (project / "results" / "runs" / "decompose" / "decompose_all" / "seed1" / "metrics.json").is_file()
     if SNAKEMAKE is not None:
         other = tmp_path / "snakemake"
         git(tmp_path, "clone", "-q", str(project), str(other))
@@ -302,7 +307,8 @@ def test_a_sweep_and_its_confirmation_under_dvc_match_snakemake_and_grow_by_thei
         theirs = pd.read_csv(other / "results" / "runs.csv")
         keep = [c for c in runs.columns if c not in TIMING_COLUMNS]
         pd.testing.assert_frame_equal(runs[keep], theirs[keep], check_exact=True)
-        assert read(project, "results/runs/sweep/sweep.json") == read(other, "results/runs/sweep/sweep.json")
+        for record in ("sweep/sweep.json", "decompose/decompose.json"):
+            assert read(project, f"results/runs/{record}") == read(other, f"results/runs/{record}")
     # `dvc exp run -S sweep.count=4`: the sweep's stage trains the one new config and nothing else
     out = dvc(project, "exp", "run", "-n", "search-4", "-S", "sweep.count=4")
     assert not trained(out)

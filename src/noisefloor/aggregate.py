@@ -17,13 +17,14 @@ import pandas as pd
 from .errors import NoisefloorError
 from .params import Params
 from .runfiles import HISTORY_FILE, METRICS_FILE
+from . import decompose as D
 from .sweep import FOLDER, confirm_name, is_sweep_config, select
 
 RUN_COLUMNS = [
     "config", "seed", "status", "val_acc", "best_val_acc", "best_epoch", "test_acc",
     "val_loss", "test_loss", "train_loss", "epochs_run", "diverged_at_epoch",
     "n_train", "n_val", "n_test", "device", "threads", "train_step", "wall_time_s", "slurm_job_id", "config_hash",
-    "code_fingerprint", "program", "repeat_identical", "repeat_note",
+    "code_fingerprint", "program", "repeat_identical", "repeat_note", "sources", "note",
 ]
 
 
@@ -39,6 +40,8 @@ def run_dir(runs_dir: str | Path, config: str, seed: int) -> Path:
     """
     if is_sweep_config(config):
         return Path(runs_dir) / FOLDER / config / f"seed{seed}"
+    if D.is_decompose_config(config):
+        return Path(runs_dir) / D.FOLDER / config / f"seed{seed}"
     return Path(runs_dir) / config / f"seed{seed}"
 
 
@@ -113,15 +116,28 @@ def sweep_record(params: Params, runs_dir: str | Path) -> dict:
     }
 
 
+def decompose_record(params: Params) -> dict:
+    """The decomposition's record (``<runs>/decompose/decompose.json``): its settings and configs, or null."""
+    d = params.decompose
+    if d is None:
+        return {"decompose": None}
+    return {"seeds": list(d.seeds), "sources": list(d.sources), "reference": d.reference,
+            "configs": {c: {"sources": list(s), "config_hash": params.resolve(c).config_hash}
+                        for c, s in params.decompose_configs.items()}}
+
+
 def experiment_runs(params: Params, runs_dir: str | Path) -> list[tuple[str, int, str]]:
     """Every (config, seed, stage) of the experiment, the confirmation's once the search has run.
 
     Stages: ``noise`` (the baseline), ``signal`` (a named variant), ``search``
     (a sweep config at the sweep's seeds), ``confirm`` (a chosen sweep config
-    at the fresh seeds).
+    at the fresh seeds), ``decompose`` (the baseline with one source varying,
+    or all of them: :mod:`noisefloor.decompose`).
     """
     def stage(config):
-        return "noise" if config == params.baseline else "search" if is_sweep_config(config) else "signal"
+        if config == params.baseline:
+            return "noise"
+        return "search" if is_sweep_config(config) else "decompose" if D.is_decompose_config(config) else "signal"
 
     runs = [(c, s, stage(c)) for c, s in params.runs()]
     return runs + [(c, s, "confirm") for c in confirmed(params, runs_dir) for s in params.sweep.confirm_seeds]
@@ -142,6 +158,8 @@ def collect_runs(params: Params, runs_dir: str | Path) -> pd.DataFrame:
         # The record's columns it has (a program's run has no test set, epochs setting or device of its own).
         row.update({c: m[c] for c in RUN_COLUMNS if c in m})
         row.update(config=confirm_name(config) if stage == "confirm" else config, stage=stage)
+        if stage == "decompose":
+            row["source"] = D.source_of(config)
         row.update(params.resolve(config).hyperparameters())
         rows.append(row)
     return pd.DataFrame(rows)

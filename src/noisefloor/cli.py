@@ -53,9 +53,13 @@ def cmd_check(args) -> int:
     if p.sweep is not None and p.sweep.confirm_top_k:
         k, n = p.sweep.confirm_top_k, len(p.sweep.confirm_seeds)
         confirm = f", then {k * n} to confirm the search's best {k} at {n} fresh seeds"
-    print(f"{args.params}: ok: {what}, {len(p.config_names)} configs, {len(p.runs())} runs{confirm} "
-          f"({len(p.noise_seeds)} noise seeds, {len(p.signal_seeds)} signal "
-          f"seed{'' if len(p.signal_seeds) == 1 else 's'})", file=sys.stderr)
+    decompose = sum(len(p.seeds_for(c)) for c in p.decompose_configs)
+    budget = f", {decompose} for the noise budget by source" if decompose else ""
+    configs = len(p.config_names) - len(p.decompose_configs)
+    signal = len(p.signal_seeds)
+    print(f"{args.params}: ok: {what}, {configs} config{'' if configs == 1 else 's'}, {len(p.runs())} runs "
+          f"({len(p.noise_seeds)} noise seeds, {signal} signal seed{'' if signal == 1 else 's'}{budget}){confirm}",
+          file=sys.stderr)
     return 0
 
 
@@ -200,12 +204,31 @@ def _train_missing(p, phase: str, todo, runs_dir, splits) -> None:
     from .aggregate import stale_seeds
 
     trained = total = 0
+    label = "sweep: " if phase in ("search", "confirm") else ""
     for config, seeds in todo:
         missing = stale_seeds(p, runs_dir, config, seeds)
         for _ in _train(p, config, missing, runs_dir, splits=splits):
             trained += 1
         total += len(seeds)
-    print(f"sweep: {phase}: {trained} run(s) trained, {total - trained} already done", file=sys.stderr, flush=True)
+    print(f"{label}{phase}: {trained} run(s) trained, {total - trained} already done", file=sys.stderr, flush=True)
+
+
+def cmd_decompose(args) -> int:
+    """train: every decomposition run missing or stale, then the record (DVC's stage); record: the record alone."""
+    from . import io, params as P
+    from .aggregate import decompose_record
+    from .decompose import FOLDER, RECORD
+
+    p = P.load(args.params)
+    if args.action == "record":
+        if not args.out:
+            raise InputError("decompose record: --out is required (where the record goes)")
+        io.write_json(args.out, decompose_record(p))
+        return 0
+    if p.decompose is not None:
+        _train_missing(p, "decompose", [(c, p.decompose.seeds) for c in p.decompose_configs], args.runs_dir, None)
+    io.write_json(Path(args.runs_dir) / FOLDER / RECORD, decompose_record(p))
+    return 0
 
 
 def cmd_aggregate(args) -> int:
@@ -339,8 +362,10 @@ def cmd_plot(args) -> int:
     from .pipeline import FIGURE, FIGURES
 
     analysis, out = Path(args.analysis), Path(args.out)
+    from .runs_table import without_decomposition
+
     summary, comparisons, importance = _read_analysis(analysis)
-    runs = _read_runs(args).runs
+    runs = without_decomposition(_read_runs(args).runs)     # (the noise budget is the summary's)
     metric, baseline = summary.metric, summary.baseline
     for col in ("config", "seed", metric):
         if col not in runs.columns:
@@ -350,6 +375,8 @@ def cmd_plot(args) -> int:
     variant_seeds = set(runs.loc[runs["config"] != baseline, "seed"])
     signal_seeds = [s for s in noise_seeds if s in variant_seeds]
     histories = _read_csv(args.histories, "histories table") if args.histories else None
+    if histories is not None and "config" in histories.columns:
+        histories = histories[histories["config"].isin(set(runs["config"]))]
     # The analysed metric's curves when the runs recorded them per epoch; else validation accuracy.
     hist_metric = metric if histories is not None and metric in histories.columns else "val_acc"
     same = hist_metric == metric       # the noise floor is in this metric's units
@@ -369,6 +396,7 @@ def cmd_plot(args) -> int:
         "search_payoff": lambda path: plots.plot_search_payoff(runs, metric, baseline, path, summary=summary),
         "marginal_effects": lambda path: plots.plot_marginal_effects(runs, comparisons, metric, baseline, path,
                                                                      summary=summary),
+        "noise_budget": lambda path: plots.plot_noise_budget(path, summary=summary),
         "importance": lambda path: plots.plot_importance(importance, path, alpha=summary.alpha, metric=metric),
     }
     written = 0
@@ -394,7 +422,9 @@ def cmd_report(args) -> int:
 
     plot_paths = {f.key: plots_dir / f.file for f in FIGURES}
     params_text = Path(args.params).read_text() if args.params else None
-    runs = _read_runs(args).runs if args.runs else None
+    from .runs_table import without_decomposition
+
+    runs = without_decomposition(_read_runs(args).runs) if args.runs else None
     report.render_report(summary, comparisons, importance, plot_paths, args.out, params_text=params_text,
                          runs=runs, provenance=provenance(params_text=params_text, runs=runs,
                                                           eval_size=summary.eval_size))
@@ -470,6 +500,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--runs-dir", default="results/runs", help="the runs folder (train, select)")
     s.add_argument("--out", help="where select writes the search's record")
     s.set_defaults(func=cmd_sweep)
+
+    s = command("decompose", "train the noise budget's runs, or write its record",
+                "train: train every run of PARAMS' decompose section (the baseline with one source of randomness "
+                "varying at a time, then all of them) that is missing or stale under RUNS_DIR/decompose/, and "
+                "write the record RUNS_DIR/decompose/decompose.json (how DVC runs it). record: write the record "
+                "to OUT (Snakemake).")
+    s.add_argument("action", choices=["train", "record"], help="what to do")
+    s.add_argument("--params", default="params.yaml", help="the experiment's params file")
+    s.add_argument("--runs-dir", default="results/runs", help="the runs folder (train)")
+    s.add_argument("--out", help="where record writes the record")
+    s.set_defaults(func=cmd_decompose)
 
     s = command("aggregate", "collect the experiment's runs into one table",
                 "Reads PARAMS and RUNS_DIR/<config>/seed<s>/ for exactly the runs the params ask for; writes "

@@ -25,6 +25,12 @@ import yaml
 from .errors import NoisefloorError
 
 CONFIG_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+#: The sources of randomness a built-in run's seed can vary (see noisefloor.decompose).
+SOURCES = ("init", "order", "dropout", "data")
+#: What a seed varies unless seeds.sources says otherwise: the data split stays fixed.
+DEFAULT_SOURCES = ("init", "order", "dropout")
+#: A decomposition's extra source: the reference seed with non-deterministic kernels (CUDA only).
+NUMERIC = "numeric"
 _FLOAT_LIKE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
@@ -221,13 +227,36 @@ class RunConfig:
     data: DataParams
     model: ModelParams
     train: TrainParams
+    #: the sources of randomness the run's seed varies; the others stay at ``held_at`` (the data
+    #: split, when held, is the fixed one of ``data.split_seed``)
+    sources: tuple[str, ...] = DEFAULT_SOURCES
+    held_at: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "data": dataclasses.asdict(self.data),
             "model": dataclasses.asdict(self.model),
             "train": dataclasses.asdict(self.train),
         }
+        # The default (init, order and dropout follow the seed) leaves hashes as they were before sources existed.
+        if self.sources != DEFAULT_SOURCES or self.held_at != 0:
+            d["seeds"] = {"sources": list(self.sources), "held_at": self.held_at}
+        return d
+
+    def stream_seed(self, seed: int, source: str) -> int | None:
+        """The seed of ``source``'s random stream in run ``seed``.
+
+        The run's own seed for a source the config varies, else ``held_at``;
+        for a held data split, None (the fixed split of ``data.split_seed``).
+        """
+        if source in self.sources:
+            return seed
+        return None if source == "data" else self.held_at
+
+    @property
+    def deterministic(self) -> bool:
+        """Deterministic kernels (always, but in the decomposition's numeric runs)."""
+        return NUMERIC not in self.sources
 
     @property
     def config_hash(self) -> str:
@@ -298,6 +327,11 @@ class Params:
     hyperparameters: Mapping[str, Any] | None = None
     sweep: Any = None     # noisefloor.sweep.SweepParams or None
     sweep_configs: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    #: seeds.sources: what every config's seed varies (the built-in model)
+    sources: tuple[str, ...] = DEFAULT_SOURCES
+    decompose: Any = None     # DecomposeParams or None
+    #: the decomposition's configs: name -> the sources its seed varies
+    decompose_configs: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def baseline(self) -> str:
@@ -305,8 +339,8 @@ class Params:
 
     @property
     def config_names(self) -> tuple[str, ...]:
-        """The baseline first, then the named variants in file order, then the sweep's configs."""
-        return (self.baseline, *self.configs, *self.sweep_configs)
+        """The baseline first, then the named variants in file order, the sweep's configs, the decomposition's."""
+        return (self.baseline, *self.configs, *self.sweep_configs, *self.decompose_configs)
 
     def resolve(self, name: str) -> RunConfig | ProgramConfig:
         """The full configuration of ``name`` (baseline or a variant)."""
@@ -316,6 +350,9 @@ class Params:
             overrides = self.configs[name]
         elif name in self.sweep_configs:
             overrides = self.sweep_configs[name]
+        elif name in self.decompose_configs:
+            return dataclasses.replace(self.resolve(self.baseline), name=name, sources=self.decompose_configs[name],
+                                       held_at=self.decompose.reference)
         else:
             known = ", ".join(self.config_names)
             raise ParamsError(f"{self.source}: unknown config {name!r} (known: {known})")
@@ -323,12 +360,14 @@ class Params:
             return ProgramConfig(name, self.program, MappingProxyType({**self.hyperparameters, **overrides}))
         model = dataclasses.replace(self.model, **{k: v for k, v in overrides.items() if k in MODEL_KEYS})
         train = dataclasses.replace(self.train, **{k: v for k, v in overrides.items() if k in TRAIN_KEYS})
-        return RunConfig(name=name, data=self.data, model=model, train=train)
+        return RunConfig(name=name, data=self.data, model=model, train=train, sources=self.sources)
 
     def seeds_for(self, name: str) -> tuple[int, ...]:
         """Seeds at which config ``name`` runs."""
         if name == self.baseline:
             return self.noise_seeds
+        if name in self.decompose_configs:
+            return self.decompose.seeds
         return self.sweep.seeds if name in self.sweep_configs else self.signal_seeds
 
     def runs(self) -> list[tuple[str, int]]:
@@ -432,6 +471,7 @@ def from_dict(raw: Any, source: str = "params.yaml") -> Params:
         signal_seeds=tuple(signal),
         source=source,
     )
+    params = _with_sources(params, raw, source)
     if "sweep" in raw:
         params = _with_sweep(params, raw, source)
     for name in params.configs:   # every variant must resolve to a valid whole
@@ -455,6 +495,53 @@ def _check_rendering(params: Params) -> None:
         if problem:
             where = "hyperparameters" if name == params.baseline else f"configs.{name}"
             raise ParamsError(f"{params.source}: {where}: {problem}")
+
+
+@dataclass(frozen=True)
+class DecomposeParams:
+    """The ``decompose`` section: the seeds each source runs at, the sources, the reference seed."""
+
+    seeds: tuple[int, ...]
+    sources: tuple[str, ...]
+    reference: int
+
+
+def _with_sources(params: Params, raw: dict, source: str) -> Params:
+    """``params`` with seeds.sources and the decomposition's configs (one line naming the key on a problem)."""
+    from . import decompose as D
+
+    given = raw["seeds"].get("sources") or DEFAULT_SOURCES
+    sources = tuple(s for s in SOURCES if s in given)          # in one order, however written
+    section = raw.get("decompose")
+    for name in params.configs:
+        if D.is_decompose_config(name) or name == D.FOLDER:
+            raise ParamsError(f"{source}: configs.{name}: names starting with {D.PREFIX} (and {D.FOLDER!r}) are "
+                              "the decomposition's")
+    if not params.program.builtin:
+        if sources != DEFAULT_SOURCES:
+            raise ParamsError(f"{source}: seeds.sources: the built-in model's setting; a program's seed varies "
+                              "whatever the program makes it vary")
+        if section is not None:
+            raise ParamsError(f"{source}: decompose: the built-in model's (a program owns its randomness)")
+        return params
+    batched = params.train.seed_batch > 1 or any(int(v.get("seed_batch", 1)) > 1 for v in params.configs.values())
+    if batched and sources != DEFAULT_SOURCES:
+        raise ParamsError(f"{source}: seeds.sources: not with train.seed_batch > 1 (a batch shares one data "
+                          "split and one set of streams); use seed_batch 1")
+    if batched and section is not None:
+        raise ParamsError(f"{source}: decompose: not with train.seed_batch > 1 yet; use seed_batch 1")
+    params = dataclasses.replace(params, sources=sources)
+    if section is None:
+        return params
+    order = (*SOURCES, NUMERIC)
+    chosen = tuple(s for s in order if s in (section.get("sources") or SOURCES))
+    seeds = tuple(section["seeds"])
+    decompose = DecomposeParams(seeds=seeds, sources=chosen, reference=section.get("reference", seeds[0]))
+    configs = {D.config_name(s): (s,) for s in chosen}
+    varied = tuple(s for s in chosen if s != NUMERIC)
+    if len(varied) > 1:
+        configs[D.config_name(D.ALL)] = varied
+    return dataclasses.replace(params, decompose=decompose, decompose_configs=MappingProxyType(configs))
 
 
 def _with_sweep(params: Params, raw: dict, source: str) -> Params:

@@ -22,6 +22,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import decompose as _decompose
 from .sweep import FOLDER, RECORD
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -78,6 +79,15 @@ FIGURES: tuple[Figure, ...] = (
            "the noise floor. Each title gives the hyperparameter's share of the search's spread net of what "
            "chance groupings explain, with a permutation p-value: a hyperparameter that does nothing comes "
            "out near 0 %."),
+    Figure("noise_budget", "Where the noise comes from",
+           "The baseline run with one source of randomness changing from seed to seed and every other held "
+           "at a reference seed (init: the initial weights; order: the order of the examples; dropout: its "
+           "masks; data: which examples train and which validate), then with all of them changing. Each bar "
+           "is the standard deviation that source causes alone, with its interval and its share of the "
+           "variance of all of them together. The dashed line is the noise floor the verdicts use, with the "
+           "sources it varies. When the parts sum to far more than the whole, one source alone already "
+           "reaches most of the spread (chaotic training): a share is then what a source can cause, not a "
+           "slice."),
     Figure("importance", "Hyperparameter importance",
            "Each hyperparameter's largest difference from the baseline among its one-at-a-time "
            "variants, in noise floors, coloured by its verdict: it matters when one of those variants "
@@ -129,6 +139,8 @@ class Step:
 RUN_OUTPUTS = ("runs/{config}/seed{seed}/metrics.json", "runs/{config}/seed{seed}/history.csv")
 SWEEP_FOLDER = f"runs/{FOLDER}"
 SWEEP_RUN_OUTPUTS = tuple(out.replace("runs/", f"{SWEEP_FOLDER}/", 1) for out in RUN_OUTPUTS)
+DECOMPOSE_FOLDER = f"runs/{_decompose.FOLDER}"
+DECOMPOSE_RUN_OUTPUTS = tuple(out.replace("runs/", f"{DECOMPOSE_FOLDER}/", 1) for out in RUN_OUTPUTS)
 
 STEPS: tuple[Step, ...] = (
     # The noise condition (the baseline at every noise seed) and the signal
@@ -143,10 +155,16 @@ STEPS: tuple[Step, ...] = (
     Step("sweep_select", (f"{SWEEP_FOLDER}/{RECORD}",),
          ("aggregate.py", "io.py", "params.py", "runfiles.py", "schemas", "sweep.py"),
          dvc_stage="train_sweep", folder=SWEEP_FOLDER),
+    # The noise budget by source (a decompose section): the baseline once per source, then all of
+    # them; one job per run under Snakemake, one stage under DVC (as for a sweep), and the record.
+    Step("train_decompose", DECOMPOSE_RUN_OUTPUTS, RUN_CODE, folder=DECOMPOSE_FOLDER),
+    Step("decompose_record", (f"{DECOMPOSE_FOLDER}/{_decompose.RECORD}",),
+         ("aggregate.py", "decompose.py", "io.py", "params.py", "runfiles.py", "schemas", "sweep.py"),
+         dvc_stage="train_decompose", folder=DECOMPOSE_FOLDER),
     # (sweep.py draws the sweep's configs: a change of a drawn value changes that config's hash, so the
     # runs follow it; the table of runs is aggregate's)
     Step("aggregate", ("runs.csv", "histories.csv"),
-         ("aggregate.py", "io.py", "params.py", "runfiles.py", "schemas", "sweep.py")),
+         ("aggregate.py", "decompose.py", "io.py", "params.py", "runfiles.py", "schemas", "sweep.py")),
     Step("analyze", tuple(f"analysis/{name}" for name in ANALYSIS_FILES),
          ("cli.py", "io.py", "runs_table.py", "stats", "tracking.py")),
     Step("plot", tuple(f"plots/{f.file}" for f in FIGURES),

@@ -58,6 +58,8 @@ __all__ = [
     "search_payoff_figure",
     "plot_marginal_effects",
     "marginal_effects_figure",
+    "plot_noise_budget",
+    "noise_budget_figure",
 ]
 
 #: Resolution of every PNG written by this module.
@@ -1200,3 +1202,89 @@ def plot_marginal_effects(runs: pd.DataFrame, comparisons: pd.DataFrame, metric:
         The written path.
     """
     return _save(marginal_effects_figure(runs, comparisons, metric, baseline, summary), path)
+
+
+# --------------------------------------------------------------------------
+# where the noise comes from: the noise budget by source
+# --------------------------------------------------------------------------
+
+_SOURCE_COLOR = "#1b9e77"
+_ALL_SOURCES_COLOR = "#555555"
+
+
+def noise_budget_figure(summary) -> Figure:
+    """Build the noise-budget figure (see :func:`plot_noise_budget`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``fig.axes[0]``: one bar per source (the standard deviation it causes
+        alone, with its interval), then all sources together, and the noise
+        floor the verdicts use as a line with its band.
+    """
+    rows = summary.noise_sources or []
+    units = _Units(summary.metric, [summary.noise_floor] if summary.noise_floor is not None else None)
+    s = units.scale
+    fig = _new_figure(10, 5.2)
+    ax = fig.add_subplot(1, 1, 1)
+    measured = [r for r in rows if r.get("sd") is not None]
+    if not measured:
+        ax.set_axis_off()
+        _empty_message(ax, "No noise budget: add a decompose section to run the baseline once per source of "
+                           "randomness (init, order, dropout, data) with the others held still")
+        return fig
+    level = int(round(100 * (summary.confidence_level or 0.95)))
+    x = np.arange(len(measured))
+    ax.bar(x, [r["sd"] * s for r in measured], width=0.6, alpha=0.85,
+           color=[_ALL_SOURCES_COLOR if r["source"] == "all" else _SOURCE_COLOR for r in measured])
+    for i, r in enumerate(measured):
+        lo, hi = r["sd_ci"]
+        if lo is not None and hi is not None:
+            ax.errorbar(i, r["sd"] * s, yerr=[[(r["sd"] - lo) * s], [(hi - r["sd"]) * s]], color="black",
+                        capsize=5, linewidth=1.2)
+        share = r.get("share")
+        text = units.fmt_spread(r["sd"]) + (f"\n{100 * share:.0f} % of all" if share is not None else "")
+        ax.annotate(text, xy=(i, (hi if hi is not None else r["sd"]) * s), xytext=(0, 4),
+                    textcoords="offset points", ha="center", va="bottom", fontsize=9)
+    floor, floor_ci = summary.noise_floor, summary.noise_floor_ci or [None, None]
+    if floor is not None:
+        included = " + ".join(summary.noise_floor_sources or []) or "the noise condition's sources"
+        if floor_ci[0] is not None and floor_ci[1] is not None:
+            ax.axhspan(floor_ci[0] * s, floor_ci[1] * s, color=_NOISE_COLOR, alpha=0.12, linewidth=0)
+        ax.axhline(floor * s, color=_NOISE_COLOR, linestyle="--", linewidth=1.6,
+                   label=f"the noise floor the verdicts use: {included}, {_n(summary.n_baseline or 0, 'seed')} "
+                         f"({units.fmt_spread(floor)}, {level} % CI shaded)")
+        ax.legend(loc="upper left", fontsize=9, frameon=False)
+    labels = [("all sources\ntogether" if r["source"] == "all" else f"{r['source']}\nalone") + f"\n{r['n']} runs"
+              for r in measured]
+    ax.set_xticks(x, labels)
+    ax.set_xlim(-0.6, len(measured) - 0.4)
+    ax.set_ylabel(units.diff_axis_label(f"standard deviation of {summary.metric}"))
+    top = max([(r["sd_ci"][1] or r["sd"]) for r in measured] + [floor_ci[1] or 0, floor or 0]) * s
+    ax.set_ylim(0, top * 1.35 if top > 0 else 1)
+    ax.grid(axis="y", alpha=0.3)
+    title = f"Where the noise comes from: each source of randomness alone ({level} % intervals)"
+    if summary.noise_sources_largest is not None:
+        title += f"\nlargest alone: {_t(summary.noise_sources_largest)}"
+        if summary.noise_sources_largest_clear is False:
+            title += " (not clearly above the next)"
+    if summary.noise_sources_adds_up is not None:
+        title += (f"; the parts {summary.noise_sources_adds_up} (sum of the variances / all together = "
+                  f"{summary.noise_sources_sum_ratio:.2f})")
+    fig.suptitle(title, fontsize=_TITLE_SIZE)
+    if summary.noise_sources_skipped:
+        ax.text(0.99, 0.97, f"not measured here: {', '.join(summary.noise_sources_skipped)}\n(numeric noise "
+                            "needs CUDA: CPU kernels are deterministic)", transform=ax.transAxes, ha="right",
+                va="top", fontsize=8.5, color=_FOOTNOTE_COLOR)
+    return fig
+
+
+def plot_noise_budget(path: str | os.PathLike, *, summary) -> Path:
+    """The noise budget by source beside the noise floor (from ``summary.noise_sources``).
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+    """
+    return _save(noise_budget_figure(summary), path)

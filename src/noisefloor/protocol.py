@@ -81,23 +81,25 @@ def generator(seed: int, stream: str) -> torch.Generator:
     return torch.Generator().manual_seed(derive_seed(seed, stream))
 
 
-def seed_everything(seed: int, device_type: str = "cpu") -> None:
+def seed_everything(seed: int, device_type: str = "cpu", deterministic: bool = True) -> None:
     """Seed Python, NumPy and torch, and make torch deterministic.
 
     TF32 is off because it changes matmul results with the hardware
     generation; cuDNN's autotuner is off because it picks kernels by timing.
+    ``deterministic=False`` (the decomposition's numeric runs, on CUDA) lets
+    torch pick non-deterministic kernels, as it does by default.
     """
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by deterministic cuBLAS
     if device_type == "cuda":
-        torch.use_deterministic_algorithms(True)
+        torch.use_deterministic_algorithms(deterministic)
     else:
         # The same flag, minus the public call's import of the compiler stack
         # (torch._inductor: about 3 s, longer than a small run's training).
         torch._C._set_deterministic_algorithms(True)
-    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.deterministic = deterministic
     torch.backends.cudnn.benchmark = False
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -137,7 +139,7 @@ def initial_model(cfg: RunConfig, seed: int, row_size: int, n_classes: int) -> B
     Both loops build every seed's model here, which is what makes a batched
     seed start from exactly the weights of its single-seed run.
     """
-    torch.manual_seed(derive_seed(seed, "init"))
+    torch.manual_seed(derive_seed(cfg.stream_seed(seed, "init"), "init"))
     return BiLSTMClassifier.from_params(cfg.model, row_size, n_classes)
 
 
@@ -172,9 +174,9 @@ def set_up(cfg: RunConfig, seed: int, splits: Splits | None = None) -> Setup:
     t_start = time.perf_counter()
     torch.set_num_threads(cfg.train.threads)
     device = pick_device(cfg.train.device)
-    seed_everything(seed, device.type)
+    seed_everything(seed, device.type, cfg.deterministic)
     if splits is None:
-        splits = load_dataset(cfg.data)
+        splits = load_dataset(cfg.data, cfg.stream_seed(seed, "data"))
     return Setup(device, splits.to(device), splits.sizes(), t_start)
 
 
@@ -373,9 +375,21 @@ def metrics_record(cfg: RunConfig, run: Run, setup: Setup, *, test: tuple[float,
         "device": setup.device.type, "threads": tp.threads, "train_step": train_step, **setup.sizes,
         "slurm_job_id": slurm_job_id(), "code_fingerprint": pipeline.run_code_fingerprint(),
         "versions": library_versions(), "resolved_config": cfg.as_dict(),
+        "sources": "+".join(cfg.sources),
     }
     if batch_seeds is not None:
         record.update(seed_batch=tp.seed_batch, batch_seeds=list(batch_seeds))
+    return record
+
+
+def skip_run(cfg: RunConfig, seed: int, out_dir, note: str) -> dict:
+    """Record a run that cannot run here (status ``skipped``, ``note`` why): its record, an empty history."""
+    out = Path(out_dir)
+    record = {"config": cfg.name, "seed": seed, "config_hash": cfg.config_hash, "status": "skipped", "note": note,
+              "wall_time_s": 0.0, "code_fingerprint": pipeline.run_code_fingerprint(),
+              "resolved_config": cfg.as_dict(), "sources": "+".join(cfg.sources)}
+    io.write_text(out / HISTORY_FILE, history_csv([]))
+    io.write_json(out / METRICS_FILE, record)
     return record
 
 

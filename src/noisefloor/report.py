@@ -114,16 +114,22 @@ def answer_sentence(summary: Summary, comparisons: pd.DataFrame, fraction: bool)
         parts.append(f"The noise floor of {s.metric} could not be estimated.")
     else:
         ci = s.noise_floor_ci or [None, None]
-        parts.append(f"Seed noise alone moves {s.metric} by ±{format_spread(s.noise_floor, fraction)} "
+        what = f" ({', '.join(s.noise_floor_sources)})" if s.noise_floor_sources else ""
+        parts.append(f"Seed noise alone{what} moves {s.metric} by ±{format_spread(s.noise_floor, fraction)} "
                      f"(standard deviation over the baseline's {s.n_baseline} seeds; "
                      f"{float(s.confidence_level) * 100:g} % CI {format_interval(ci[0], ci[1], fraction)}).")
+        left_out = _left_out(s)
+        if left_out:
+            parts.append(f"It leaves out {', '.join(r['source'] for r in left_out)}, and {left_out[0]['source']} "
+                         f"alone moves {s.metric} by ±{format_spread(left_out[0]['sd'], fraction)} (see where the "
+                         "noise comes from, below).")
     if not s.n_variants:
         parts.append("No variant was compared with the baseline.")
         return " ".join(parts)
     counts = [(s.n_better, "better"), (s.n_worse, "worse"), (s.n_equivalent, "equivalent"),
               (s.n_inconclusive, "inconclusive"), (s.n_insufficient_runs, "with too few runs")]
     said = ", ".join(f"{n} {word}" for n, word in counts if n)
-    parts.append(f"Of {s.n_variants} variants: {said}.")
+    parts.append(f"Of {s.n_variants} variant{'' if s.n_variants == 1 else 's'}: {said}.")
     decided = comparisons[comparisons["verdict"].isin(["better", "worse"])] if len(comparisons) else comparisons
     for _, r in decided.iterrows():
         parts.append(variant_sentence(r, s, fraction) + ".")
@@ -158,6 +164,45 @@ def search_sentence(s: Summary, fraction: bool) -> str:
     if s.search_confirmed:
         text += " " + confirmation_sentence(s, fraction)
     return text
+
+
+def noise_budget_sentence(s: Summary, fraction: bool) -> str:
+    """Where the noise comes from: each source alone, whether the parts add up, what the floor leaves out."""
+    rows = [r for r in s.noise_sources if r["sd"] is not None]
+    alone = sorted((r for r in rows if r["source"] != "all"), key=lambda r: -r["sd"])
+    whole = next((r for r in rows if r["source"] == "all"), None)
+    items = [f"{r['source']} ±{format_spread(r['sd'], fraction)}"
+             + (f" ({format_share(r['share'])} of all together)" if r["share"] is not None else "") for r in alone]
+    text = "Each source of randomness alone, the others held still: " + ", ".join(items)
+    if whole is not None:
+        text += f"; all together ±{format_spread(whole['sd'], fraction)}"
+    text += "."
+    if s.noise_sources_largest is not None and len(alone) > 1:
+        runner = alone[1]["source"] if alone[0]["source"] == s.noise_sources_largest else alone[0]["source"]
+        clear = "" if s.noise_sources_largest_clear else f" (not clearly above {runner})"
+        text += f" The largest is {s.noise_sources_largest}{clear}."
+    if s.noise_sources_adds_up is not None:
+        lo, hi = s.noise_sources_sum_ratio_ci or [None, None]
+        meaning = {"add up": "", "overlap": ": one source alone already reaches much of the whole spread, so each "
+                   "share is what that source can cause alone, not a slice of the whole",
+                   "fall short": ": the sources interact, or some randomness is not among them"}
+        text += (f" The parts {s.noise_sources_adds_up} (summed variances / all together "
+                 f"{s.noise_sources_sum_ratio:.2f}, CI {lo:.2f} to {hi:.2f})"
+                 f"{meaning[s.noise_sources_adds_up]}.")
+    left_out = _left_out(s)
+    if left_out:
+        text += (f" The noise floor the verdicts use varies {', '.join(s.noise_floor_sources)} and leaves out "
+                 f"{', '.join(r['source'] for r in left_out)}: add {'it' if len(left_out) == 1 else 'them'} to "
+                 "seeds.sources to judge the configs against that noise too.")
+    return text
+
+
+def _left_out(s: Summary) -> list:
+    """The measured sources the noise floor does not vary, largest first."""
+    if not s.noise_floor_sources or not s.noise_sources:
+        return []
+    return sorted((r for r in s.noise_sources if r["source"] not in (*s.noise_floor_sources, "all")
+                   and r["sd"] is not None), key=lambda r: -r["sd"])
 
 
 def confirmation_sentence(s: Summary, fraction: bool) -> str:
@@ -322,7 +367,9 @@ def _headline(s: Summary, fraction: bool) -> str:
     excluded = f"{s.n_excluded} excluded" if s.n_excluded else "none excluded"
     cards = [
         _card("Noise floor", format_spread(s.noise_floor, fraction),
-              f"seed-to-seed sd of the baseline, {float(s.confidence_level) * 100:g} % CI "
+              f"seed-to-seed sd of the baseline"
+              f"{' (' + ', '.join(s.noise_floor_sources) + ')' if s.noise_floor_sources else ''}, "
+              f"{float(s.confidence_level) * 100:g} % CI "
               f"{format_interval(ci[0], ci[1], fraction)}{robust}"),
         _card("Hyperparameters' share", format_share(s.hp_variance_share),
               f"of the spread across configs at a fixed seed (CI {format_share(share_ci[0])} to "
@@ -381,6 +428,16 @@ def _details(s: Summary, comparisons: pd.DataFrame, importance: pd.DataFrame | N
         if needed:
             out.append('<h3 id="seeds-needed">Seeds that would decide</h3><ul class="sentences">'
                        + "".join(f"<li>{escape(t)}</li>" for t in needed) + "</ul>")
+    if s.noise_sources:
+        out.append('<h3 id="noise-sources">Where the noise comes from</h3>')
+        out.append(f"<p>{escape(noise_budget_sentence(s, fraction))}</p>")
+        rows = [[("all sources together" if r["source"] == "all" else f"{r['source']} alone"), _n(r["n"]),
+                 format_spread(r["sd"], fraction),
+                 format_interval(*(r["sd_ci"] or [None, None]), fraction),
+                 format_share(r["share"]) if r["share"] is not None else "",
+                 (f"{format_share(r['share_ci'][0])} to {format_share(r['share_ci'][1])}"
+                  if r.get("share_ci") else "")] for r in s.noise_sources]
+        out.append(_table(["Source", "Runs", "sd", "CI", "Share of all together", "CI"], rows))
     out.append('<h3 id="importance">Hyperparameters</h3>')
     out.append(_importance_table(importance, fraction))
     return "".join(out)
@@ -420,6 +477,18 @@ def _detail_values(s: Summary, fraction: bool):
         yield "search_confirmed", "; ".join(
             f"{r['config']}: {format_diff(r['search_diff'], fraction)} → {format_diff(r['diff'], fraction)} "
             f"({verdict_label(r['verdict'])})" for r in s.search_confirmed)
+    if s.noise_floor_sources:
+        yield "noise_floor_sources", ", ".join(s.noise_floor_sources)
+    if s.noise_sources:
+        yield "noise_sources", "; ".join(
+            f"{r['source']}: {format_spread(r['sd'], fraction)} over {r['n']} runs"
+            + (f" (CI {format_interval(r['sd_ci'][0], r['sd_ci'][1], fraction)})" if r["sd_ci"] else "")
+            + (f", {format_share(r['share'])} of all" if r["share"] is not None else "")
+            for r in s.noise_sources if r["sd"] is not None)
+    if s.noise_sources_adds_up is not None:
+        yield "noise_sources_adds_up", (f"{s.noise_sources_adds_up} (ratio {format_plain(s.noise_sources_sum_ratio, 2)})")
+    if s.noise_sources_skipped:
+        yield "noise_sources_skipped", ", ".join(s.noise_sources_skipped)
     yield "per_comparison_alpha", format_plain(s.per_comparison_alpha, 3)
     yield "mde", (f"{format_spread(s.mde, fraction)} (with {_n(s.mde_n)} runs; "
                   f"{format_spread(s.mde_upper, fraction)} at the noise floor's upper bound)")

@@ -50,6 +50,18 @@ class NormalizedTable:
     notes: list
 
 
+def without_decomposition(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs the verdicts, their figures and tables read: every run but the decomposition's.
+
+    The decomposition's runs (``stage`` ``decompose``: the baseline with one
+    source of randomness varying) answer where the noise comes from; the
+    analysis reads them into the noise budget, apart from every comparison.
+    """
+    if "stage" not in runs.columns:
+        return runs
+    return runs[runs["stage"].astype(str) != "decompose"]
+
+
 def _hp_name(column: str) -> str | None:
     for prefix in HP_PREFIXES:
         if column.startswith(prefix) and len(column) > len(prefix):

@@ -21,8 +21,8 @@ from .batched import train_batch
 from .data import Splits, load_dataset
 from .params import RunConfig
 from .protocol import (EVAL_CHUNK, FAULT_ENV, crash_point, derive_seed, finish, generator, initial_model, log_epoch,
-                       make_optimizer, open_run, read_checkpoint, record_epoch, resume, set_up, stderr_log,
-                       write_checkpoint)
+                       make_optimizer, open_run, pick_device, read_checkpoint, record_epoch, resume, set_up, skip_run,
+                       stderr_log, write_checkpoint)
 from .runfiles import CHECKPOINT_FILE
 
 # FAULT_ENV, CHECKPOINT_FILE and derive_seed are imported from here by tests and tools.
@@ -57,7 +57,8 @@ def train_run(cfg: RunConfig, seed: int, out_dir: str | os.PathLike, *,
         way, ``checkpoint.pt`` (one per finished epoch). A checkpoint left by an
         interrupted run of the same (config, seed) is resumed from.
     splits : Splits, optional
-        Pre-loaded data (saves reloading when one process trains several runs).
+        Pre-loaded data (saves reloading when one process trains several runs);
+        ignored by a config whose seed varies the data split.
     log : callable, optional
         Receives one progress line per epoch (default: stderr).
 
@@ -73,14 +74,14 @@ def train_run(cfg: RunConfig, seed: int, out_dir: str | os.PathLike, *,
     setup = set_up(cfg, seed, splits)
     device, data, n_train = setup.device, setup.splits, setup.sizes["n_train"]
     run = open_run(cfg, seed, out_dir)
-    data_gen = generator(run.seed, "data")
+    data_gen = generator(cfg.stream_seed(run.seed, "order"), "data")   # (the order stream's name in the code)
 
     # ---- model: initial weights from their own stream, then dropout's stream on the global RNG
     model = initial_model(cfg, run.seed, data.row_size, data.n_classes).to(device)
     optimizer = make_optimizer(tp, model.parameters())
-    torch.manual_seed(derive_seed(run.seed, "dropout"))
+    torch.manual_seed(derive_seed(cfg.stream_seed(run.seed, "dropout"), "dropout"))
     if device.type == "cuda":
-        torch.cuda.manual_seed_all(derive_seed(run.seed, "dropout"))
+        torch.cuda.manual_seed_all(derive_seed(cfg.stream_seed(run.seed, "dropout"), "dropout"))
 
     # ---- resume: a checkpoint of this exact (config, seed) continues where it stopped
     start_epoch = 0
@@ -143,7 +144,9 @@ def train_seeds(cfg: RunConfig, seeds: Sequence[int], runs_dir: str | os.PathLik
     A seed given twice is one run. With ``train.seed_batch`` K > 1 the seeds
     go K at a time, each group as one batched model
     (:func:`noisefloor.batched.train_batch`); otherwise one by one
-    (:func:`train_run`). The data are loaded once for all of them.
+    (:func:`train_run`). The data are loaded once for all of them (once per
+    seed when the seed varies the split). A decomposition's numeric runs
+    need CUDA: elsewhere each is recorded as skipped, untrained.
 
     Yields
     ------
@@ -154,7 +157,15 @@ def train_seeds(cfg: RunConfig, seeds: Sequence[int], runs_dir: str | os.PathLik
     from .aggregate import run_dir
 
     seeds = list(dict.fromkeys(seeds))
-    splits = load_dataset(cfg.data) if splits is None else splits
+    if "data" in cfg.sources:            # each seed its own split (set_up loads it)
+        splits = None
+    elif splits is None:
+        splits = load_dataset(cfg.data)
+    if not cfg.deterministic and pick_device(cfg.train.device).type != "cuda":
+        for s in seeds:
+            yield skip_run(cfg, s, run_dir(runs_dir, cfg.name, s),
+                           "numeric noise needs CUDA: CPU kernels are deterministic, so it is 0 here")
+        return
     k = cfg.train.seed_batch
     for i in range(0, len(seeds), k):
         group = seeds[i:i + k]

@@ -8,6 +8,7 @@
 # ignore localrules and for anyone who removes them from this list.
 localrules:
     sweep_select,
+    decompose_record,
     aggregate,
     analyze,
     plot,
@@ -19,6 +20,7 @@ rule aggregate:
         metrics=get_run_metrics(),
         confirm=get_confirm_metrics,
         sweep=get_sweep_record(),
+        decompose=get_decompose_record(),
     output:
         **step_outputs("aggregate"),
     log:

@@ -13,6 +13,7 @@ from noisefloor import data as nf_data
 from noisefloor import io as nf_io
 from noisefloor import params as nf_params
 from noisefloor import pipeline as nf_pipeline
+from noisefloor import decompose as nf_decompose
 from noisefloor import sweep as nf_sweep
 
 # params.yaml is read by noisefloor's own loader (the same schema and checks the
@@ -55,7 +56,7 @@ LIGHT_RUNTIME = 15  # minutes
 
 CONFIGS = list(P.config_names)
 BASELINE = P.stats.baseline
-VARIANTS = [c for c in CONFIGS if c != BASELINE]
+VARIANTS = [c for c in CONFIGS if c != BASELINE and c not in P.decompose_configs]
 
 
 wildcard_constraints:
@@ -92,17 +93,22 @@ def caption(name):
 
 
 def run_folder(metrics):
-    """The runs folder above a run's metrics file (<runs>/<config>/seed<s>/<file>, or <runs>/sweep/...)."""
+    """The runs folder above a run's metrics file (<runs>/<config>/seed<s>/<file>, or <runs>/sweep/..., or
+    <runs>/decompose/...)."""
     path = Path(metrics).parents[2]
-    return str(path.parent if path.name == nf_sweep.FOLDER else path)
+    return str(path.parent if path.name in (nf_sweep.FOLDER, nf_decompose.FOLDER) else path)
 
 
 SWEEP = list(P.sweep_configs)
+DECOMPOSE = list(P.decompose_configs)
 
 
 def run_outputs(config, seed):
-    """A run's outputs (metrics, history): a sweep's configs keep theirs in the sweep's folder."""
-    return step_outputs("train_sweep" if config in P.sweep_configs else "train_noise", config=config, seed=seed)
+    """A run's outputs (metrics, history): a sweep's and the decomposition's configs keep theirs in folders of
+    their own."""
+    step = "train_sweep" if config in P.sweep_configs else "train_decompose" if config in P.decompose_configs \
+        else "train_noise"
+    return step_outputs(step, config=config, seed=seed)
 
 
 def get_run_metrics():
@@ -122,6 +128,11 @@ def get_confirm_metrics(wildcards):
 def sweep_runs_folder(record):
     """The runs folder above the sweep's record (<runs>/sweep/sweep.json)."""
     return str(Path(record).parents[1])
+
+
+def get_decompose_record():
+    """The decomposition's record (without a decompose section, one saying so, as under DVC)."""
+    return step_outputs("decompose_record")["decompose"]
 
 
 def get_sweep_record():

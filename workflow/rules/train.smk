@@ -55,6 +55,35 @@ use rule train_noise as train_sweep with:
         config=unbatched(SWEEP),
 
 
+use rule train_noise as train_decompose with:
+    output:
+        **step_outputs("train_decompose"),
+    # (the noise budget by source: the baseline with one source varying, in the decomposition's folder)
+    wildcard_constraints:
+        config=unbatched(DECOMPOSE),
+
+
+rule decompose_record:
+    input:
+        metrics=[run_outputs(c, s)["metrics"] for c in DECOMPOSE for s in P.seeds_for(c)],
+    output:
+        **step_outputs("decompose_record"),
+    log:
+        f"{LOGS}/decompose_record.log",
+    params:
+        code=code("decompose_record"),
+        params_file=PARAMS_FILE,
+    conda:
+        CONDA_ENV
+    threads: LIGHT_THREADS
+    resources:
+        mem_mb=LIGHT_MEM_MB,
+        runtime=LIGHT_RUNTIME,
+    shell:
+        "\"$NOISEFLOOR_PYTHON\" -m noisefloor decompose record --params {params.params_file} "
+        "--out {output.decompose} 2> {log}"
+
+
 # The search's record, and which of its configs to confirm at fresh seeds: known
 # only once the search's runs are in, so a checkpoint (Snakemake then adds the
 # confirmation's runs to the jobs; see get_run_metrics).

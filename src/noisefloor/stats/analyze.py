@@ -8,6 +8,7 @@ variant against the baseline (:mod:`.compare`), hyperparameter importance
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from .compare import METHOD, ComparisonResult, compare_variants, seed_share
 from .expected_max import expected_max, search_sample, trials_worth
 from .importance import hparam_importance, resolve_hparams
 from .marginal import marginal_importance
+from .noise_sources import noise_budget
 from .multiplicity import SINGLE_STEP
 from .power import minimum_detectable_difference, seeds_for_equivalence, seeds_to_detect
 from .summary import Summary
@@ -29,6 +31,7 @@ from .twosample import cohens_d, prob_superior
 from .variance import (brown_forsythe_test, fixed_seed_signal, hp_variance_share, noise_floor, robust_sd,
                        welch_anova)
 from .winner import winner
+from ..runs_table import without_decomposition
 from ..sweep import confirm_name
 
 #: A search's marginal importance needs at least this many configs (fewer cannot tell a level from a run).
@@ -249,6 +252,10 @@ def analyze(
     """
     _validate_arguments(direction, correction, alpha, confidence_level, power, n_boot, eval_size,
                         equivalence_margin)
+    # The decomposition's runs (stage "decompose") answer where the noise comes from, apart from the rest.
+    sources = _noise_sources(runs, metric, confidence_level)
+    if isinstance(runs, pd.DataFrame):
+        runs = without_decomposition(runs)
     hp_columns = resolve_hparams(runs, hparams) if isinstance(runs, pd.DataFrame) else []
     values = _validate_table(runs, metric, baseline, hp_columns)
 
@@ -377,8 +384,40 @@ def analyze(
         floor_ci=floor_ci, sd=sd, sd_upper=sd_upper, margin=margin, margin_given=equivalence_margin is not None,
         excluded=excluded, two_way=two_way, block=block, beta=beta, comp=comp, fam=fam, eval_size=eval_size,
         usable=usable, hp_columns=hp_columns, random_state=random_state)
+    if sources:
+        summary = dataclasses.replace(summary, **sources)._cleaned()
     return AnalysisResult(summary=summary, comparisons=comp.reset_index(drop=True), importance=importance,
                           excluded=excluded)
+
+
+def _noise_sources(runs, metric, confidence_level) -> dict:
+    """The summary's noise-by-source fields, from the decomposition's runs and the baseline's ``sources``."""
+    if not isinstance(runs, pd.DataFrame) or "stage" not in runs.columns:
+        return {}
+    out = {}
+    stage = runs["stage"].astype(str)
+    if "sources" in runs.columns:
+        floor = runs.loc[stage == "noise", "sources"].dropna().unique()
+        if len(floor) == 1:
+            out["noise_floor_sources"] = str(floor[0]).split("+")
+    dec = runs[stage == "decompose"]
+    if not len(dec) or "source" not in dec.columns or metric not in dec.columns:
+        return out
+    status = dec["status"].astype(str) if "status" in dec.columns else pd.Series("ok", index=dec.index)
+    values = pd.to_numeric(dec[metric], errors="coerce")
+    usable = (status == "ok") & np.isfinite(values)
+    by_source = {str(k): values[usable & (dec["source"] == k)].to_numpy(dtype=float)
+                 for k in pd.unique(dec["source"])}
+    skipped = [k for k, v in by_source.items() if not len(v) and (status[dec["source"] == k] == "skipped").all()]
+    budget = noise_budget({k: v for k, v in by_source.items() if len(v)}, confidence_level=confidence_level)
+    out.update(
+        noise_sources=[{"source": r.source, "n": r.n, "sd": r.sd, "sd_ci": list(r.sd_ci), "share": r.share,
+                        "share_ci": None if r.share_ci is None else list(r.share_ci)} for r in budget.sources],
+        noise_sources_sum_ratio=budget.sum_ratio,
+        noise_sources_sum_ratio_ci=None if budget.sum_ratio_ci is None else list(budget.sum_ratio_ci),
+        noise_sources_adds_up=budget.adds_up, noise_sources_largest=budget.largest,
+        noise_sources_largest_clear=budget.largest_clear, noise_sources_skipped=skipped or None)
+    return out
 
 
 def _confirmed(comp, direction) -> list[dict]:

@@ -137,6 +137,32 @@ class Summary:
                                                             "interval and verdict; the fall from one to the other "
                                                             "is the winner's curse")
 
+    # --- where the noise comes from (the decomposition by source) ---------
+    noise_floor_sources: list = _f("noise floor's sources", "the sources of randomness the baseline's seeds "
+                                                            "varied: the noise floor includes these and no others")
+    noise_sources: list = _f("noise by source", "each source of randomness alone: the baseline run with only "
+                                                "that source's seed changing and every other source held at a "
+                                                "reference seed; its runs, standard deviation (chi-square "
+                                                "interval) and share of the variance of all sources together "
+                                                "(F interval); 'all' is every source varying at once")
+    noise_sources_sum_ratio: float = _f("do the parts add up?", "the sources' variances summed, over the "
+                                                               "variance of all of them together: 1 when "
+                                                               "independent sources add up")
+    noise_sources_sum_ratio_ci: list = _f("its interval", "an F interval, the sum's degrees of freedom by "
+                                                          "Welch-Satterthwaite")
+    noise_sources_adds_up: str = _f("the parts", "add up (the interval holds 1); overlap (above 1: one "
+                                                 "source alone already reaches much of the whole spread, as "
+                                                 "chaotic training does, so each share is what a source can "
+                                                 "cause alone, not a slice); fall short (below 1: the sources "
+                                                 "interact, or some randomness is not among them)")
+    noise_sources_largest: str = _f("largest source", "the source whose noise alone is largest")
+    noise_sources_largest_clear: bool = _f("clearly largest", "whether its variance exceeds the runner-up's "
+                                                              "beyond chance (two-sided F test at 1 - the "
+                                                              "confidence level)")
+    noise_sources_skipped: list = _f("sources not measured", "sources asked for but not measured here "
+                                                             "(numeric: only on CUDA, where kernels can be "
+                                                             "non-deterministic)")
+
     # --- the verdicts ------------------------------------------------------
     family_size: int = _f("family", "variants whose comparison is defined (the multiplicity family)")
     per_comparison_alpha: float = _f("per-comparison level", "the level each comparison is tested at so "
