@@ -11,7 +11,8 @@ SIGMA = {"init": 0.010, "order": 0.006, "dropout": 0.003, "data": 0.015}
 
 
 def decomposition(rng, n=20, sigma=SIGMA, overlap=False):
-    """Runs of the decomposition design: each source alone (the others at a reference seed), then all of them.
+    """Runs of the decomposition design as the pipeline runs it: each source alone (the others at a reference
+    seed), then all of them from streams of their own (so independent of the single-source runs).
 
     Additive sources: a run is the sum of one independent effect per source, drawn from the source's
     seed; the held sources contribute their reference seed's effect, a constant. ``overlap``: training as
@@ -151,7 +152,11 @@ def test_each_source_varies_its_own_stream_and_nothing_else(smoke_raw, write_par
     reference = {"init": 0, "order": 0, "dropout": 0, "data": None}       # the held sources; the fixed split
     for source in streams:
         assert seeds_of(f"decompose_{source}", 2) == {**reference, source: 2}
-    assert seeds_of("decompose_all", 2) == {"init": 2, "order": 2, "dropout": 2, "data": 2}
+    # all of them: every stream from a seed of its own, shared with no single-source run (independent estimates)
+    assert seeds_of("decompose_all", 2) == dict.fromkeys(streams, 2 + 1_000_000)
+    single = {v for c in p.decompose_configs if c != "decompose_all" for s in p.decompose.seeds
+              for v in seeds_of(c, s).values()}
+    assert not single & {v for s in p.decompose.seeds for v in seeds_of("decompose_all", s).values()}
     assert seeds_of("baseline", 2) == {"init": 2, "order": 2, "dropout": 2, "data": None}
 
     def weights(config, seed):
@@ -169,6 +174,39 @@ def test_each_source_varies_its_own_stream_and_nothing_else(smoke_raw, write_par
     assert torch.equal(batches("decompose_init", 2), batches("decompose_init", 0))
     # and the baseline at seed 0 starts where every decomposition run's held streams are
     assert torch.equal(weights("baseline", 0), weights("decompose_order", 1))
+
+
+def test_by_default_the_reference_is_no_runs_seed(smoke_raw, write_params):
+    p = with_decompose(smoke_raw, write_params)
+    assert p.decompose.reference == 3 and p.decompose.reference not in p.decompose.seeds
+
+
+def test_numeric_noise_is_reported_but_not_summed_nor_shared():
+    rng = np.random.default_rng(6)
+    runs = decomposition(rng, n=20)
+    budget = noise_budget(runs)
+    with_numeric = noise_budget({**runs, "numeric": rng.normal(0.9, 0.05, 20)})
+    numeric = next(r for r in with_numeric.sources if r.source == "numeric")
+    assert numeric.sd > 0.03 and numeric.share is None
+    assert (with_numeric.sum_ratio, with_numeric.adds_up, with_numeric.largest) == \
+        (budget.sum_ratio, budget.adds_up, budget.largest)
+
+
+def test_a_source_that_does_not_vary_is_clearly_smaller_and_no_parts_no_interval():
+    from noisefloor.report import noise_budget_sentence
+    from noisefloor.stats.summary import Summary
+
+    still = np.full(10, 0.9)
+    budget = noise_budget({"init": np.random.default_rng(7).normal(0.9, 0.01, 10), "dropout": still,
+                           ALL: np.random.default_rng(8).normal(0.9, 0.01, 10)})
+    assert (budget.largest, budget.largest_clear) == ("init", True)
+    flat = noise_budget({"init": still, "dropout": still, ALL: np.random.default_rng(8).normal(0.9, 0.01, 10)})
+    assert flat.adds_up is None and flat.largest is None        # no part varies: no interval, no claim
+    s = Summary(metric="acc", noise_sources=[{"source": r.source, "n": r.n, "sd": r.sd, "sd_ci": list(r.sd_ci),
+                                              "share": r.share, "share_ci": None} for r in flat.sources],
+                noise_sources_largest=flat.largest, noise_sources_largest_clear=flat.largest_clear)._cleaned()
+    text = noise_budget_sentence(s, fraction=True)
+    assert "not clearly above" not in text and "The parts" not in text
 
 
 def test_the_data_source_resplits_the_pool_by_class_and_never_leaks(smoke):
@@ -222,8 +260,6 @@ def test_adding_data_to_the_sources_changes_every_configs_hash_and_the_default_n
     (lambda raw: raw["seeds"].update(sources=["init", "weather"]), "seeds.sources.1: 'weather' is not one of"),
     (lambda raw: raw.update(decompose={"seeds": [0]}), "decompose.seeds: needs at least 2 entries (got 1)"),
     (lambda raw: raw.update(decompose={"seeds": [0, 1], "sources": ["all"]}), "decompose.sources.0: 'all' is not"),
-    (lambda raw: raw["configs"].update(decompose_init={"lr": 0.1}),
-     "configs.decompose_init: names starting with decompose_"),
     (lambda raw: (raw["train"].update(seed_batch=2), raw["seeds"].update(sources=["init", "data"])),
      "seeds.sources: not with train.seed_batch > 1"),
     (lambda raw: (raw["train"].update(seed_batch=2), raw.update(decompose={"seeds": [0, 1]})),
@@ -286,7 +322,7 @@ def test_a_decomposition_under_snakemake_gives_the_noise_budget_and_its_figure(t
     assert dec.groupby("source").size().to_dict() == {"all": 3, "data": 3, "init": 3, "order": 3}
     assert (tmp_path / "results" / "runs" / "decompose" / "decompose_data" / "seed2" / "metrics.json").is_file()
     record = json.loads((tmp_path / "results" / "runs" / "decompose" / "decompose.json").read_text())
-    assert record["reference"] == 0 and record["sources"] == ["init", "order", "data"]
+    assert record["reference"] == 3 and record["sources"] == ["init", "order", "data"]   # (one past the seeds)
     # every split the same size (a re-split, not a bootstrap)
     assert (dec["status"] == "ok").all() and dec["n_val"].nunique() == 1
     summary = json.loads((tmp_path / "results" / "analysis" / "summary.json").read_text())

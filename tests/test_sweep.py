@@ -187,15 +187,16 @@ def test_a_categorical_distribution_takes_its_values_as_w_and_b_writes_it(smoke_
         assert {p.resolve(c).train.optimizer for c in p.sweep_configs} == {"adam", "sgd"}
 
 
-def test_a_named_config_may_not_take_a_sweep_name(smoke_raw, write_params):
-    smoke_raw["configs"]["sweep_000"] = {"lr": 0.1}
-    with pytest.raises(P.ParamsError, match="configs.sweep_000: names starting with sweep_ are the sweep's"):
-        with_sweep(smoke_raw, write_params, method="random", count=1, parameters={"lr": {"value": 0.1}})
-
-
-def test_no_config_may_take_the_sweeps_folder_name(smoke_raw, write_params):
-    smoke_raw["configs"]["sweep"] = {"lr": 0.1}
-    with pytest.raises(P.ParamsError, match="configs.sweep: 'sweep' is the folder of a sweep's runs"):
+@pytest.mark.parametrize("where, name", [
+    ("configs", "sweep_000"), ("configs", "sweep_a"), ("configs", "sweep"), ("stats.baseline", "sweep_base"),
+    ("configs", "decompose_x"), ("configs", "decompose"), ("stats.baseline", "decompose_base")])
+def test_no_config_may_take_a_name_the_pipeline_keeps_for_its_own_runs(smoke_raw, write_params, where, name):
+    """A sweep's and the decomposition's runs live in folders of their own, found by these names."""
+    if where == "configs":
+        smoke_raw["configs"][name] = {"lr": 0.1}
+    else:
+        smoke_raw["stats"]["baseline"] = name
+    with pytest.raises(P.ParamsError, match=rf"{where.split('.')[0]}\S*: names starting with (sweep_|decompose_)"):
         P.load(write_params(smoke_raw))
 
 

@@ -91,9 +91,15 @@ def stale_seeds(params: Params, runs_dir: str | Path, config: str, seeds) -> lis
             out.append(seed)
             continue
         if (m.get("config_hash"), m.get("seed"), m.get("code_fingerprint")) != \
-                (cfg.config_hash, seed, cfg.code_fingerprint):
-            out.append(seed)
+                (cfg.config_hash, seed, cfg.code_fingerprint) or (m.get("status") == "skipped" and _cuda()):
+            out.append(seed)           # (a run skipped for want of CUDA runs once CUDA is here)
     return out
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def sweep_record(params: Params, runs_dir: str | Path) -> dict:

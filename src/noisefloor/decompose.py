@@ -8,6 +8,12 @@ changing (``decompose_all``), each at ``decompose.seeds``. Its runs live in
 ``<runs>/decompose/decompose.json``: one folder, so an engine without dynamic
 stages (DVC) tracks the decomposition as one output, as for a sweep.
 
+The held sources stay at ``decompose.reference`` (default: the seed after the
+largest of ``decompose.seeds``, so no single-source run is the reference run
+itself); a held data split is the fixed one of ``data.split_seed``. The
+all-sources runs draw every stream from their seed plus
+:data:`ALL_OFFSET`, so they share no stream with a single-source run.
+
 The sources (``noisefloor.params.SOURCES``): ``init`` (the initial weights),
 ``order`` (the order of the training examples), ``dropout`` (dropout's masks),
 ``data`` (which examples are training and which validation: a different
@@ -27,6 +33,10 @@ FOLDER = "decompose"
 RECORD = "decompose.json"
 #: The source name of the runs with every source varying at once.
 ALL = "all"
+#: Added to every stream seed of the all-sources runs: at seed s they draw each stream from s + this, so
+#: they share no stream with a single-source run at s, and the variance estimates are independent (what
+#: the intervals of the shares and of the sum of the parts assume).
+ALL_OFFSET = 1_000_000
 
 
 def config_name(source: str) -> str:

@@ -231,6 +231,8 @@ class RunConfig:
     #: split, when held, is the fixed one of ``data.split_seed``)
     sources: tuple[str, ...] = DEFAULT_SOURCES
     held_at: int = 0
+    #: added to the seed of every varying stream (the decomposition's all-sources runs: see noisefloor.decompose)
+    stream_offset: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         d = {
@@ -239,18 +241,20 @@ class RunConfig:
             "train": dataclasses.asdict(self.train),
         }
         # The default (init, order and dropout follow the seed) leaves hashes as they were before sources existed.
-        if self.sources != DEFAULT_SOURCES or self.held_at != 0:
-            d["seeds"] = {"sources": list(self.sources), "held_at": self.held_at}
+        if self.sources != DEFAULT_SOURCES or self.held_at != 0 or self.stream_offset:
+            d["seeds"] = {"sources": list(self.sources), "held_at": self.held_at,
+                          **({"stream_offset": self.stream_offset} if self.stream_offset else {})}
         return d
 
     def stream_seed(self, seed: int, source: str) -> int | None:
         """The seed of ``source``'s random stream in run ``seed``.
 
-        The run's own seed for a source the config varies, else ``held_at``;
-        for a held data split, None (the fixed split of ``data.split_seed``).
+        The run's own seed (plus ``stream_offset``) for a source the config
+        varies, else ``held_at``; for a held data split, None (the fixed split
+        of ``data.split_seed``).
         """
         if source in self.sources:
-            return seed
+            return seed + self.stream_offset
         return None if source == "data" else self.held_at
 
     @property
@@ -351,8 +355,11 @@ class Params:
         elif name in self.sweep_configs:
             overrides = self.sweep_configs[name]
         elif name in self.decompose_configs:
+            from .decompose import ALL, ALL_OFFSET, config_name
+
             return dataclasses.replace(self.resolve(self.baseline), name=name, sources=self.decompose_configs[name],
-                                       held_at=self.decompose.reference)
+                                       held_at=self.decompose.reference,
+                                       stream_offset=ALL_OFFSET if name == config_name(ALL) else 0)
         else:
             known = ", ".join(self.config_names)
             raise ParamsError(f"{self.source}: unknown config {name!r} (known: {known})")
@@ -439,13 +446,16 @@ def from_dict(raw: Any, source: str = "params.yaml") -> Params:
     _validate(raw, source)
     stats = StatsParams(**raw.get("stats") or {})
     configs = raw.get("configs") or {}
-    from .sweep import FOLDER
+    from . import decompose as D, sweep as S
 
+    # Names the pipeline keeps for itself: its folders, and the prefixes of the configs it makes (their runs
+    # live in those folders, so a named config or a baseline taking one would lose its runs).
     for name in (*configs, stats.baseline):
-        if name == FOLDER:
-            where = f"configs.{name}" if name in configs else "stats.baseline"
-            raise ParamsError(f"{source}: {where}: {FOLDER!r} is the folder of a sweep's runs; name the config "
-                              "otherwise")
+        where = f"configs.{name}" if name in configs else "stats.baseline"
+        for prefix, folder, whose in ((S.PREFIX, S.FOLDER, "a sweep's"), (D.PREFIX, D.FOLDER, "the decomposition's")):
+            if name.startswith(prefix) or name == folder:
+                raise ParamsError(f"{source}: {where}: names starting with {prefix} (and {folder!r}) are "
+                                  f"{whose}; name the config otherwise")
     if stats.baseline in configs:
         raise ParamsError(f"{source}: configs.{stats.baseline}: the baseline is the train/model sections; "
                           "do not list it among the variants")
@@ -513,10 +523,6 @@ def _with_sources(params: Params, raw: dict, source: str) -> Params:
     given = raw["seeds"].get("sources") or DEFAULT_SOURCES
     sources = tuple(s for s in SOURCES if s in given)          # in one order, however written
     section = raw.get("decompose")
-    for name in params.configs:
-        if D.is_decompose_config(name) or name == D.FOLDER:
-            raise ParamsError(f"{source}: configs.{name}: names starting with {D.PREFIX} (and {D.FOLDER!r}) are "
-                              "the decomposition's")
     if not params.program.builtin:
         if sources != DEFAULT_SOURCES:
             raise ParamsError(f"{source}: seeds.sources: the built-in model's setting; a program's seed varies "
@@ -536,7 +542,8 @@ def _with_sources(params: Params, raw: dict, source: str) -> Params:
     order = (*SOURCES, NUMERIC)
     chosen = tuple(s for s in order if s in (section.get("sources") or SOURCES))
     seeds = tuple(section["seeds"])
-    decompose = DecomposeParams(seeds=seeds, sources=chosen, reference=section.get("reference", seeds[0]))
+    # (the default reference is a seed none of the runs varies with, so no run of one source is the reference run)
+    decompose = DecomposeParams(seeds=seeds, sources=chosen, reference=section.get("reference", max(seeds) + 1))
     configs = {D.config_name(s): (s,) for s in chosen}
     varied = tuple(s for s in chosen if s != NUMERIC)
     if len(varied) > 1:
@@ -562,9 +569,6 @@ def _with_sweep(params: Params, raw: dict, source: str) -> Params:
         if name not in known:
             what = "a hyperparameter" if not params.program.builtin else "a model or train key"
             raise ParamsError(f"{source}: sweep.parameters.{name}: not {what} (known: {', '.join(sorted(known))})")
-    clash = [c for c in params.configs if c.startswith(S.PREFIX)]
-    if clash:
-        raise ParamsError(f"{source}: configs.{clash[0]}: names starting with {S.PREFIX} are the sweep's")
     seeds = tuple(section.get("seeds") or params.signal_seeds[:1])
     missing = [s for s in seeds if s not in params.noise_seeds]
     if missing:

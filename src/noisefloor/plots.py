@@ -1266,7 +1266,7 @@ def noise_budget_figure(summary) -> Figure:
     title = f"Where the noise comes from: each source of randomness alone ({level} % intervals)"
     if summary.noise_sources_largest is not None:
         title += f"\nlargest alone: {_t(summary.noise_sources_largest)}"
-        if summary.noise_sources_largest_clear is False:
+        if summary.noise_sources_largest_clear is False:  # (None: nothing to compare it with)
             title += " (not clearly above the next)"
     if summary.noise_sources_adds_up is not None:
         title += (f"; the parts {summary.noise_sources_adds_up} (sum of the variances / all together = "

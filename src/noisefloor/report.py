@@ -179,7 +179,7 @@ def noise_budget_sentence(s: Summary, fraction: bool) -> str:
     text += "."
     if s.noise_sources_largest is not None and len(alone) > 1:
         runner = alone[1]["source"] if alone[0]["source"] == s.noise_sources_largest else alone[0]["source"]
-        clear = "" if s.noise_sources_largest_clear else f" (not clearly above {runner})"
+        clear = f" (not clearly above {runner})" if s.noise_sources_largest_clear is False else ""
         text += f" The largest is {s.noise_sources_largest}{clear}."
     if s.noise_sources_adds_up is not None:
         lo, hi = s.noise_sources_sum_ratio_ci or [None, None]
@@ -201,25 +201,26 @@ def _left_out(s: Summary) -> list:
     """The measured sources the noise floor does not vary, largest first."""
     if not s.noise_floor_sources or not s.noise_sources:
         return []
-    return sorted((r for r in s.noise_sources if r["source"] not in (*s.noise_floor_sources, "all")
+    # (numeric noise is not a seed's to vary: it is left out of every noise floor alike)
+    return sorted((r for r in s.noise_sources if r["source"] not in (*s.noise_floor_sources, "all", "numeric")
                    and r["sd"] is not None), key=lambda r: -r["sd"])
 
 
 def confirmation_sentence(s: Summary, fraction: bool) -> str:
     """The search's best configs at fresh seeds: their lead in the search against their verdict now (unescaped)."""
     rows = s.search_confirmed
-    seeds = sorted({int(r["n"]) for r in rows})
+    most = max(int(r["n"]) for r in rows)
     items = []
     for r in rows:
         lo, hi = r["ci"]
         d = 2 if fraction else shared_decimals(r["search_diff"], r["diff"], lo, hi)
         interval = f" (interval {format_interval(lo, hi, fraction, decimals=d)})" if not (is_missing(lo) or is_missing(hi)) \
             else ""
+        fewer = f" ({r['n']} usable runs)" if int(r["n"]) < most else ""
         items.append(f"{r['config']} {format_diff(r['search_diff'], fraction, decimals=d)} in the search, "
-                     f"{format_diff(r['diff'], fraction, decimals=d)}{interval} at fresh seeds: "
+                     f"{format_diff(r['diff'], fraction, decimals=d)}{interval} at fresh seeds{fewer}: "
                      f"{verdict_label(r['verdict'])}")
-    return (f"Run again at {' or '.join(map(str, seeds))} fresh seeds and compared with the baseline there: "
-            + "; ".join(items) + ".")
+    return (f"Run again at {most} fresh seeds and compared with the baseline there: " + "; ".join(items) + ".")
 
 
 # --------------------------------------------------------------------------
@@ -298,14 +299,18 @@ def _question(s: Summary) -> str:
     better = {"max": " (higher is better)", "min": " (lower is better)"}.get(str(s.direction), "")
     ns = sorted({int(x["n"]) for x in (s.config_spreads or [])[1:] if x.get("n")})
     seeds = f"{ns[0]}" if len(ns) == 1 else (f"{ns[0]} to {ns[-1]}" if ns else "no")
-    return (f"Does any variant change {escape(str(s.metric))}{better} beyond seed noise? "
-            f"Baseline <b>{escape(str(s.baseline))}</b> at {_n(s.n_baseline)} seeds, {_n(s.n_variants)} variants "
-            f"at {seeds} seed{'' if seeds == '1' else 's'}; intervals hold for all variants at once with {float(1 - s.alpha) * 100:g} % "
-            f"confidence ({escape(correction_name(s.correction))}).")
+    question = (f"Does any variant change {escape(str(s.metric))}{better} beyond seed noise? "
+                f"Baseline <b>{escape(str(s.baseline))}</b> at {_n(s.n_baseline)} seeds")
+    if not s.n_variants:
+        return question + ", and no variant: how large is its seed noise?"
+    return (question + f", {_n(s.n_variants)} variant{'' if s.n_variants == 1 else 's'} "
+            f"at {seeds} seed{'' if seeds == '1' else 's'}; intervals hold for all variants at once with "
+            f"{float(1 - s.alpha) * 100:g} % confidence ({escape(correction_name(s.correction))}).")
 
 
 def _verdict_table(comparisons: pd.DataFrame, s: Summary, fraction: bool) -> str:
-    base_mean = comparisons["baseline_mean"].iloc[0] if len(comparisons) else None
+    base_mean = s.baseline_mean if s.baseline_mean is not None else (
+        comparisons["baseline_mean"].iloc[0] if len(comparisons) else None)
     head = ["Config", "Runs", "Mean", "Difference", f"Simultaneous {float(1 - s.alpha) * 100:g} % interval",
             "× noise floor", "Verdict", "Seeds to decide"]
     label = str(s.baseline) if s.baseline == "baseline" else f"{s.baseline} (baseline)"
@@ -376,7 +381,7 @@ def _headline(s: Summary, fraction: bool) -> str:
               f"{format_share(share_ci[1])}); 0 % when they do nothing"),
         _card("Do the configs differ?", f"p {format_p(s.configs_differ_pvalue)}",
               "Welch's ANOVA over all configs, unequal spreads allowed; small p: some config differs"),
-        _card("Runs", f"{_n(s.n_runs)} in {_n(s.n_configs)} configs",
+        _card("Runs", f"{_n(s.n_runs)} in {_n(s.n_configs)} config{'' if s.n_configs == 1 else 's'}",
               f"{excluded}; a run is one (config, seed) training"),
     ]
     return '<div class="cards">' + "".join(cards) + "</div>"

@@ -514,6 +514,7 @@ def _summary(*, metric, direction, baseline, alpha, correction, confidence_level
         metric=metric, direction=direction, baseline=baseline, alpha=alpha, correction=correction,
         confidence_level=confidence_level, power=power,
         n_runs=int(len(y)), n_configs=int(pd.unique(cfg).size), n_variants=int(len(comp)), n_baseline=int(n_base),
+        baseline_mean=float(b.mean()),
         n_excluded=int(len(excluded)),
         excluded_by_reason={str(k): int(v) for k, v in excluded["reason"].value_counts(sort=False).items()},
         noise_floor=floor.std, noise_floor_ci=[floor_ci.low, floor_ci.high], noise_floor_df=floor.df,

@@ -72,7 +72,8 @@ class NoiseBudget:
         The source with the largest standard deviation.
     largest_clear : bool or None
         Whether its variance is larger than the runner-up's beyond chance
-        (two-sided F test at ``1 - confidence_level``).
+        (two-sided F test of the top two at ``1 - confidence_level``; with
+        more than two sources, picking the top two makes it conservative).
     """
 
     sources: list
@@ -100,7 +101,8 @@ def _ratio_ci(ratio: float, df_num: float, df_den: float, confidence_level: floa
     return (ratio / _sps.f.ppf(1 - a / 2, df_num, df_den), ratio / _sps.f.ppf(a / 2, df_num, df_den))
 
 
-def noise_budget(runs: Mapping[str, Sequence[float]], *, confidence_level: float = 0.95) -> NoiseBudget:
+def noise_budget(runs: Mapping[str, Sequence[float]], *, confidence_level: float = 0.95,
+                 outside: Sequence[str] = ("numeric",)) -> NoiseBudget:
     """The noise each source causes alone, its share of the whole, and whether the parts add up.
 
     Parameters
@@ -109,6 +111,10 @@ def noise_budget(runs: Mapping[str, Sequence[float]], *, confidence_level: float
         The metric of each decomposition run, by the source that varied
         (:data:`ALL` for the runs with every source varying).
     confidence_level : float
+    outside : sequence of str
+        Sources measured but not among those the :data:`ALL` runs vary (the
+        numeric noise of non-deterministic kernels): their noise is reported,
+        not shared out of the whole nor summed with the parts.
 
     Returns
     -------
@@ -123,6 +129,9 @@ def noise_budget(runs: Mapping[str, Sequence[float]], *, confidence_level: float
             continue
         sd, ci, var, df = _sd(values, confidence_level)
         share = share_ci = None
+        if source in outside:
+            rows.append(SourceNoise(source, int(len(values)), sd, ci, None, None))
+            continue
         if whole is not None and var_all > 0 and math.isfinite(var):
             share = var / var_all
             share_ci = _ratio_ci(share, df, df_all, confidence_level)
@@ -140,14 +149,17 @@ def noise_budget(runs: Mapping[str, Sequence[float]], *, confidence_level: float
         denom = sum(v * v / df for _, v, df in parts)
         df_sum = total * total / denom if denom > 0 else math.nan
         ratio_ci = _ratio_ci(ratio, df_sum, df_all, confidence_level)
-        adds = "add up" if ratio_ci[0] <= 1 <= ratio_ci[1] else "overlap" if ratio_ci[0] > 1 else "fall short"
+        if all(map(math.isfinite, ratio_ci)):      # (no interval when no part varies at all)
+            adds = "add up" if ratio_ci[0] <= 1 <= ratio_ci[1] else "overlap" if ratio_ci[0] > 1 else "fall short"
 
     largest = clear = None
-    ranked = sorted(((v, s, df) for s, v, df in parts), reverse=True)
-    if ranked:
+    ranked = sorted(((v, s, df) for s, v, df in parts), key=lambda t: -t[0])
+    if ranked and ranked[0][0] > 0:            # (no source varies: none is the largest)
         largest = ranked[0][1]
         if len(ranked) > 1 and ranked[1][0] > 0:
             (v1, _, d1), (v2, _, d2) = ranked[0], ranked[1]
             p = 2 * min(_sps.f.sf(v1 / v2, d1, d2), _sps.f.cdf(v1 / v2, d1, d2))
             clear = bool(p < 1 - confidence_level)
+        elif len(ranked) > 1:
+            clear = True                       # the runner-up does not vary at all
     return NoiseBudget(rows, ratio, ratio_ci, adds, largest, clear)

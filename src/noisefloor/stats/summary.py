@@ -48,6 +48,8 @@ class Summary:
     n_configs: int = _f("configs", "configs with at least one usable run, the baseline included")
     n_variants: int = _f("variants", "configs compared with the baseline")
     n_baseline: int = _f("baseline runs", "usable runs of the baseline (the noise condition)")
+    baseline_mean: float = _f("baseline mean", "the mean of the baseline's usable runs (the verdict table's "
+                                               "baseline_mean)")
     n_excluded: int = _f("excluded runs", "runs left out: diverged, failed, or a metric that is NaN or infinite")
     excluded_by_reason: dict = _f("excluded by reason", "excluded runs counted by reason")
 
