@@ -17,8 +17,7 @@ import pandas as pd
 from .errors import NoisefloorError
 from .params import Params
 from .runfiles import HISTORY_FILE, METRICS_FILE
-from . import decompose as D
-from .sweep import FOLDER, confirm_name, is_sweep_config, select
+from . import decompose as D, sweep as S
 
 RUN_COLUMNS = [
     "config", "seed", "status", "val_acc", "best_val_acc", "best_epoch", "test_acc",
@@ -32,17 +31,23 @@ class AggregateError(NoisefloorError, RuntimeError):
     """A run's output is missing or does not belong to these params."""
 
 
+#: The configs the pipeline makes keep their runs in a folder of their own: (folder, who belongs there).
+GROUPS = ((S.FOLDER, S.is_sweep_config), (D.FOLDER, D.is_decompose_config))
+
+
+def group_folder(config: str) -> str | None:
+    """The folder of ``config``'s group (a sweep's, the decomposition's), None for the others."""
+    return next((folder for folder, member in GROUPS if member(config)), None)
+
+
 def run_dir(runs_dir: str | Path, config: str, seed: int) -> Path:
     """Where the run (config, seed) keeps its outputs (the one path pattern of both engines).
 
-    ``<runs>/<config>/seed<s>``; a sweep's configs under ``<runs>/sweep/`` (see
-    :mod:`noisefloor.sweep`).
+    ``<runs>/<config>/seed<s>``, or ``<runs>/<group folder>/<config>/seed<s>``
+    for a sweep's and the decomposition's configs (:data:`GROUPS`).
     """
-    if is_sweep_config(config):
-        return Path(runs_dir) / FOLDER / config / f"seed{seed}"
-    if D.is_decompose_config(config):
-        return Path(runs_dir) / D.FOLDER / config / f"seed{seed}"
-    return Path(runs_dir) / config / f"seed{seed}"
+    folder = group_folder(config)
+    return Path(runs_dir) / (folder or "") / config / f"seed{seed}"
 
 
 def read_metrics(params: Params, runs_dir: str | Path, config: str, seed: int) -> dict:
@@ -72,12 +77,14 @@ def search_scores(params: Params, runs_dir: str | Path) -> dict[str, float | Non
     return scores
 
 
-def confirmed(params: Params, runs_dir: str | Path) -> list[str]:
-    """The sweep configs to confirm at fresh seeds, best first (from the search's finished runs)."""
+def confirmed(params: Params, runs_dir: str | Path, scores: dict | None = None) -> list[str]:
+    """The sweep configs to confirm at fresh seeds, best first (from the search's finished runs, or their
+    ``scores`` when already read)."""
     sweep = params.sweep
     if sweep is None or not sweep.confirm_top_k:
         return []
-    return select(search_scores(params, runs_dir), sweep.confirm_top_k, params.stats.direction)
+    scores = search_scores(params, runs_dir) if scores is None else scores
+    return S.select(scores, sweep.confirm_top_k, params.stats.direction)
 
 
 def stale_seeds(params: Params, runs_dir: str | Path, config: str, seeds) -> list[int]:
@@ -118,7 +125,7 @@ def sweep_record(params: Params, runs_dir: str | Path) -> dict:
                     for c, v in params.sweep_configs.items()},
         "confirm": None if not sweep.confirm_top_k else {
             "top_k": sweep.confirm_top_k, "seeds": list(sweep.confirm_seeds),
-            "configs": select(scores, sweep.confirm_top_k, params.stats.direction)},
+            "configs": confirmed(params, runs_dir, scores)},
     }
 
 
@@ -143,27 +150,28 @@ def experiment_runs(params: Params, runs_dir: str | Path) -> list[tuple[str, int
     def stage(config):
         if config == params.baseline:
             return "noise"
-        return "search" if is_sweep_config(config) else "decompose" if D.is_decompose_config(config) else "signal"
+        return {S.FOLDER: "search", D.FOLDER: "decompose"}.get(group_folder(config), "signal")
 
     runs = [(c, s, stage(c)) for c, s in params.runs()]
     return runs + [(c, s, "confirm") for c in confirmed(params, runs_dir) for s in params.sweep.confirm_seeds]
 
 
-def collect_runs(params: Params, runs_dir: str | Path) -> pd.DataFrame:
+def collect_runs(params: Params, runs_dir: str | Path, runs: list | None = None) -> pd.DataFrame:
     """One row per run of the experiment, with its ``stage`` and ``hp.*`` hyperparameter columns.
 
     A confirmation's runs form a group of their own (``config`` is
     :func:`noisefloor.sweep.confirm_name`), so every reader of the table
     compares them with the baseline apart from the search run that chose them.
+    ``runs``: :func:`experiment_runs`, when already listed.
     """
     rows = []
-    for config, seed, stage in experiment_runs(params, runs_dir):
+    for config, seed, stage in runs if runs is not None else experiment_runs(params, runs_dir):
         m = read_metrics(params, runs_dir, config, seed)
         # A user's program adds its own numbers (program_metrics), ahead of the record's columns.
         row = {c: m.get(c) for c in m.get("program_metrics", [])}
         # The record's columns it has (a program's run has no test set, epochs setting or device of its own).
         row.update({c: m[c] for c in RUN_COLUMNS if c in m})
-        row.update(config=confirm_name(config) if stage == "confirm" else config, stage=stage)
+        row.update(config=S.confirm_name(config) if stage == "confirm" else config, stage=stage)
         if stage == "decompose":
             row["source"] = D.source_of(config)
         row.update(params.resolve(config).hyperparameters())
@@ -171,16 +179,16 @@ def collect_runs(params: Params, runs_dir: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def collect_histories(params: Params, runs_dir: str | Path) -> pd.DataFrame:
+def collect_histories(params: Params, runs_dir: str | Path, runs: list | None = None) -> pd.DataFrame:
     """All runs' per-epoch histories, with ``config`` and ``seed`` columns (named as in the runs table)."""
     frames = []
-    for config, seed, stage in experiment_runs(params, runs_dir):
+    for config, seed, stage in runs if runs is not None else experiment_runs(params, runs_dir):
         path = run_dir(runs_dir, config, seed) / HISTORY_FILE
         try:
             h = pd.read_csv(path)
         except FileNotFoundError:
             raise AggregateError(f"{path}: missing (run config={config} seed={seed} first)") from None
-        frames.append(h.assign(config=confirm_name(config) if stage == "confirm" else config, seed=seed))
+        frames.append(h.assign(config=S.confirm_name(config) if stage == "confirm" else config, seed=seed))
     # The built-in model's columns, or whatever a user's program records per epoch (columns in first-seen order).
     cols = ["config", "seed", "epoch"]
     for frame in frames:

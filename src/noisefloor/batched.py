@@ -11,11 +11,11 @@ What stays exactly as in :func:`noisefloor.train.train_run`, per seed:
 - initial weights: each seed's ``BiLSTMClassifier`` is built exactly as
   ``train_run`` builds it (:func:`noisefloor.protocol.initial_model`) and its
   tensors are copied into the stack;
-- data order: one ``derive_seed(seed, "data")`` generator per seed, one
+- data order: one order-stream generator per seed (:func:`noisefloor.protocol.source_generator`), one
   ``randperm`` per epoch, the same batch boundaries;
 - dropout between LSTM layers: the same masks, drawn the way ATen's CPU LSTM
   draws them (one time-major ``bernoulli_`` per layer and step) from a
-  ``derive_seed(seed, "dropout")`` generator. cuDNN draws its own masks, so on
+  dropout-stream generator. cuDNN draws its own masks, so on
   CUDA with ``dropout > 0`` the masks match the CPU run, not a cuDNN one;
 - the optimiser (its update is elementwise, so stacking changes nothing),
   gradient clipping (each seed's own norm) and divergence (per seed);
@@ -44,8 +44,8 @@ from torch import nn
 from .data import Splits
 from .models import BiLSTMClassifier
 from .params import RunConfig
-from .protocol import (EVAL_CHUNK, Run, crash_point, finish, generator, initial_model, log_epoch, make_optimizer,
-                       open_run, read_checkpoint, record_epoch, resume, set_up, stderr_log, write_checkpoint)
+from .protocol import (EVAL_CHUNK, Run, crash_point, finish, initial_model, log_epoch, make_optimizer, open_run,
+                       read_checkpoint, record_epoch, resume, set_up, source_generator, stderr_log, write_checkpoint)
 
 
 class BatchedBiLSTMClassifier(nn.Module):
@@ -343,7 +343,7 @@ def train_batch(cfg: RunConfig, seeds: Sequence[int], out_dirs: Sequence[str | P
     setup = set_up(cfg, seeds[0], splits)
     device, data, n_train = setup.device, setup.splits, setup.sizes["n_train"]
     runs = [open_run(cfg, s, d) for s, d in zip(seeds, out_dirs)]
-    data_gens = [generator(s, "data") for s in seeds]
+    data_gens = [source_generator(cfg, s, "order") for s in seeds]
 
     # ---- model: each seed's own initial weights, stacked
     model = BatchedBiLSTMClassifier(initial_models(cfg, seeds, data.row_size, data.n_classes)).to(device)
@@ -353,7 +353,7 @@ def train_batch(cfg: RunConfig, seeds: Sequence[int], out_dirs: Sequence[str | P
     # static then run the same kernels on the same values.
     optimizer = make_optimizer(tp, model.parameters(),
                                capturable=device.type == "cuda" and tp.optimizer in ("adam", "adamw"))
-    dropout_gens = [generator(s, "dropout") for s in seeds]
+    dropout_gens = [source_generator(cfg, s, "dropout") for s in seeds]
 
     # ---- resume: only a complete set of checkpoints of this batch at one epoch
     start_epoch = 0

@@ -181,21 +181,23 @@ def cmd_sweep_select(args) -> int:
 def cmd_sweep_train(args) -> int:
     """Every run of the sweep that is missing or stale, then its confirmation, then its record (DVC's sweep stage)."""
     from . import io, params as P
-    from .aggregate import confirmed, sweep_record
+    from .aggregate import sweep_record
     from .sweep import FOLDER, RECORD
 
     p = P.load(args.params)
+    splits = None
     if p.sweep is not None:
-        splits = None
         if p.program.builtin:
             from .data import load_dataset
 
             splits = load_dataset(p.data)       # once for every config (a sweep searches model and train keys)
         _train_missing(p, "search", [(c, p.sweep.seeds) for c in p.sweep_configs], args.runs_dir, splits)
-        # (the search's runs are all in: its best configs are known)
-        _train_missing(p, "confirm", [(c, p.sweep.confirm_seeds) for c in confirmed(p, args.runs_dir)],
+    # The search's runs are all in: its record knows the configs to confirm.
+    record = sweep_record(p, args.runs_dir)
+    if record.get("confirm"):
+        _train_missing(p, "confirm", [(c, p.sweep.confirm_seeds) for c in record["confirm"]["configs"]],
                        args.runs_dir, splits)
-    io.write_json(Path(args.runs_dir) / FOLDER / RECORD, sweep_record(p, args.runs_dir))
+    io.write_json(Path(args.runs_dir) / FOLDER / RECORD, record)
     return 0
 
 
@@ -233,13 +235,14 @@ def cmd_decompose(args) -> int:
 
 def cmd_aggregate(args) -> int:
     from . import io, params as P
-    from .aggregate import collect_histories, collect_runs
+    from .aggregate import collect_histories, collect_runs, experiment_runs
 
     p = P.load(args.params)
-    runs = collect_runs(p, args.runs_dir)
+    listed = experiment_runs(p, args.runs_dir)       # (once: the confirmation's runs come from the search's)
+    runs = collect_runs(p, args.runs_dir, listed)
     io.write_csv(args.out, runs)
     if args.histories_out:
-        io.write_csv(args.histories_out, collect_histories(p, args.runs_dir))
+        io.write_csv(args.histories_out, collect_histories(p, args.runs_dir, listed))
     print(f"aggregate: {len(runs)} runs -> {args.out}", file=sys.stderr)
     return 0
 
@@ -360,10 +363,9 @@ def _read_analysis(analysis: Path):
 def cmd_plot(args) -> int:
     from . import plots
     from .pipeline import FIGURE, FIGURES
-
-    analysis, out = Path(args.analysis), Path(args.out)
     from .runs_table import without_decomposition
 
+    analysis, out = Path(args.analysis), Path(args.out)
     summary, comparisons, importance = _read_analysis(analysis)
     runs = without_decomposition(_read_runs(args).runs)     # (the noise budget is the summary's)
     metric, baseline = summary.metric, summary.baseline
@@ -412,18 +414,16 @@ def cmd_plot(args) -> int:
 
 def cmd_report(args) -> int:
     from . import report
+    from .pipeline import FIGURES
     from .provenance import provenance
+    from .runs_table import without_decomposition
 
     summary, comparisons, importance = _read_analysis(Path(args.analysis))
     plots_dir = Path(args.plots)
     if not plots_dir.is_dir():
         raise InputError(f"{plots_dir}: plots folder not found (run `noisefloor plot` first)")
-    from .pipeline import FIGURES
-
     plot_paths = {f.key: plots_dir / f.file for f in FIGURES}
     params_text = Path(args.params).read_text() if args.params else None
-    from .runs_table import without_decomposition
-
     runs = without_decomposition(_read_runs(args).runs) if args.runs else None
     report.render_report(summary, comparisons, importance, plot_paths, args.out, params_text=params_text,
                          runs=runs, provenance=provenance(params_text=params_text, runs=runs,

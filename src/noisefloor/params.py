@@ -595,13 +595,9 @@ def _with_sweep(params: Params, raw: dict, source: str) -> Params:
         raise ParamsError(f"{source}: sweep.confirm.top_k: {confirm['top_k']} is more than the sweep's "
                           f"{len(configs)} configs")
     if not params.program.builtin:
-        for name, values in configs.items():
+        for values in configs.values():
             for key, value in values.items():
-                try:
-                    json.dumps(value, allow_nan=False)
-                except (TypeError, ValueError):
-                    raise ParamsError(f"{source}: sweep.parameters.{key}: {value!r} is not a plain YAML value "
-                                      "(a number, text, true/false, null or a list or mapping of them)") from None
+                _require_plain(value, f"{source}: sweep.parameters.{key}")
     if params.program.builtin:
         # Drawn values must be valid overrides (an integer hidden size, a dropout below 1, ...).
         try:
@@ -610,6 +606,15 @@ def _with_sweep(params: Params, raw: dict, source: str) -> Params:
             raise ParamsError(f"{exc} (a value the sweep drew: fix sweep.parameters)") from None
     return dataclasses.replace(params, sweep=sweep, sweep_configs=MappingProxyType(
         {k: MappingProxyType(v) for k, v in configs.items()}))
+
+
+def _require_plain(value: Any, where: str, hint: str = "") -> None:
+    """One line naming ``where`` unless ``value`` is plain YAML (what a program's command line and JSON carry)."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        raise ParamsError(f"{where}: {value!r} is not a plain YAML value (a number, text, true/false, null or "
+                          f"a list or mapping of them{hint})") from None
 
 
 def _check_program(raw: dict, program: ProgramParams, source: str) -> None:
@@ -643,11 +648,7 @@ def _check_program(raw: dict, program: ProgramParams, source: str) -> None:
     for where, values in [("hyperparameters", hparams),
                           *((f"configs.{c}", o) for c, o in (raw.get("configs") or {}).items())]:
         for key, value in values.items():
-            try:
-                json.dumps(value, allow_nan=False)
-            except (TypeError, ValueError):
-                raise ParamsError(f"{source}: {where}.{key}: {value!r} is not a plain YAML value (a number, "
-                                  "text, true/false, null or a list or mapping of them; quote a date)") from None
+            _require_plain(value, f"{source}: {where}.{key}", "; quote a date")
     for name, overrides in (raw.get("configs") or {}).items():
         unknown = [k for k in overrides if k not in hparams]
         if unknown:

@@ -138,9 +138,12 @@ class Step:
 
 RUN_OUTPUTS = ("runs/{config}/seed{seed}/metrics.json", "runs/{config}/seed{seed}/history.csv")
 SWEEP_FOLDER = f"runs/{FOLDER}"
-SWEEP_RUN_OUTPUTS = tuple(out.replace("runs/", f"{SWEEP_FOLDER}/", 1) for out in RUN_OUTPUTS)
 DECOMPOSE_FOLDER = f"runs/{_decompose.FOLDER}"
-DECOMPOSE_RUN_OUTPUTS = tuple(out.replace("runs/", f"{DECOMPOSE_FOLDER}/", 1) for out in RUN_OUTPUTS)
+
+
+def _runs_in(folder: str) -> tuple[str, ...]:
+    """The run outputs of a group of configs kept in ``folder`` (``runs/<folder>/<config>/seed<s>/...``)."""
+    return tuple(out.replace("runs/", f"{folder}/", 1) for out in RUN_OUTPUTS)
 
 STEPS: tuple[Step, ...] = (
     # The noise condition (the baseline at every noise seed) and the signal
@@ -151,13 +154,13 @@ STEPS: tuple[Step, ...] = (
     # Snakemake runs one job per run and learns which configs to confirm from a checkpoint,
     # sweep_select, that writes the search's record; DVC, whose stages are fixed before it runs
     # anything, does both in one stage that trains only what is missing (see docs/dvc.md).
-    Step("train_sweep", SWEEP_RUN_OUTPUTS, RUN_CODE, folder=SWEEP_FOLDER),
+    Step("train_sweep", _runs_in(SWEEP_FOLDER), RUN_CODE, folder=SWEEP_FOLDER),
     Step("sweep_select", (f"{SWEEP_FOLDER}/{RECORD}",),
          ("aggregate.py", "io.py", "params.py", "runfiles.py", "schemas", "sweep.py"),
          dvc_stage="train_sweep", folder=SWEEP_FOLDER),
     # The noise budget by source (a decompose section): the baseline once per source, then all of
     # them; one job per run under Snakemake, one stage under DVC (as for a sweep), and the record.
-    Step("train_decompose", DECOMPOSE_RUN_OUTPUTS, RUN_CODE, folder=DECOMPOSE_FOLDER),
+    Step("train_decompose", _runs_in(DECOMPOSE_FOLDER), RUN_CODE, folder=DECOMPOSE_FOLDER),
     Step("decompose_record", (f"{DECOMPOSE_FOLDER}/{_decompose.RECORD}",),
          ("aggregate.py", "decompose.py", "io.py", "params.py", "runfiles.py", "schemas", "sweep.py"),
          dvc_stage="train_decompose", folder=DECOMPOSE_FOLDER),

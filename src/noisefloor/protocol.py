@@ -81,6 +81,21 @@ def generator(seed: int, stream: str) -> torch.Generator:
     return torch.Generator().manual_seed(derive_seed(seed, stream))
 
 
+#: The stream each source of randomness draws from (order's is named "data", as it was before sources
+#: had names: every run keeps its bits).
+STREAMS = {"init": "init", "order": "data", "dropout": "dropout"}
+
+
+def source_seed(cfg: RunConfig, seed: int, source: str) -> int:
+    """The seed of ``source``'s stream in ``cfg``'s run ``seed`` (the run's own, or held: RunConfig.stream_seed)."""
+    return derive_seed(cfg.stream_seed(seed, source), STREAMS[source])
+
+
+def source_generator(cfg: RunConfig, seed: int, source: str) -> torch.Generator:
+    """A CPU generator of its own for ``source``'s stream in ``cfg``'s run ``seed``."""
+    return generator(cfg.stream_seed(seed, source), STREAMS[source])
+
+
 def seed_everything(seed: int, device_type: str = "cpu", deterministic: bool = True) -> None:
     """Seed Python, NumPy and torch, and make torch deterministic.
 
@@ -139,7 +154,7 @@ def initial_model(cfg: RunConfig, seed: int, row_size: int, n_classes: int) -> B
     Both loops build every seed's model here, which is what makes a batched
     seed start from exactly the weights of its single-seed run.
     """
-    torch.manual_seed(derive_seed(cfg.stream_seed(seed, "init"), "init"))
+    torch.manual_seed(source_seed(cfg, seed, "init"))
     return BiLSTMClassifier.from_params(cfg.model, row_size, n_classes)
 
 

@@ -20,9 +20,9 @@ from torch import nn
 from .batched import train_batch
 from .data import Splits, load_dataset
 from .params import RunConfig
-from .protocol import (EVAL_CHUNK, FAULT_ENV, crash_point, derive_seed, finish, generator, initial_model, log_epoch,
+from .protocol import (EVAL_CHUNK, FAULT_ENV, crash_point, derive_seed, finish, initial_model, log_epoch,
                        make_optimizer, open_run, pick_device, read_checkpoint, record_epoch, resume, set_up, skip_run,
-                       stderr_log, write_checkpoint)
+                       source_generator, source_seed, stderr_log, write_checkpoint)
 from .runfiles import CHECKPOINT_FILE
 
 # FAULT_ENV, CHECKPOINT_FILE and derive_seed are imported from here by tests and tools.
@@ -74,14 +74,15 @@ def train_run(cfg: RunConfig, seed: int, out_dir: str | os.PathLike, *,
     setup = set_up(cfg, seed, splits)
     device, data, n_train = setup.device, setup.splits, setup.sizes["n_train"]
     run = open_run(cfg, seed, out_dir)
-    data_gen = generator(cfg.stream_seed(run.seed, "order"), "data")   # (the order stream's name in the code)
+    data_gen = source_generator(cfg, run.seed, "order")
 
     # ---- model: initial weights from their own stream, then dropout's stream on the global RNG
     model = initial_model(cfg, run.seed, data.row_size, data.n_classes).to(device)
     optimizer = make_optimizer(tp, model.parameters())
-    torch.manual_seed(derive_seed(cfg.stream_seed(run.seed, "dropout"), "dropout"))
+    dropout_seed = source_seed(cfg, run.seed, "dropout")
+    torch.manual_seed(dropout_seed)
     if device.type == "cuda":
-        torch.cuda.manual_seed_all(derive_seed(cfg.stream_seed(run.seed, "dropout"), "dropout"))
+        torch.cuda.manual_seed_all(dropout_seed)
 
     # ---- resume: a checkpoint of this exact (config, seed) continues where it stopped
     start_epoch = 0

@@ -13,8 +13,7 @@ from noisefloor import data as nf_data
 from noisefloor import io as nf_io
 from noisefloor import params as nf_params
 from noisefloor import pipeline as nf_pipeline
-from noisefloor import decompose as nf_decompose
-from noisefloor import sweep as nf_sweep
+from noisefloor import aggregate as nf_aggregate
 
 # params.yaml is read by noisefloor's own loader (the same schema and checks the
 # CLI and DVC use), not by `configfile:`, so every engine sees identical values.
@@ -96,7 +95,7 @@ def run_folder(metrics):
     """The runs folder above a run's metrics file (<runs>/<config>/seed<s>/<file>, or <runs>/sweep/..., or
     <runs>/decompose/...)."""
     path = Path(metrics).parents[2]
-    return str(path.parent if path.name in (nf_sweep.FOLDER, nf_decompose.FOLDER) else path)
+    return str(path.parent if path.name in {folder for folder, _ in nf_aggregate.GROUPS} else path)
 
 
 SWEEP = list(P.sweep_configs)

@@ -8,7 +8,6 @@ variant against the baseline (:mod:`.compare`), hyperparameter importance
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -383,9 +382,7 @@ def analyze(
         confidence_level=confidence_level, power=power, y=y, cfg=cfg, seeds=seeds, b=b, floor=floor,
         floor_ci=floor_ci, sd=sd, sd_upper=sd_upper, margin=margin, margin_given=equivalence_margin is not None,
         excluded=excluded, two_way=two_way, block=block, beta=beta, comp=comp, fam=fam, eval_size=eval_size,
-        usable=usable, hp_columns=hp_columns, random_state=random_state)
-    if sources:
-        summary = dataclasses.replace(summary, **sources)._cleaned()
+        usable=usable, hp_columns=hp_columns, random_state=random_state, noise_sources=sources)
     return AnalysisResult(summary=summary, comparisons=comp.reset_index(drop=True), importance=importance,
                           excluded=excluded)
 
@@ -441,7 +438,7 @@ def _confirmed(comp, direction) -> list[dict]:
 
 def _summary(*, metric, direction, baseline, alpha, correction, confidence_level, power, y, cfg, seeds, b,
              floor, floor_ci, sd, sd_upper, margin, margin_given, excluded, two_way, block, beta, comp, fam,
-             eval_size, usable, hp_columns, random_state) -> Summary:
+             eval_size, usable, hp_columns, random_state, noise_sources) -> Summary:
     n_base = b.size
     # Spread per config, baseline first.
     spreads = []
@@ -541,6 +538,7 @@ def _summary(*, metric, direction, baseline, alpha, correction, confidence_level
         search_winner_probability=None if lead is None else lead.probability,
         search_importance=None if marginal is None or not len(marginal) else marginal.to_dict("records"),
         search_confirmed=confirmed or None,
+        **noise_sources,
         family_size=fam.family_size, per_comparison_alpha=a1,
         equivalence_margin=margin, equivalence_margin_source="params" if margin_given else "noise floor",
         n_better=int((verdicts == "better").sum()), n_worse=int((verdicts == "worse").sum()),
