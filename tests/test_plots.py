@@ -216,7 +216,7 @@ def test_differences_orders_rows_and_annotates_adjusted_p(comparisons, noise_flo
     # Largest difference at the top (last tick), most negative at the bottom.
     assert rows[-1] == "lr_hi" and rows[0] == "lr_lo"
     notes = [t.get_text() for t in ax.texts]
-    assert "better, Šidák p = 0.005" in notes
+    assert "better, Šidák p < 0.001" in notes
     assert "worse, Šidák p < 0.001" in notes
     assert "percentage points" in ax.get_xlabel() and "95 % simultaneous interval" in ax.get_xlabel()
     # The intervals drawn are the table's.

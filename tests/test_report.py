@@ -150,7 +150,9 @@ def test_seeds_needed_sentence_for_an_inconclusive_variant(result):
     row = result.comparisons[result.comparisons.verdict == "inconclusive"].iloc[0]
     text = seeds_needed_sentence(row, result.summary, True)
     assert text.startswith(f"{row['config']}: about {int(row['seeds_needed'])} seeds per config")
-    assert f"{int(row['seeds_needed_upper'])} if the noise floor is at its upper bound" in text
+    assert f"{int(row['seeds_needed_upper'])} if the spreads are at the noise floor's upper bound" in text
+    # the planning number for a named effect, read from the same row
+    assert f"{int(row['seeds_for_margin'])} would detect a true difference of one margin" in text
 
 
 # ---------------------------------------------------------------------------

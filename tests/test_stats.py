@@ -273,14 +273,45 @@ def test_noise_floor_chi_square_interval_independent_formula():
     assert ci.high == pytest.approx(math.sqrt(ss / (2 * stats.gamma.ppf(0.05, df / 2))), rel=1e-10)
 
 
-def test_noise_floor_interval_coverage_by_simulation():
+def test_pooled_noise_floor_interval_is_exact_for_normal_noise():
+    # Pooled over groups the interval is the chi-square one: coverage 0.95, no more, no less.
     rng = np.random.default_rng(11)
     n_sim, sigma = 2000, 1.5
     covered = 0
+    labels = np.repeat([0, 1], 6)
     for _ in range(n_sim):
-        ci = nfs.noise_floor(rng.normal(0, sigma, 6)).confidence_interval(0.95)
+        ci = nfs.noise_floor(rng.normal(0, sigma, 12), labels).confidence_interval(0.95)
         covered += ci.low <= sigma <= ci.high
     assert binom_lower(n_sim, 0.95) <= covered / n_sim <= binom_upper(n_sim, 0.95)
+
+
+def test_baseline_noise_floor_interval_is_bonetts_with_a_wider_upper_half():
+    # Bonett (2006), computed here from its published formula; the kurtosis with Joanes & Gill's adjustment.
+    y = np.array([0.91, 0.93, 0.90, 0.95, 0.92, 0.80, 0.94, 0.93, 0.91, 0.92, 0.89, 0.93])
+    n, z = y.size, stats.norm.ppf(0.975)
+    m = stats.trim_mean(y, 1 / (2 * math.sqrt(n - 4)))
+    g4 = n * ((y - m) ** 4).sum() / ((y - y.mean()) ** 2).sum() ** 2
+    g4 = 3 + ((n + 1) * (g4 - 3) + 6) * (n - 1) / ((n - 2) * (n - 3))
+    c = n / (n - z)
+    se = c * math.sqrt((g4 - (n - 3) / n) / (n - 1))
+    centre = math.log(c * y.var(ddof=1))
+    ci = nfs.noise_floor(y).confidence_interval(0.95)
+    assert ci.low == pytest.approx(math.exp((centre - z * se) / 2), rel=1e-12)
+    assert ci.high == pytest.approx(math.exp((centre + z * math.sqrt(2) * se) / 2), rel=1e-12)
+    # The outlying run raises the kurtosis, so the interval is wider than the chi-square one on both sides.
+    chi = nfs.NoiseFloorResult(y.std(ddof=1), y.var(ddof=1), n - 1, n, 1).confidence_interval(0.95)
+    assert ci.low < chi.low and ci.high > chi.high
+
+
+@pytest.mark.parametrize(("noise", "least"), [("normal", 0.93), ("t3", 0.90), ("skew", 0.90)])
+def test_noise_floor_interval_covers_off_the_normal(noise, least):
+    # 20 baseline runs, as the default experiment has; 1,000 simulated baselines each. A plain chi-square
+    # interval covers 0.67 for t(3) noise and 0.82 for the skewed one; the bands are 2 binomial SEs.
+    from simulate import noise_floor_coverage
+
+    cover = noise_floor_coverage(noise, 20, 1000, seed=3)
+    assert cover >= least - 2 * math.sqrt(least * (1 - least) / 1000), f"{noise}: coverage {cover:.3f}"
+    assert cover <= 0.995, f"{noise}: coverage {cover:.3f} (an interval too wide to be of use)"
 
 
 def test_two_way_anova_matches_statsmodels():

@@ -100,10 +100,15 @@ def seeds_needed_sentence(row: Mapping | pd.Series, summary: Summary, fraction: 
     goal = ("for its interval to fit inside the margin" if to == "equivalence"
             else "for its interval to exclude 0 at the observed difference")
     power = f"{float(summary.power) * 100:g} %" if summary.power is not None else "80 %"
-    text = f"{config}: about {int(needed)} seeds per config {goal} ({power} power"
+    text = f"{config}: about {int(needed)} seeds per config {goal}, from its own spread ({power} power"
     if not is_missing(upper):
-        text += f"; {int(upper)} if the noise floor is at its upper bound"
-    return text + ")."
+        text += f"; {int(upper)} if the spreads are at the noise floor's upper bound"
+    text += ")"
+    margin_seeds = _get(row, "seeds_for_margin")
+    if not is_missing(margin_seeds) and not is_missing(summary.equivalence_margin):
+        text += (f"; {int(margin_seeds)} would detect a true difference of one margin "
+                 f"(±{format_spread(summary.equivalence_margin, fraction)})")
+    return text + "."
 
 
 def answer_sentence(summary: Summary, comparisons: pd.DataFrame, fraction: bool) -> str:

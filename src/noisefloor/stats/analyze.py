@@ -24,7 +24,7 @@ from .importance import hparam_importance, resolve_hparams
 from .marginal import marginal_importance
 from .noise_sources import noise_budget
 from .multiplicity import SINGLE_STEP
-from .power import minimum_detectable_difference, seeds_for_equivalence, seeds_to_detect
+from .power import detectable_difference, seeds_for_equivalence, seeds_to_detect
 from .summary import Summary
 from .twosample import cohens_d, prob_superior
 from .variance import (brown_forsythe_test, fixed_seed_signal, hp_variance_share, noise_floor, robust_sd,
@@ -38,10 +38,11 @@ MIN_SEARCH_FOR_IMPORTANCE = 6
 
 #: Columns of ``AnalysisResult.comparisons``, in order, whatever the arguments.
 COMPARISON_COLUMNS = (
-    "config", "baseline", "n", "n_baseline", "n_paired", "mean", "mean_raw", "std", "baseline_mean",
+    "config", "baseline", "n", "n_baseline", "n_paired", "mean", "mean_raw", "std", "std_moderated",
+    "baseline_mean",
     "diff", "ci_low", "ci_high", "simultaneous_level", "diff_over_noise", "method", "beta", "statistic",
     "df", "p_value", "p_adjusted", "correction", "verdict", "note", "mde", "mde_upper", "seeds_needed",
-    "seeds_needed_upper", "seeds_needed_to", "effect_size", "prob_superior", "aso_eps",
+    "seeds_needed_upper", "seeds_needed_to", "seeds_for_margin", "effect_size", "prob_superior", "aso_eps",
 )
 
 
@@ -236,13 +237,22 @@ def analyze(
     simultaneous intervals at ``simultaneous_level = 1 - alpha``; the verdict
     is ``better``/``worse`` exactly when the interval excludes 0.
 
-    *Power.*  ``mde``: the smallest difference the variant's runs detect
-    against the baseline's with probability ``power`` at the per-comparison
-    level, from the noise floor (``mde_upper``: from its upper confidence
-    bound).  ``seeds_needed`` (inconclusive rows only): seeds per config
-    (the baseline keeping at least its runs) that would decide the row,
-    whichever decision is nearer: excluding 0 at the observed difference, or
-    fitting the margin (``seeds_needed_to`` says which).
+    *Spreads.*  Each config's run-to-run variance is moderated across
+    configs (:mod:`noisefloor.stats.moderation`): ``std_moderated`` is the
+    variant's, the spread its test and its power use.
+
+    *Power*, from each variant's own moderated spread and the baseline's.
+    ``mde``: the smallest difference the variant's runs detect against the
+    baseline's with probability ``power`` at the per-comparison level
+    (``mde_upper``: with both spreads scaled to the noise floor's upper
+    confidence bound).  ``seeds_for_margin``: seeds per config (variant and
+    baseline, the baseline keeping at least its runs) at which the interval
+    excludes 0 with probability ``power`` if the true difference is one
+    equivalence margin: a named effect, for planning.  ``seeds_needed``
+    (inconclusive rows only): the seeds per config that would settle the
+    observed difference, whichever decision is nearer: excluding 0 at the
+    observed difference, or fitting the margin (``seeds_needed_to`` says
+    which).
 
     *Descriptive columns* (never used for a verdict): ``effect_size``
     (Cohen's d over all runs), ``prob_superior`` (P(a variant run beats a
@@ -291,6 +301,12 @@ def analyze(
                           correction=correction, margin=margin, direction=direction)
     fam, verdict, two_way, block = vc.family, vc.verdicts, vc.two_way, vc.block
     beta = seed_share(floor.variance, two_way)
+    spread = {c: vc.spreads.get(c, (math.nan, math.nan, 0.0)) for c in [baseline] + variants}
+    sd_v = np.sqrt(np.array([spread[c][0] for c in variants], dtype=float))
+    prior_v = np.array([spread[c][2] for c in variants], dtype=float)
+    sd_b = math.sqrt(spread[baseline][0]) if floor.std > 0 else math.nan
+    prior_b = spread[baseline][2]
+    upper = sd_upper / sd if sd > 0 else math.nan      # the noise floor at its upper bound, as a factor
     res = pd.DataFrame([r.__dict__ for r in vc.results],
                        columns=list(ComparisonResult.__dataclass_fields__))
     n_v = res["n"].to_numpy(dtype=float)
@@ -302,24 +318,27 @@ def analyze(
     ok = n_v >= 2
     mde = np.full(len(res), np.nan)
     mde_up = np.full(len(res), np.nan)
+    for_margin = np.full(len(res), np.nan)
+    own = dict(prior_df=prior_v, prior_df_baseline=prior_b, alpha=a1)
     if ok.any():
-        mde[ok] = minimum_detectable_difference(sd, n_v[ok], nobs2=n_base, paired=False, alpha=a1, power=power,
-                                                welch=True)
-        mde_up[ok] = minimum_detectable_difference(sd_upper, n_v[ok], nobs2=n_base, paired=False, alpha=a1,
-                                                   power=power, welch=True)
+        mde[ok] = detectable_difference(n_v[ok], n_base, sd=sd_v[ok], sd_baseline=sd_b, prior_df=prior_v[ok],
+                                        prior_df_baseline=prior_b, alpha=a1, power=power)
+        mde_up[ok] = mde[ok] * upper
+        for_margin[ok] = seeds_to_detect(np.full(int(ok.sum()), margin), sd_v[ok], n_baseline=n_base, power=power,
+                                         sd_baseline=sd_b, prior_df=prior_v[ok], prior_df_baseline=prior_b, alpha=a1)
 
-    def needed(noise):
-        detect = np.asarray(seeds_to_detect(diff, noise, n_baseline=n_base, alpha=a1, power=power), dtype=float)
-        equiv = np.asarray(seeds_for_equivalence(diff, noise, margin, n_baseline=n_base, alpha=a1, power=power),
-                           dtype=float)
+    def needed(scale):
+        kw = dict(n_baseline=n_base, power=power, sd_baseline=sd_b * scale, **own)
+        detect = np.asarray(seeds_to_detect(diff, sd_v * scale, **kw), dtype=float)
+        equiv = np.asarray(seeds_for_equivalence(diff, sd_v * scale, margin, **kw), dtype=float)
         best = np.fmin(detect, equiv)
         to = np.where(np.isnan(best), None, np.where(equiv <= np.nan_to_num(detect, nan=np.inf), "equivalence",
                                                       "detect"))
         undecided = (verdict == "inconclusive") & (res["note"].to_numpy(dtype=object) == "")
         return np.where(undecided, best, np.nan), np.where(undecided, to, None)
 
-    need, need_to = needed(sd)
-    need_up, _ = needed(sd_upper)
+    need, need_to = needed(1.0)
+    need_up, _ = needed(upper)
 
     # --- descriptive columns -------------------------------------------------
     child = _seed_sequence(random_state).spawn(max(1, len(variants)))
@@ -346,6 +365,7 @@ def analyze(
         "mean": res["mean"],
         "mean_raw": res["mean_raw"],
         "std": desc["std"],
+        "std_moderated": sd_v,
         "baseline_mean": float(b.mean()),
         "diff": diff,
         "ci_low": fam.ci_low,
@@ -366,6 +386,7 @@ def analyze(
         "seeds_needed": pd.array(np.where(np.isnan(need), None, need), dtype="Int64"),
         "seeds_needed_upper": pd.array(np.where(np.isnan(need_up), None, need_up), dtype="Int64"),
         "seeds_needed_to": need_to,
+        "seeds_for_margin": pd.array(np.where(np.isnan(for_margin), None, for_margin), dtype="Int64"),
         "effect_size": desc["effect_size"],
         "prob_superior": desc["prob_superior"],
         "aso_eps": desc["aso_eps"],
@@ -382,7 +403,8 @@ def analyze(
         confidence_level=confidence_level, power=power, y=y, cfg=cfg, seeds=seeds, b=b, floor=floor,
         floor_ci=floor_ci, sd=sd, sd_upper=sd_upper, margin=margin, margin_given=equivalence_margin is not None,
         excluded=excluded, two_way=two_way, block=block, beta=beta, comp=comp, fam=fam, eval_size=eval_size,
-        usable=usable, hp_columns=hp_columns, random_state=random_state, noise_sources=sources)
+        usable=usable, hp_columns=hp_columns, random_state=random_state, noise_sources=sources,
+        prior_df=float(np.median(prior_v[ok])) if ok.any() else 0.0, prior_df_baseline=prior_b)
     return AnalysisResult(summary=summary, comparisons=comp.reset_index(drop=True), importance=importance,
                           excluded=excluded)
 
@@ -438,7 +460,8 @@ def _confirmed(comp, direction) -> list[dict]:
 
 def _summary(*, metric, direction, baseline, alpha, correction, confidence_level, power, y, cfg, seeds, b,
              floor, floor_ci, sd, sd_upper, margin, margin_given, excluded, two_way, block, beta, comp, fam,
-             eval_size, usable, hp_columns, random_state, noise_sources) -> Summary:
+             eval_size, usable, hp_columns, random_state, noise_sources, prior_df=0.0,
+             prior_df_baseline=0.0) -> Summary:
     n_base = b.size
     # Spread per config, baseline first.
     spreads = []
@@ -492,19 +515,20 @@ def _summary(*, metric, direction, baseline, alpha, correction, confidence_level
     typical = Counter(int(n) for n in comp["n"] if n >= 2).most_common(1)
     mde_n = typical[0][0] if typical else None
     mde = mde_up = None
+    # A variant as noisy as the baseline, its spread moderated as the typical variant's is.
+    design = dict(n_baseline=n_base, alpha=a1, power=power, prior_df=prior_df, prior_df_baseline=prior_df_baseline)
     if mde_n is not None:
-        mde = minimum_detectable_difference(sd, mde_n, nobs2=n_base, paired=False, alpha=a1, power=power,
-                                            welch=True)
-        mde_up = minimum_detectable_difference(sd_upper, mde_n, nobs2=n_base, paired=False, alpha=a1, power=power,
-                                               welch=True)
+        mde = detectable_difference(mde_n, n_base, sd=sd, alpha=a1, power=power, prior_df=prior_df,
+                                    prior_df_baseline=prior_df_baseline)
+        mde_up = detectable_difference(mde_n, n_base, sd=sd_upper, alpha=a1, power=power, prior_df=prior_df,
+                                       prior_df_baseline=prior_df_baseline)
     needed_for = []
     for k in (0.5, 1.0, 2.0):
         needed_for.append({
             "noise_floors": k,
             "diff": k * sd,
-            "seeds": _int_or_none(seeds_to_detect(k * sd, sd, n_baseline=n_base, alpha=a1, power=power)),
-            "seeds_upper": _int_or_none(seeds_to_detect(k * sd, sd_upper, n_baseline=n_base, alpha=a1,
-                                                        power=power)),
+            "seeds": _int_or_none(seeds_to_detect(k * sd, sd, **design)),
+            "seeds_upper": _int_or_none(seeds_to_detect(k * sd, sd_upper, **design)),
         })
 
     return Summary(
@@ -549,8 +573,6 @@ def _summary(*, metric, direction, baseline, alpha, correction, confidence_level
         best_ci=None if best is None else [best["ci_low"], best["ci_high"]],
         best_verdict=None if best is None else best["verdict"],
         mde=mde, mde_upper=mde_up, mde_n=mde_n, seeds_needed_for=needed_for,
-        seeds_for_equivalence=_int_or_none(seeds_for_equivalence(0.0, sd, margin, n_baseline=n_base, alpha=a1,
-                                                                 power=power)),
-        seeds_for_equivalence_upper=_int_or_none(seeds_for_equivalence(0.0, sd_upper, margin, n_baseline=n_base,
-                                                                       alpha=a1, power=power)),
+        seeds_for_equivalence=_int_or_none(seeds_for_equivalence(0.0, sd, margin, **design)),
+        seeds_for_equivalence_upper=_int_or_none(seeds_for_equivalence(0.0, sd_upper, margin, **design)),
     )._cleaned()

@@ -57,6 +57,7 @@ runs do not vary; ``insufficient_runs``: fewer than two usable runs.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -65,7 +66,8 @@ import pandas as pd
 from scipy import stats as _sps
 
 from ._core import ROUNDING, _check_direction, _sort_key, is_constant
-from .multiplicity import adjust_pvalues, per_comparison_alpha
+from .moderation import ModeratedVariances, moderate_variances
+from .multiplicity import adjust_pvalues, many_to_one_adjust, many_to_one_alpha, per_comparison_alpha
 from .variance import largest_complete_block, two_way_anova
 
 VERDICTS = ("better", "worse", "equivalent", "inconclusive", "insufficient_runs")
@@ -97,6 +99,11 @@ class ComparisonResult:
         The weight given to the baseline's runs at the shared seeds.
     note : str
         Why the test is undefined, or "".
+    baseline_share : float
+        The part of ``standard_error**2`` that is the baseline's own noise
+        (its runs' weights squared times its variance net of the seed
+        effect), as a share: the squared loading of this comparison's
+        correlation with the others through the baseline.
     """
 
     estimate: float
@@ -112,6 +119,7 @@ class ComparisonResult:
     n_paired: int
     beta: float
     note: str
+    baseline_share: float = math.nan
 
 
 def seed_share(baseline_variance: float, two_way) -> float:
@@ -143,7 +151,8 @@ def _satterthwaite(parts, dfs) -> float:
     return sum(parts) ** 2 / den if den > 0 else math.nan
 
 
-def compare_to_baseline(v, v_seeds, b, b_seeds, *, two_way=None) -> ComparisonResult:
+def compare_to_baseline(v, v_seeds, b, b_seeds, *, two_way=None, variance=None,
+                        baseline_variance=None, level: float | None = None) -> ComparisonResult:
     """The seed-adjusted difference of a variant from the baseline, with its t test.
 
     Parameters
@@ -156,6 +165,18 @@ def compare_to_baseline(v, v_seeds, b, b_seeds, *, two_way=None) -> ComparisonRe
         The two-way ANOVA of the sweep's largest configs x seeds block: the
         seed effect's estimate (see :func:`seed_share`).  Without it, or with
         fewer than two shared seeds, every run counts as independent.
+    variance, baseline_variance : (float, float), optional
+        The variant's and the baseline's run-to-run variance with its degrees
+        of freedom, moderated across configs
+        (:func:`~noisefloor.stats.moderation.moderate_variances`); default:
+        each one's own sample variance on ``n - 1``.
+    level : float, optional
+        The per-comparison level the test will be read at.  Given, and with
+        a seed effect to use, the seed-adjusted estimate is set against the
+        plain difference of means (``beta = 0``), and the one whose interval
+        is expected to be shorter *for a variant as noisy as the baseline*
+        is returned: with few shared seeds the seed effect is estimated on
+        so few degrees of freedom that pairing costs more than it saves.
 
     Returns
     -------
@@ -183,8 +204,23 @@ def compare_to_baseline(v, v_seeds, b, b_seeds, *, two_way=None) -> ComparisonRe
     nan = math.nan
     if n_v == 0:
         return ComparisonResult(nan, nan, nan, base_mean, nan, nan, nan, nan, 0, n_b, 0, nan, "no usable run")
-    s2_b = float(b.var(ddof=1))
-    beta = seed_share(s2_b, two_way) if m >= 2 else 0.0
+    s2_b_raw = float(b.var(ddof=1))
+    beta = seed_share(s2_b_raw, two_way) if m >= 2 else 0.0
+    chosen, width = _compare_at(beta, v, v_seeds, b, b_seeds, shared, two_way, variance, baseline_variance, level)
+    if level is not None and beta > 0:
+        plain, plain_width = _compare_at(0.0, v, v_seeds, b, b_seeds, shared, two_way, variance, baseline_variance,
+                                         level)
+        if plain_width < width:
+            return plain
+    return chosen
+
+
+def _compare_at(beta, v, v_seeds, b, b_seeds, shared, two_way, variance, baseline_variance, level):
+    """:func:`compare_to_baseline` at a given ``beta``: the result and its expected half-width (see there)."""
+    n_v, n_b, m = v.size, b.size, len(shared)
+    base_mean = float(b.mean())
+    nan = math.nan
+    s2_b_raw = float(b.var(ddof=1))
 
     # One weight per baseline run: the baseline's mean, tilted towards its runs
     # at the variant's seeds by beta (weights sum to 1).
@@ -201,10 +237,11 @@ def compare_to_baseline(v, v_seeds, b, b_seeds, *, two_way=None) -> ComparisonRe
         return ComparisonResult(estimate, mean, float(v.mean()), base_mean, se, df, t, p, n_v, n_b, m, beta, note)
 
     if n_v < 2:
-        return result(note="fewer than 2 usable runs")
+        return result(note="fewer than 2 usable runs"), math.inf
 
-    s2_v = float(v.var(ddof=1))
-    tau2 = beta * s2_b
+    s2_v, df_v = variance if variance is not None else (float(v.var(ddof=1)), n_v - 1.0)
+    s2_b, df_b = baseline_variance if baseline_variance is not None else (s2_b_raw, n_b - 1.0)
+    tau2 = beta * s2_b_raw
     b_only = b[~b_is_shared]
     v_only = np.array([x for x, s in zip(v, v_seeds) if s not in in_shared])
     n_bo, n_vo = b_only.size, v_only.size
@@ -217,11 +254,11 @@ def compare_to_baseline(v, v_seeds, b, b_seeds, *, two_way=None) -> ComparisonRe
         terms = np.array([v_at[s] for s in shared]) / n_v - c_shared * np.array([b_at[s] for s in shared])
         parts, dfs = [m * float(terms.var(ddof=1))], [m - 1.0]      # the terms are independent across seeds
         if n_bo:
-            var_bo, df_bo = _var_or(b_only, s2_b, n_b - 1.0)
+            var_bo, df_bo = _var_or(b_only, s2_b, df_b)
             parts.append(n_bo * c_other**2 * var_bo)
             dfs.append(df_bo)
         if n_vo:
-            var_vo, df_vo = _var_or(v_only, s2_v, n_v - 1.0)
+            var_vo, df_vo = _var_or(v_only, s2_v, df_v)
             parts.append(n_vo * var_vo / n_v**2)
             dfs.append(df_vo)
 
@@ -243,7 +280,7 @@ def compare_to_baseline(v, v_seeds, b, b_seeds, *, two_way=None) -> ComparisonRe
 
         model = model_shape(s2_v, s2_b)
         if beta < 1 and sum(model) > 0 and sum(model_shape(s2_b, s2_b)) > 0:
-            candidates.append((model, [n_v - 1.0, n_b - 1.0] + seed_dfs, model_shape))
+            candidates.append((model, [df_v, df_b] + seed_dfs, model_shape))
         # The one with more df for a variant as noisy as the baseline: decided by the
         # design and the baseline, never by the variant's own runs.
         parts, dfs, shape = max(candidates, key=lambda c: _satterthwaite(c[2](s2_b, s2_b), c[1]))
@@ -253,15 +290,15 @@ def compare_to_baseline(v, v_seeds, b, b_seeds, *, two_way=None) -> ComparisonRe
         def shape(var_v, var_b):
             return [var_v / n_v, var_b / n_b]
 
-        parts, dfs = shape(s2_v, s2_b), [n_v - 1.0, n_b - 1.0]
+        parts, dfs = shape(s2_v, s2_b), [df_v, df_b]
 
     var = float(sum(parts))
     scale = max(float(np.abs(v).max()), float(np.abs(b).max()))
     if not math.sqrt(max(var, 0.0)) > ROUNDING * max(scale, 1e-300):
         if is_constant(v, scale=scale) and is_constant(b, scale=scale):
-            return result(note="the runs do not vary (beyond rounding): no test is possible")
+            return result(note="the runs do not vary (beyond rounding): no test is possible"), math.inf
         return result(note="the differences from the baseline are the same at every seed: no spread to "
-                           "test against")
+                           "test against"), math.inf
     se = math.sqrt(var)
     # The guard: for the df only, each config is taken as at least as noisy as the
     # noisier of the two, so that a small variance estimate on either side cannot
@@ -270,7 +307,18 @@ def compare_to_baseline(v, v_seeds, b, b_seeds, *, two_way=None) -> ComparisonRe
     df = _satterthwaite([p if p < 0 else max(p, r) for p, r in zip(parts, shape(noisier, noisier))], dfs)
     t = estimate / se
     p = float(2 * _sps.t.sf(abs(t), df))
-    return result(se, float(df), float(t), p)
+    # The baseline's own noise in var(diff): its weights squared times its variance net of the seed effect.
+    own_b = float(weights @ weights) * (1 - beta) * s2_b
+    share = min(1.0, max(0.0, own_b / var))
+    out = dataclasses.replace(result(se, float(df), float(t), p), baseline_share=share)
+    # The interval's expected half-width for a variant as noisy as the baseline (design quantities only).
+    width = math.inf
+    if level is not None:
+        like = shape(s2_b, s2_b)
+        like_df = _satterthwaite(like, dfs)
+        if sum(like) > 0 and like_df >= 1:
+            width = float(_sps.t.ppf(1 - level / 2, like_df)) * math.sqrt(sum(like))
+    return out, width
 
 
 @dataclass(frozen=True)
@@ -286,23 +334,37 @@ class FamilyResult:
 
 
 def simultaneous_intervals(estimate, standard_error, df, pvalue, *, alpha: float = 0.05,
-                           correction: str = "sidak") -> FamilyResult:
+                           correction: str = "sidak", baseline_share=None) -> FamilyResult:
     """Single-step simultaneous intervals and adjusted p-values over the defined tests.
 
     The family is every comparison with a finite standard error; the others
     get NaN.  ``ci = estimate -+ t_{1 - a/2, df} * standard_error`` with ``a =
-    per_comparison_alpha(alpha, family_size, correction)``.
+    per_comparison_alpha(alpha, family_size, correction)``; with
+    ``correction="dunnett"`` (a library option the verdicts do not use, see
+    :mod:`~noisefloor.stats.multiplicity`) ``a`` is
+    :func:`~noisefloor.stats.multiplicity.many_to_one_alpha` with loadings
+    ``sqrt(baseline_share)``.
     """
     est = np.asarray(estimate, dtype=float)
     se = np.asarray(standard_error, dtype=float)
     df = np.asarray(df, dtype=float)
     defined = np.isfinite(se) & np.isfinite(df) & np.isfinite(est)
     m = int(defined.sum())
-    a = per_comparison_alpha(alpha, max(m, 1), correction)
+    p = np.where(defined, np.asarray(pvalue, dtype=float), np.nan)
+    if correction == "dunnett" and baseline_share is not None and m >= 2:
+        share = np.nan_to_num(np.asarray(baseline_share, dtype=float)[defined], nan=0.0)
+        loadings = np.sqrt(np.clip(share, 0.0, 1.0))
+        a = many_to_one_alpha(alpha, loadings)
+        full = np.zeros(est.shape)
+        full[defined] = loadings
+        p_adj = many_to_one_adjust(p, full)
+    else:
+        single = "sidak" if correction == "dunnett" else correction
+        a = per_comparison_alpha(alpha, max(m, 1), single)
+        p_adj = adjust_pvalues(p, single)
     crit = np.full(est.shape, np.nan)
     crit[defined] = _sps.t.ppf(1 - a / 2, df[defined])
-    p = np.where(defined, np.asarray(pvalue, dtype=float), np.nan)
-    return FamilyResult(a, m, crit, est - crit * se, est + crit * se, adjust_pvalues(p, correction))
+    return FamilyResult(a, m, crit, est - crit * se, est + crit * se, p_adj)
 
 
 def decide_verdicts(ci_low, ci_high, *, margin: float, direction: str = "max") -> np.ndarray:
@@ -341,6 +403,11 @@ class VariantComparisons:
         The configs x seeds block the seed effect was estimated from.
     two_way : TwoWayAnovaResult or None
         Its two-way ANOVA.
+    spreads : dict
+        Each config's moderated run-to-run variance and its degrees of
+        freedom, ``{config: (variance, df, prior_weight)}`` (configs with at least two runs).
+    moderation : ModeratedVariances or None
+        The moderation behind ``spreads``.
     """
 
     variants: list
@@ -349,6 +416,8 @@ class VariantComparisons:
     verdicts: np.ndarray
     block: object
     two_way: object
+    spreads: dict = dataclasses.field(default_factory=dict)
+    moderation: ModeratedVariances | None = None
 
 
 def configs_by_seeds_block(values, configs, seeds):
@@ -363,6 +432,24 @@ def configs_by_seeds_block(values, configs, seeds):
         if c in row and s in col:
             table[row[c], col[s]] = v
     return block, two_way_anova(table)
+
+
+def config_spreads(values, configs) -> tuple[dict, ModeratedVariances | None]:
+    """Every config's run-to-run variance moderated across configs: ``{config: (variance, df, prior_weight)}``.
+
+    Configs with fewer than two runs have no variance and are left out (a
+    search's single runs among them).
+    """
+    y = np.asarray(values, dtype=float)
+    cfg = np.asarray(configs, dtype=object)
+    names = [c for c in pd.unique(cfg) if (cfg == c).sum() >= 2]
+    if not names:
+        return {}, None
+    s2 = np.array([y[cfg == c].var(ddof=1) for c in names])
+    d = np.array([(cfg == c).sum() - 1.0 for c in names])
+    mod = moderate_variances(s2, d)
+    return ({c: (float(mod.variance[i]), float(mod.df[i]), float(mod.prior_weight[i])) for i, c in enumerate(names)},
+            mod)
 
 
 def compare_variants(values, configs, seeds, *, baseline: str, variants=None, alpha: float = 0.05,
@@ -397,18 +484,27 @@ def compare_variants(values, configs, seeds, *, baseline: str, variants=None, al
     is_base = cfg == baseline
     b, bs = y[is_base], sd[is_base]
     block, two_way = configs_by_seeds_block(y, cfg, sd)
+    spreads, moderation = config_spreads(y, cfg)
+    # The level each comparison will be read at (Sidak's for the variants that can be tested).
+    testable = sum(1 for c in variants if (cfg == c).sum() >= 2)
+    level = per_comparison_alpha(alpha, max(testable, 1), "sidak" if correction == "dunnett" else correction)
+
+    def spread(c):
+        return spreads[c][:2] if c in spreads else None
+
     results = []
     for c in variants:
         idx = cfg == c
         # The seed effect used for a variant is estimated without that variant's runs,
         # so its own noise cannot choose how it is tested.
         _, others = configs_by_seeds_block(y[~idx], cfg[~idx], sd[~idx]) if idx.any() else (None, two_way)
-        results.append(compare_to_baseline(y[idx], sd[idx], b, bs, two_way=others))
+        results.append(compare_to_baseline(y[idx], sd[idx], b, bs, two_way=others, variance=spread(c),
+                                           baseline_variance=spread(baseline), level=level))
     fam = simultaneous_intervals([r.estimate for r in results], [r.standard_error for r in results],
                                  [r.df for r in results], [r.pvalue for r in results], alpha=alpha,
-                                 correction=correction)
+                                 correction=correction, baseline_share=[r.baseline_share for r in results])
     if margin is None:
         margin = float(b.std(ddof=1))
     verdicts = decide_verdicts(fam.ci_low, fam.ci_high, margin=margin, direction=direction)
     verdicts[np.array([r.n < 2 for r in results], dtype=bool)] = "insufficient_runs"
-    return VariantComparisons(list(variants), results, fam, verdicts, block, two_way)
+    return VariantComparisons(list(variants), results, fam, verdicts, block, two_way, spreads, moderation)

@@ -188,46 +188,101 @@ def _smallest_n(ok, shape, cap: int) -> np.ndarray:
     return np.where(reachable, np.maximum(hi, 2), float(cap))
 
 
+def comparison_se_df(n, n_baseline, *, sd, sd_baseline=None, prior_df=0.0, prior_df_baseline=0.0):
+    """Standard error and degrees of freedom of a variant's comparison with ``n`` runs against ``n_baseline``.
+
+    ``se = sqrt(sd^2 / n + sd_baseline^2 / n_baseline)``; the degrees of
+    freedom are Satterthwaite's with the comparisons' guard (each side taken
+    as noisy as the noisier one) on ``n - 1 + prior_df`` and ``n_baseline - 1
+    + prior_df_baseline``: the prior degrees of freedom a moderated spread
+    carries (:mod:`~noisefloor.stats.moderation`).  With equal spreads and no
+    prior this is :func:`welch_df`.  Seed pairing is ignored, so the standard
+    error errs on the large side.
+    """
+    n = np.asarray(n, dtype=float)
+    nb = np.asarray(n_baseline, dtype=float)
+    sd = np.asarray(sd, dtype=float)
+    sd_b = sd if sd_baseline is None else np.asarray(sd_baseline, dtype=float)
+    se = np.sqrt(sd**2 / n + sd_b**2 / nb)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df_v, df_b = n - 1 + prior_df, nb - 1 + prior_df_baseline
+        df = (1 / n + 1 / nb) ** 2 / (1 / (n**2 * df_v) + 1 / (nb**2 * df_b))
+    return se, df
+
+
+def comparison_power(diff, n, n_baseline, *, sd, sd_baseline=None, prior_df=0.0, prior_df_baseline=0.0,
+                     alpha: float = 0.05):
+    """Probability that a variant's interval at level ``alpha`` excludes 0 (see :func:`comparison_se_df`)."""
+    se, df = comparison_se_df(n, n_baseline, sd=sd, sd_baseline=sd_baseline, prior_df=prior_df,
+                              prior_df_baseline=prior_df_baseline)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ncp = np.abs(np.asarray(diff, dtype=float)) / se
+    return _power_from_ncp(ncp, np.maximum(df, 1.0), alpha)
+
+
+def detectable_difference(n, n_baseline, *, sd, sd_baseline=None, prior_df=0.0, prior_df_baseline=0.0,
+                          alpha: float = 0.05, power: float = 0.8):
+    """The smallest ``|difference|`` :func:`comparison_power` detects with probability ``power``."""
+    _check_unit_interval("power", power)
+    se, df = comparison_se_df(n, n_baseline, sd=sd, sd_baseline=sd_baseline, prior_df=prior_df,
+                              prior_df_baseline=prior_df_baseline)
+    se, df = np.broadcast_arrays(np.asarray(se, dtype=float), np.asarray(df, dtype=float))
+    valid = np.isfinite(se) & (se > 0) & np.isfinite(df) & (df >= 1)
+    dfv = np.where(valid, df, 2.0)
+    lo, hi = np.zeros(se.shape), np.full(se.shape, 1.0)
+    while np.any(_power_from_ncp(hi, dfv, alpha) < power):
+        hi = np.where(_power_from_ncp(hi, dfv, alpha) < power, hi * 2, hi)
+    while np.any(hi - lo > 1e-10 * hi):
+        mid = (lo + hi) / 2
+        good = _power_from_ncp(mid, dfv, alpha) >= power
+        hi, lo = np.where(good, mid, hi), np.where(good, lo, mid)
+    return _scalar(np.where(valid, hi * np.where(valid, se, 1.0), np.nan))
+
+
 def seeds_to_detect(diff, sd, *, n_baseline: int, alpha: float = 0.05, power: float = 0.8,
-                    cap: int = SEEDS_NEEDED_CAP):
+                    cap: int = SEEDS_NEEDED_CAP, sd_baseline=None, prior_df=0.0, prior_df_baseline=0.0):
     """Seeds a variant needs for its interval to exclude 0 with the given power.
 
-    The smallest ``n`` such that an unpaired two-sided t test of a variant
-    with ``n`` runs against a baseline with ``max(n_baseline, n)`` runs (the
-    baseline keeps the runs it has, and gets at least as many as the
-    variant), with the comparisons' degrees of freedom (:func:`welch_df`),
-    detects ``|diff|`` at level ``alpha`` (give the family's per-comparison
-    level) with probability ``power``; ``sd`` is the seed noise (the noise
-    floor).  Ignores any gain from seed pairing, so it errs
-    on the side of more seeds.  NaN where ``diff`` is 0 or an input is not
-    finite; ``cap`` means "at least ``cap``".
+    The smallest ``n`` such that the comparison of a variant with ``n`` runs
+    against a baseline with ``max(n_baseline, n)`` runs (the baseline keeps
+    the runs it has, and gets at least as many as the variant) detects
+    ``|diff|`` at level ``alpha`` (give the family's per-comparison level)
+    with probability ``power`` (:func:`comparison_power`).  ``sd`` is the
+    variant's seed noise and ``sd_baseline`` the baseline's (default: the
+    same); ``prior_df`` and ``prior_df_baseline`` the degrees of freedom
+    their moderated spreads carry besides their own runs.  Ignores any gain
+    from seed pairing, so it errs on the side of more seeds.  NaN where
+    ``diff`` is 0 or an input is not finite; ``cap`` means "at least
+    ``cap``".
     """
     _check_unit_interval("power", power)
     diff, sd = np.broadcast_arrays(np.asarray(diff, dtype=float), np.asarray(sd, dtype=float))
+    sd_b = sd if sd_baseline is None else np.broadcast_to(np.asarray(sd_baseline, dtype=float), sd.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         d = np.abs(diff) / sd
-    valid = np.isfinite(d) & (d > 0)
-    d = np.where(valid, d, 1.0)
+    valid = np.isfinite(d) & (d > 0) & np.isfinite(sd_b)
+    diff_v, sd_v, sd_bv = np.where(valid, diff, 1.0), np.where(valid, sd, 1.0), np.where(valid, sd_b, 1.0)
 
     def ok(n):
-        return np.asarray(t_test_power(d, n, alpha=alpha, paired=False, nobs2=np.maximum(n, n_baseline),
-                                       welch=True)) >= power
+        return comparison_power(diff_v, n, np.maximum(n, n_baseline), sd=sd_v, sd_baseline=sd_bv,
+                                prior_df=prior_df, prior_df_baseline=prior_df_baseline, alpha=alpha) >= power
 
     return _scalar(np.where(valid, _smallest_n(ok, d.shape, cap), np.nan))
 
 
-def equivalence_power(diff, sd, margin, n, n_baseline, *, alpha: float = 0.05):
+def equivalence_power(diff, sd, margin, n, n_baseline, *, alpha: float = 0.05, sd_baseline=None, prior_df=0.0,
+                      prior_df_baseline=0.0):
     """Probability that the interval at level ``alpha`` lies inside ``+-margin``.
 
-    For a true difference ``diff``, noise ``sd``, ``n`` variant runs and
-    ``n_baseline`` baseline runs: with ``se = sd * sqrt(1/n + 1/n_baseline)``
-    and ``q`` the t quantile (the comparisons' df, :func:`welch_df`), the estimate must
+    For a true difference ``diff``, noise ``sd`` (the baseline's:
+    ``sd_baseline``, default the same), ``n`` variant runs and ``n_baseline``
+    baseline runs: with ``se`` and the degrees of freedom of
+    :func:`comparison_se_df` and ``q`` their t quantile, the estimate must
     fall within ``+-(margin - q se)``; normal approximation for the estimate.
     """
-    n = np.asarray(n, dtype=float)
-    nb = np.asarray(n_baseline, dtype=float)
-    se = sd * np.sqrt(1 / n + 1 / nb)
-    q = _special.stdtrit(welch_df(n, nb), 1 - alpha / 2)
+    se, df = comparison_se_df(n, n_baseline, sd=sd, sd_baseline=sd_baseline, prior_df=prior_df,
+                              prior_df_baseline=prior_df_baseline)
+    q = _special.stdtrit(np.maximum(df, 1.0), 1 - alpha / 2)
     half = margin - q * se
     with np.errstate(divide="ignore", invalid="ignore"):
         p = _special.ndtr((half - np.abs(diff)) / se) - _special.ndtr((-half - np.abs(diff)) / se)
@@ -235,7 +290,7 @@ def equivalence_power(diff, sd, margin, n, n_baseline, *, alpha: float = 0.05):
 
 
 def seeds_for_equivalence(diff, sd, margin, *, n_baseline: int, alpha: float = 0.05, power: float = 0.8,
-                          cap: int = SEEDS_NEEDED_CAP):
+                          cap: int = SEEDS_NEEDED_CAP, sd_baseline=None, prior_df=0.0, prior_df_baseline=0.0):
     """Seeds a variant needs for its interval to fit inside ``+-margin`` with the given power.
 
     As :func:`seeds_to_detect` (the baseline at ``max(n_baseline, n)`` runs),
@@ -244,11 +299,15 @@ def seeds_for_equivalence(diff, sd, margin, *, n_baseline: int, alpha: float = 0
     """
     _check_unit_interval("power", power)
     diff, sd = np.broadcast_arrays(np.asarray(diff, dtype=float), np.asarray(sd, dtype=float))
-    valid = np.isfinite(diff) & np.isfinite(sd) & (sd > 0) & np.isfinite(margin) & (np.abs(diff) < margin)
+    sd_b = sd if sd_baseline is None else np.broadcast_to(np.asarray(sd_baseline, dtype=float), sd.shape)
+    valid = (np.isfinite(diff) & np.isfinite(sd) & (sd > 0) & np.isfinite(sd_b) & np.isfinite(margin)
+             & (np.abs(diff) < margin))
     d = np.where(valid, diff, 0.0)
     s = np.where(valid, sd, 1.0)
+    sb = np.where(valid, sd_b, 1.0)
 
     def ok(n):
-        return equivalence_power(d, s, margin, n, np.maximum(n, n_baseline), alpha=alpha) >= power
+        return equivalence_power(d, s, margin, n, np.maximum(n, n_baseline), alpha=alpha, sd_baseline=sb,
+                                 prior_df=prior_df, prior_df_baseline=prior_df_baseline) >= power
 
     return _scalar(np.where(valid, _smallest_n(ok, d.shape, cap), np.nan))

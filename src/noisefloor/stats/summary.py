@@ -186,9 +186,10 @@ class Summary:
 
     # --- power -------------------------------------------------------------
     mde: float = _f("minimum detectable difference", "smallest difference a variant with mde_n runs "
-                                                     "detects against the baseline's runs with the target "
-                                                     "power at the per-comparison level (noise floor "
-                                                     "estimate)")
+                                                     "and the baseline's spread (moderated as the typical "
+                                                     "variant's) detects against the baseline's runs with "
+                                                     "the target power at the per-comparison level (each "
+                                                     "variant's own, from its own spread: comparisons.csv)")
     mde_upper: float = _f("minimum detectable difference (upper)", "the same with the noise floor's upper "
                                                                    "confidence bound")
     mde_n: int = _f("variant runs", "the run count of a typical variant, used for mde")

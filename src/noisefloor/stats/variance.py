@@ -70,6 +70,11 @@ class NoiseFloorResult:
         Runs in groups with at least two runs.
     n_groups : int
         Groups with at least two runs.
+    kurtosis : float
+        One group of at least 5 runs: the runs' kurtosis (Bonett's estimate
+        about a trimmed mean, with Joanes & Gill's small-sample adjustment),
+        which widens the interval when the noise is heavy-tailed; NaN
+        otherwise (the chi-square interval).
     """
 
     std: float
@@ -77,18 +82,33 @@ class NoiseFloorResult:
     df: int
     n_runs: int
     n_groups: int
+    kurtosis: float = math.nan
 
     def confidence_interval(self, confidence_level: float = 0.95) -> ConfidenceInterval:
-        """Chi-square interval for the standard deviation.
+        """Interval for the standard deviation that holds when the noise is not normal.
 
-        ``df * s**2 / sigma**2 ~ chi2(df)`` for normal noise, so the variance
-        interval is ``[df s^2 / chi2_{1-a/2}, df s^2 / chi2_{a/2}]``; its
-        square root is the interval for the std.
+        With a kurtosis (one group of at least 5 runs): Bonett's (2006)
+        interval for a variance off the normal, ``exp(log(c s^2) -+ z se)``
+        with ``c = n / (n - z)`` and ``se = c sqrt((kurtosis - (n - 3) / n) /
+        (n - 1))``, its upper half twice as wide in variance (``sqrt(2) se``):
+        a heavy-tailed sample usually misses its rare large runs and so
+        underestimates its spread, and the plain interval covers the true sd
+        only 0.79 of the time for t(3) noise at 20 runs (0.92 so;
+        0.975 for normal noise; docs/design.md).  Without one: the chi-square
+        interval ``[df s^2 / chi2_{1-a/2}, df s^2 / chi2_{a/2}]``, exact for
+        normal noise.  The square root is the interval for the std.
         """
         _check_unit_interval("confidence_level", confidence_level)
         if not self.df or not np.isfinite(self.variance):
             return ConfidenceInterval(math.nan, math.nan)
         a = 1.0 - confidence_level
+        if np.isfinite(self.kurtosis) and self.variance > 0:
+            n = self.n_runs
+            z = float(_sps.norm.ppf(1 - a / 2))
+            c = n / (n - z)
+            se = c * math.sqrt(max(self.kurtosis - (n - 3) / n, 0.0) / (n - 1))
+            centre = math.log(c * self.variance)
+            return ConfidenceInterval(math.exp((centre - z * se) / 2), math.exp((centre + z * math.sqrt(2) * se) / 2))
         ss = self.df * self.variance
         low = math.sqrt(ss / _sps.chi2.ppf(1 - a / 2, self.df))
         high = math.sqrt(ss / _sps.chi2.ppf(a / 2, self.df))
@@ -199,7 +219,22 @@ def noise_floor(values, groups=None) -> NoiseFloorResult:
     var = ssw / df if df > 0 else math.nan
     if df > 0 and is_constant(y - means[codes], scale=float(np.abs(y).max())):
         var = 0.0   # runs that agree up to rounding
-    return NoiseFloorResult(math.sqrt(var) if df > 0 else math.nan, var, df, n_runs, n_groups)
+    kurt = _kurtosis(y) if k == 1 and y.size >= 5 and var > 0 else math.nan
+    return NoiseFloorResult(math.sqrt(var) if df > 0 else math.nan, var, df, n_runs, n_groups, kurt)
+
+
+def _kurtosis(y: np.ndarray) -> float:
+    """Kurtosis for Bonett's interval: about a trimmed mean (trim ``1 / (2 sqrt(n - 4))``), small-sample adjusted.
+
+    Bonett (2006): ``n sum (y - m)^4 / (sum (y - mean)^2)^2`` with ``m`` the
+    trimmed mean; then Joanes & Gill's (1998) adjustment of the excess,
+    ``((n + 1) g2 + 6) (n - 1) / ((n - 2) (n - 3))``, since the plain estimate
+    is biased low in small samples (most of all for heavy tails).
+    """
+    n = y.size
+    m = float(_sps.trim_mean(y, 1 / (2 * math.sqrt(n - 4))))
+    g4 = n * float(((y - m) ** 4).sum()) / float(((y - y.mean()) ** 2).sum()) ** 2
+    return 3 + ((n + 1) * (g4 - 3) + 6) * (n - 1) / ((n - 2) * (n - 3))
 
 
 def two_way_anova(table) -> TwoWayAnovaResult:
