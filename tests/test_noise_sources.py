@@ -61,15 +61,15 @@ def test_overlapping_sources_are_said_to_overlap_not_to_add_up():
     assert all(row.share_ci[0] < 1 < row.share_ci[1] for row in budget.sources if row.source != ALL)
 
 
-def test_the_interval_of_one_sd_is_the_chi_square_interval():
-    from scipy import stats
+def test_the_interval_of_one_sd_is_the_noise_floors():
+    # The same interval as the noise floor's (Bonett's, which holds off the normal), never a second formula.
+    from noisefloor.stats import noise_floor
 
     v = np.random.default_rng(3).normal(0, 0.01, 12)
     row = noise_budget({"init": v}).sources[0]
-    s2, df = v.var(ddof=1), 11
-    assert row.sd == pytest.approx(np.sqrt(s2))
-    assert row.sd_ci == pytest.approx((np.sqrt(df * s2 / stats.chi2.ppf(0.975, df)),
-                                       np.sqrt(df * s2 / stats.chi2.ppf(0.025, df))))
+    ci = noise_floor(v).confidence_interval(0.95)
+    assert row.sd == pytest.approx(np.sqrt(v.var(ddof=1)))
+    assert row.sd_ci == pytest.approx((ci.low, ci.high), rel=1e-12)
     assert row.share is None and noise_budget({"init": v}).adds_up is None
 
 

@@ -30,7 +30,7 @@ import pytest
 
 from simulate import SCENARIOS, Design, rejections, sample
 
-REPS = 800
+REPS = 1000
 ALPHA = 0.05
 BOUND = ALPHA + 2 * math.sqrt(ALPHA * (1 - ALPHA) / REPS)
 RECIPES = ("paired_holm", "welch_holm")

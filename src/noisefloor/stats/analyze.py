@@ -23,6 +23,7 @@ from .expected_max import expected_max, search_sample, trials_worth
 from .importance import hparam_importance, resolve_hparams
 from .marginal import marginal_importance
 from .noise_sources import noise_budget
+from .moderation import OUTLIER_LEVEL
 from .multiplicity import SINGLE_STEP
 from .power import detectable_difference, seeds_for_equivalence, seeds_to_detect
 from .summary import Summary
@@ -319,17 +320,21 @@ def analyze(
     mde = np.full(len(res), np.nan)
     mde_up = np.full(len(res), np.nan)
     for_margin = np.full(len(res), np.nan)
-    own = dict(prior_df=prior_v, prior_df_baseline=prior_b, alpha=a1)
+    # A variant whose spread is moderated is tested on its own degrees of freedom when its spread looks
+    # improbably large, which happens at the flag's level even when it is not: power counts both.
+    own = dict(prior_df=prior_v, prior_df_baseline=prior_b, alpha=a1, flag_rate=OUTLIER_LEVEL)
     if ok.any():
         mde[ok] = detectable_difference(n_v[ok], n_base, sd=sd_v[ok], sd_baseline=sd_b, prior_df=prior_v[ok],
-                                        prior_df_baseline=prior_b, alpha=a1, power=power)
+                                        prior_df_baseline=prior_b, alpha=a1, power=power, flag_rate=OUTLIER_LEVEL)
         mde_up[ok] = mde[ok] * upper
         for_margin[ok] = seeds_to_detect(np.full(int(ok.sum()), margin), sd_v[ok], n_baseline=n_base, power=power,
-                                         sd_baseline=sd_b, prior_df=prior_v[ok], prior_df_baseline=prior_b, alpha=a1)
+                                         sd_baseline=sd_b, prior_df=prior_v[ok], prior_df_baseline=prior_b, alpha=a1,
+                                         flag_rate=OUTLIER_LEVEL)
 
     def needed(scale):
         kw = dict(n_baseline=n_base, power=power, sd_baseline=sd_b * scale, **own)
         detect = np.asarray(seeds_to_detect(diff, sd_v * scale, **kw), dtype=float)
+        kw.pop("flag_rate")
         equiv = np.asarray(seeds_for_equivalence(diff, sd_v * scale, margin, **kw), dtype=float)
         best = np.fmin(detect, equiv)
         to = np.where(np.isnan(best), None, np.where(equiv <= np.nan_to_num(detect, nan=np.inf), "equivalence",
@@ -517,18 +522,19 @@ def _summary(*, metric, direction, baseline, alpha, correction, confidence_level
     mde = mde_up = None
     # A variant as noisy as the baseline, its spread moderated as the typical variant's is.
     design = dict(n_baseline=n_base, alpha=a1, power=power, prior_df=prior_df, prior_df_baseline=prior_df_baseline)
+    flag = OUTLIER_LEVEL if prior_df > 0 else 0.0
     if mde_n is not None:
         mde = detectable_difference(mde_n, n_base, sd=sd, alpha=a1, power=power, prior_df=prior_df,
-                                    prior_df_baseline=prior_df_baseline)
+                                    prior_df_baseline=prior_df_baseline, flag_rate=flag)
         mde_up = detectable_difference(mde_n, n_base, sd=sd_upper, alpha=a1, power=power, prior_df=prior_df,
-                                       prior_df_baseline=prior_df_baseline)
+                                       prior_df_baseline=prior_df_baseline, flag_rate=flag)
     needed_for = []
     for k in (0.5, 1.0, 2.0):
         needed_for.append({
             "noise_floors": k,
             "diff": k * sd,
-            "seeds": _int_or_none(seeds_to_detect(k * sd, sd, **design)),
-            "seeds_upper": _int_or_none(seeds_to_detect(k * sd, sd_upper, **design)),
+            "seeds": _int_or_none(seeds_to_detect(k * sd, sd, flag_rate=flag, **design)),
+            "seeds_upper": _int_or_none(seeds_to_detect(k * sd, sd_upper, flag_rate=flag, **design)),
         })
 
     return Summary(

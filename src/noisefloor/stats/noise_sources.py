@@ -7,7 +7,7 @@ Each source's runs give the standard deviation that source causes on its
 own; the runs with all of them give the whole.
 
 - **Each source alone**: the sample standard deviation of its runs, with the
-  chi-square interval of a normal sample (as for the noise floor).
+  noise floor's interval (Bonett's, which holds when the noise is not normal).
 - **Its share**: its variance over the all-sources variance, with the
   F interval of a ratio of two independent sample variances.
 - **Do the parts add up?** Independent sources that act additively give

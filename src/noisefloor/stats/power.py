@@ -211,36 +211,58 @@ def comparison_se_df(n, n_baseline, *, sd, sd_baseline=None, prior_df=0.0, prior
 
 
 def comparison_power(diff, n, n_baseline, *, sd, sd_baseline=None, prior_df=0.0, prior_df_baseline=0.0,
-                     alpha: float = 0.05):
-    """Probability that a variant's interval at level ``alpha`` excludes 0 (see :func:`comparison_se_df`)."""
+                     alpha: float = 0.05, flag_rate: float = 0.0):
+    """Probability that a variant's interval at level ``alpha`` excludes 0 (see :func:`comparison_se_df`).
+
+    ``flag_rate``: the chance that a variant with a moderated spread is
+    found improbably noisy and tested on its own degrees of freedom instead
+    (:data:`~noisefloor.stats.moderation.OUTLIER_LEVEL` by construction when
+    its spread is like the others'); the power is then the mixture of the
+    two tests'.
+    """
     se, df = comparison_se_df(n, n_baseline, sd=sd, sd_baseline=sd_baseline, prior_df=prior_df,
                               prior_df_baseline=prior_df_baseline)
     with np.errstate(divide="ignore", invalid="ignore"):
         ncp = np.abs(np.asarray(diff, dtype=float)) / se
-    return _power_from_ncp(ncp, np.maximum(df, 1.0), alpha)
+    pooled = _power_from_ncp(ncp, np.maximum(df, 1.0), alpha)
+    if not flag_rate:
+        return pooled
+    _, own_df = comparison_se_df(n, n_baseline, sd=sd, sd_baseline=sd_baseline, prior_df_baseline=prior_df_baseline)
+    own = _power_from_ncp(ncp, np.maximum(own_df, 1.0), alpha)
+    rate = np.where(np.asarray(prior_df, dtype=float) > 0, flag_rate, 0.0)
+    return (1 - rate) * pooled + rate * own
 
 
 def detectable_difference(n, n_baseline, *, sd, sd_baseline=None, prior_df=0.0, prior_df_baseline=0.0,
-                          alpha: float = 0.05, power: float = 0.8):
+                          alpha: float = 0.05, power: float = 0.8, flag_rate: float = 0.0):
     """The smallest ``|difference|`` :func:`comparison_power` detects with probability ``power``."""
     _check_unit_interval("power", power)
-    se, df = comparison_se_df(n, n_baseline, sd=sd, sd_baseline=sd_baseline, prior_df=prior_df,
-                              prior_df_baseline=prior_df_baseline)
+    kw = dict(sd=sd, sd_baseline=sd_baseline, prior_df=prior_df, prior_df_baseline=prior_df_baseline)
+    se, df = comparison_se_df(n, n_baseline, **kw)
     se, df = np.broadcast_arrays(np.asarray(se, dtype=float), np.asarray(df, dtype=float))
     valid = np.isfinite(se) & (se > 0) & np.isfinite(df) & (df >= 1)
-    dfv = np.where(valid, df, 2.0)
+    unit = np.where(valid, se, 1.0)
+
+    def pw(delta):
+        return np.where(valid, comparison_power(delta * unit, n, n_baseline, alpha=alpha, flag_rate=flag_rate, **kw),
+                        1.0)
+
     lo, hi = np.zeros(se.shape), np.full(se.shape, 1.0)
-    while np.any(_power_from_ncp(hi, dfv, alpha) < power):
-        hi = np.where(_power_from_ncp(hi, dfv, alpha) < power, hi * 2, hi)
+    for _ in range(60):
+        short = pw(hi) < power
+        if not short.any():
+            break
+        hi = np.where(short, hi * 2, hi)
     while np.any(hi - lo > 1e-10 * hi):
         mid = (lo + hi) / 2
-        good = _power_from_ncp(mid, dfv, alpha) >= power
+        good = pw(mid) >= power
         hi, lo = np.where(good, mid, hi), np.where(good, lo, mid)
-    return _scalar(np.where(valid, hi * np.where(valid, se, 1.0), np.nan))
+    return _scalar(np.where(valid, hi * unit, np.nan))
 
 
 def seeds_to_detect(diff, sd, *, n_baseline: int, alpha: float = 0.05, power: float = 0.8,
-                    cap: int = SEEDS_NEEDED_CAP, sd_baseline=None, prior_df=0.0, prior_df_baseline=0.0):
+                    cap: int = SEEDS_NEEDED_CAP, sd_baseline=None, prior_df=0.0, prior_df_baseline=0.0,
+                    flag_rate: float = 0.0):
     """Seeds a variant needs for its interval to exclude 0 with the given power.
 
     The smallest ``n`` such that the comparison of a variant with ``n`` runs
@@ -250,7 +272,8 @@ def seeds_to_detect(diff, sd, *, n_baseline: int, alpha: float = 0.05, power: fl
     with probability ``power`` (:func:`comparison_power`).  ``sd`` is the
     variant's seed noise and ``sd_baseline`` the baseline's (default: the
     same); ``prior_df`` and ``prior_df_baseline`` the degrees of freedom
-    their moderated spreads carry besides their own runs.  Ignores any gain
+    their moderated spreads carry besides their own runs, ``flag_rate`` as
+    in :func:`comparison_power`.  Ignores any gain
     from seed pairing, so it errs on the side of more seeds.  NaN where
     ``diff`` is 0 or an input is not finite; ``cap`` means "at least
     ``cap``".
@@ -265,7 +288,8 @@ def seeds_to_detect(diff, sd, *, n_baseline: int, alpha: float = 0.05, power: fl
 
     def ok(n):
         return comparison_power(diff_v, n, np.maximum(n, n_baseline), sd=sd_v, sd_baseline=sd_bv,
-                                prior_df=prior_df, prior_df_baseline=prior_df_baseline, alpha=alpha) >= power
+                                prior_df=prior_df, prior_df_baseline=prior_df_baseline, alpha=alpha,
+                                flag_rate=flag_rate) >= power
 
     return _scalar(np.where(valid, _smallest_n(ok, d.shape, cap), np.nan))
 
