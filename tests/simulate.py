@@ -252,6 +252,29 @@ def power_at_reported_mde(design: Design, reps: int, *, seed: int = 0, sweeps: i
     return mde, float(hit[:, 0].mean())
 
 
+def flag_tradeoff(levels=(0.1, 0.15, 0.2), reps: int = 2000):
+    """Power in the default design against the FWER with one variant 3x as noisy, per outlier-flag level.
+
+    The flag (:data:`noisefloor.stats.moderation.OUTLIER_LEVEL`) decides when a variant keeps its own
+    spread; the same seeds as the verdicts table.  Returns ``{level: (power, fwer)}``.
+    """
+    from noisefloor.stats import moderation
+
+    kept = moderation.OUTLIER_LEVEL
+    out = {}
+    try:
+        for level in levels:
+            moderation.OUTLIER_LEVEL = level
+            power = rejections(dataclasses.replace(SCENARIOS["default"], shift=1.5), reps, seed=2000,
+                               dunnett=False)["noisefloor"][:, 0].mean()
+            fwer = rejections(SCENARIOS["unequal variances (one variant 3x the sd)"], reps, seed=1006,
+                              dunnett=False)["noisefloor"].any(axis=1).mean()
+            out[level] = (float(power), float(fwer))
+    finally:
+        moderation.OUTLIER_LEVEL = kept
+    return out
+
+
 SCENARIOS = {
     "default": Design(),
     "default, seed correlation 0.5": Design(rho=0.5),
@@ -316,4 +339,8 @@ def main(reps: int = 2000) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)
+    if sys.argv[1:2] == ["flag"]:        # python tests/simulate.py flag [REPS]: the outlier flag's trade-off
+        for level, (power, fwer) in flag_tradeoff(reps=int(sys.argv[2]) if len(sys.argv) > 2 else 2000).items():
+            print(f"flag level {level}: power {power:.3f} (default design), FWER {fwer:.3f} (one variant 3x as noisy)")
+    else:
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)

@@ -320,8 +320,8 @@ def test_seeds_needed_only_for_inconclusive_rows_and_decides_them():
         assert r["std_moderated"] == pytest.approx(sd, rel=1e-12)
         # a pooled spread is tested on its own df when it looks improbably large: power counts that
         flag = nfs.OUTLIER_LEVEL if spreads[r["config"]][2] > 0 else 0.0
-        detect = nfs.seeds_to_detect(r["diff"], sd, flag_rate=flag, **own)
-        equiv = nfs.seeds_for_equivalence(r["diff"], sd, s.equivalence_margin, **own)
+        detect = nfs.seeds_to_detect(r["diff"], sd, flag_rate=flag, sd_df=spreads[r["config"]][1], **own)
+        equiv = nfs.seeds_for_equivalence(r["diff"], sd, s.equivalence_margin, sd_df=spreads[r["config"]][1], **own)
         assert n == np.nanmin([detect, equiv])
         assert r["seeds_needed_to"] == ("equivalence" if equiv == n and not detect < equiv else "detect")
         assert r["seeds_needed_upper"] >= n        # the noise floor's upper bound needs more

@@ -307,6 +307,7 @@ def analyze(
     prior_v = np.array([spread[c][2] for c in variants], dtype=float)
     sd_b = math.sqrt(spread[baseline][0]) if floor.std > 0 else math.nan
     prior_b = spread[baseline][2]
+    df_v = np.array([spread[c][1] for c in variants], dtype=float)    # the df each spread rests on
     upper = sd_upper / sd if sd > 0 else math.nan      # the noise floor at its upper bound, as a factor
     res = pd.DataFrame([r.__dict__ for r in vc.results],
                        columns=list(ComparisonResult.__dataclass_fields__))
@@ -329,13 +330,14 @@ def analyze(
         mde_up[ok] = mde[ok] * upper
         for_margin[ok] = seeds_to_detect(np.full(int(ok.sum()), margin), sd_v[ok], n_baseline=n_base, power=power,
                                          sd_baseline=sd_b, prior_df=prior_v[ok], prior_df_baseline=prior_b, alpha=a1,
-                                         flag_rate=OUTLIER_LEVEL)
+                                         flag_rate=OUTLIER_LEVEL, sd_df=df_v[ok])
 
     def needed(scale):
         kw = dict(n_baseline=n_base, power=power, sd_baseline=sd_b * scale, **own)
-        detect = np.asarray(seeds_to_detect(diff, sd_v * scale, **kw), dtype=float)
+        # Expected over what the variant's spread may truly be: one on 3 df may be far larger.
+        detect = np.asarray(seeds_to_detect(diff, sd_v * scale, sd_df=df_v, **kw), dtype=float)
         kw.pop("flag_rate")
-        equiv = np.asarray(seeds_for_equivalence(diff, sd_v * scale, margin, **kw), dtype=float)
+        equiv = np.asarray(seeds_for_equivalence(diff, sd_v * scale, margin, sd_df=df_v, **kw), dtype=float)
         best = np.fmin(detect, equiv)
         to = np.where(np.isnan(best), None, np.where(equiv <= np.nan_to_num(detect, nan=np.inf), "equivalence",
                                                       "detect"))

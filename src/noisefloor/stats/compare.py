@@ -191,8 +191,12 @@ def compare_to_baseline(v, v_seeds, b, b_seeds, *, two_way=None, variance=None,
     covariance the seed effect gives them, taken from the whole block
     (more df when the block is large and the seed effect small).  The one
     with more degrees of freedom *for a variant as noisy as the baseline* is
-    used: the choice depends on the design, the baseline and the block, never
-    on the variant's own runs, so it cannot favour a verdict.
+    used.  This choice, and the one between the seed-adjusted and the plain
+    estimate, read the design, the baseline, the block and the degrees of
+    freedom the moderation gives each spread (the variant's spread is among
+    those the prior is fitted to, and the outlier flag is its own), never the
+    variant's difference from the baseline: for normal runs the spreads are
+    independent of the means, so the choice cannot favour a verdict.
     """
     v = np.asarray(v, dtype=float)
     b = np.asarray(b, dtype=float)
@@ -282,7 +286,7 @@ def _compare_at(beta, v, v_seeds, b, b_seeds, shared, two_way, variance, baselin
         if beta < 1 and sum(model) > 0 and sum(model_shape(s2_b, s2_b)) > 0:
             candidates.append((model, [df_v, df_b] + seed_dfs, model_shape))
         # The one with more df for a variant as noisy as the baseline: decided by the
-        # design and the baseline, never by the variant's own runs.
+        # design, the baseline and the spreads' degrees of freedom, never by the variant's difference.
         parts, dfs, shape = max(candidates, key=lambda c: _satterthwaite(c[2](s2_b, s2_b), c[1]))
     else:
         # Fewer than two shared seeds: nothing to learn the seed effect from;

@@ -260,9 +260,30 @@ def detectable_difference(n, n_baseline, *, sd, sd_baseline=None, prior_df=0.0, 
     return _scalar(np.where(valid, hi * unit, np.nan))
 
 
+#: Equal-probability points of a spread's uncertainty, for the power expected over it.
+_ASSURANCE_POINTS = (np.arange(32) + 0.5) / 32
+
+
+def _expected(power_at, sd_df, shape):
+    """``power_at(f)`` averaged over the factor ``f = sigma / sd`` of a spread estimated on ``sd_df`` df.
+
+    ``sigma^2 = sd^2 sd_df / chi2(sd_df)`` at 32 equal-probability points; ``sd_df=None`` (or infinite)
+    takes the estimate as the truth (``f = 1``).
+    """
+    if sd_df is None:
+        return power_at(np.ones(shape))
+    dfs = np.broadcast_to(np.asarray(sd_df, dtype=float), shape)
+    finite = np.isfinite(dfs) & (dfs > 0)
+    safe = np.where(finite, dfs, 1.0)
+    total = 0.0
+    for q in _ASSURANCE_POINTS:
+        total = total + power_at(np.where(finite, np.sqrt(safe / _special.chdtri(safe, 1 - q)), 1.0))
+    return total / _ASSURANCE_POINTS.size
+
+
 def seeds_to_detect(diff, sd, *, n_baseline: int, alpha: float = 0.05, power: float = 0.8,
                     cap: int = SEEDS_NEEDED_CAP, sd_baseline=None, prior_df=0.0, prior_df_baseline=0.0,
-                    flag_rate: float = 0.0):
+                    flag_rate: float = 0.0, sd_df=None):
     """Seeds a variant needs for its interval to exclude 0 with the given power.
 
     The smallest ``n`` such that the comparison of a variant with ``n`` runs
@@ -273,7 +294,12 @@ def seeds_to_detect(diff, sd, *, n_baseline: int, alpha: float = 0.05, power: fl
     variant's seed noise and ``sd_baseline`` the baseline's (default: the
     same); ``prior_df`` and ``prior_df_baseline`` the degrees of freedom
     their moderated spreads carry besides their own runs, ``flag_rate`` as
-    in :func:`comparison_power`.  Ignores any gain
+    in :func:`comparison_power`.  ``sd_df``: the degrees of freedom ``sd``
+    is estimated on; given, the power is the one *expected* over what the
+    true spread may be (``sigma^2 = sd^2 sd_df / chi2(sd_df)``, 32
+    equal-probability points: an assurance, O'Hagan & Stevens 2001), so a
+    variant whose spread rests on 3 degrees of freedom is not promised a
+    decision its spread may well not allow.  Ignores any gain
     from seed pairing, so it errs on the side of more seeds.  NaN where
     ``diff`` is 0 or an input is not finite; ``cap`` means "at least
     ``cap``".
@@ -281,17 +307,18 @@ def seeds_to_detect(diff, sd, *, n_baseline: int, alpha: float = 0.05, power: fl
     _check_unit_interval("power", power)
     diff, sd = np.broadcast_arrays(np.asarray(diff, dtype=float), np.asarray(sd, dtype=float))
     sd_b = sd if sd_baseline is None else np.broadcast_to(np.asarray(sd_baseline, dtype=float), sd.shape)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d = np.abs(diff) / sd
-    valid = np.isfinite(d) & (d > 0) & np.isfinite(sd_b)
+    # A variant without spread is still testable against a baseline that has one.
+    valid = (np.isfinite(diff) & (diff != 0) & np.isfinite(sd) & (sd >= 0) & np.isfinite(sd_b) & (sd_b >= 0)
+             & ((sd > 0) | (sd_b > 0)))
     diff_v, sd_v, sd_bv = np.where(valid, diff, 1.0), np.where(valid, sd, 1.0), np.where(valid, sd_b, 1.0)
 
     def ok(n):
-        return comparison_power(diff_v, n, np.maximum(n, n_baseline), sd=sd_v, sd_baseline=sd_bv,
-                                prior_df=prior_df, prior_df_baseline=prior_df_baseline, alpha=alpha,
-                                flag_rate=flag_rate) >= power
+        return _expected(lambda f: comparison_power(diff_v, n, np.maximum(n, n_baseline), sd=sd_v * f,
+                                                    sd_baseline=sd_bv, prior_df=prior_df,
+                                                    prior_df_baseline=prior_df_baseline, alpha=alpha,
+                                                    flag_rate=flag_rate), sd_df, sd.shape) >= power
 
-    return _scalar(np.where(valid, _smallest_n(ok, d.shape, cap), np.nan))
+    return _scalar(np.where(valid, _smallest_n(ok, diff.shape, cap), np.nan))
 
 
 def equivalence_power(diff, sd, margin, n, n_baseline, *, alpha: float = 0.05, sd_baseline=None, prior_df=0.0,
@@ -314,24 +341,27 @@ def equivalence_power(diff, sd, margin, n, n_baseline, *, alpha: float = 0.05, s
 
 
 def seeds_for_equivalence(diff, sd, margin, *, n_baseline: int, alpha: float = 0.05, power: float = 0.8,
-                          cap: int = SEEDS_NEEDED_CAP, sd_baseline=None, prior_df=0.0, prior_df_baseline=0.0):
+                          cap: int = SEEDS_NEEDED_CAP, sd_baseline=None, prior_df=0.0, prior_df_baseline=0.0,
+                          sd_df=None):
     """Seeds a variant needs for its interval to fit inside ``+-margin`` with the given power.
 
-    As :func:`seeds_to_detect` (the baseline at ``max(n_baseline, n)`` runs),
-    with :func:`equivalence_power`.  NaN where ``|diff| >= margin`` (an
-    effect that large is never shown equivalent) or an input is not finite.
+    As :func:`seeds_to_detect` (the baseline at ``max(n_baseline, n)`` runs;
+    ``sd_df`` likewise averages over the spread's uncertainty), with
+    :func:`equivalence_power`.  NaN where ``|diff| >= margin`` (an effect
+    that large is never shown equivalent) or an input is not finite.
     """
     _check_unit_interval("power", power)
     diff, sd = np.broadcast_arrays(np.asarray(diff, dtype=float), np.asarray(sd, dtype=float))
     sd_b = sd if sd_baseline is None else np.broadcast_to(np.asarray(sd_baseline, dtype=float), sd.shape)
-    valid = (np.isfinite(diff) & np.isfinite(sd) & (sd > 0) & np.isfinite(sd_b) & np.isfinite(margin)
-             & (np.abs(diff) < margin))
+    valid = (np.isfinite(diff) & np.isfinite(sd) & (sd >= 0) & np.isfinite(sd_b) & (sd_b >= 0)
+             & ((sd > 0) | (sd_b > 0)) & np.isfinite(margin) & (np.abs(diff) < margin))
     d = np.where(valid, diff, 0.0)
     s = np.where(valid, sd, 1.0)
     sb = np.where(valid, sd_b, 1.0)
 
     def ok(n):
-        return equivalence_power(d, s, margin, n, np.maximum(n, n_baseline), alpha=alpha, sd_baseline=sb,
-                                 prior_df=prior_df, prior_df_baseline=prior_df_baseline) >= power
+        return _expected(lambda f: equivalence_power(d, s * f, margin, n, np.maximum(n, n_baseline), alpha=alpha,
+                                                     sd_baseline=sb, prior_df=prior_df,
+                                                     prior_df_baseline=prior_df_baseline), sd_df, d.shape) >= power
 
     return _scalar(np.where(valid, _smallest_n(ok, d.shape, cap), np.nan))
