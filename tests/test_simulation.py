@@ -113,7 +113,9 @@ def test_simulated_designs_are_what_they_say():
 
 def test_the_reported_minimum_detectable_difference_is_detected_with_about_the_stated_power():
     # The default design: the mde the analysis reports for a variant (its median over sweeps) is
-    # detected with power 0.8 give or take the Monte-Carlo error and the spread of the reported mde.
+    # detected with power 0.8 give or take the Monte-Carlo error and the spread of the reported mde
+    # (measured at 2,000 sweeps: 0.820). Counting the flag's two tests is what brings it there: power
+    # from the pooled test alone gave 0.73.
     from noisefloor.stats import analyze
 
     rng = np.random.default_rng(12)
@@ -124,4 +126,4 @@ def test_the_reported_minimum_detectable_difference_is_detected_with_about_the_s
                         .comparisons.loc[0, "mde"])
     mde = float(np.median(reported))
     hit = rejections(Design(shift=mde), REPS, seed=11, dunnett=False)["noisefloor"][:, 0].mean()
-    assert 0.8 - 0.1 <= hit <= 0.8 + 0.1, f"power at the reported mde {mde:.2f} sd: {hit:.3f}"
+    assert 0.8 - 0.05 <= hit <= 0.8 + 0.06, f"power at the reported mde {mde:.2f} sd: {hit:.3f}"

@@ -215,22 +215,53 @@ def comparison_power(diff, n, n_baseline, *, sd, sd_baseline=None, prior_df=0.0,
     """Probability that a variant's interval at level ``alpha`` excludes 0 (see :func:`comparison_se_df`).
 
     ``flag_rate``: the chance that a variant with a moderated spread is
-    found improbably noisy and tested on its own degrees of freedom instead
-    (:data:`~noisefloor.stats.moderation.OUTLIER_LEVEL` by construction when
-    its spread is like the others'); the power is then the mixture of the
-    two tests'.
+    found improbably noisy and tested on its own spread and degrees of
+    freedom instead (:data:`~noisefloor.stats.moderation.OUTLIER_LEVEL` by
+    construction when its spread is like the others'); the power is then the
+    mixture of the two tests'.  A flagged variant's own variance is one from
+    the upper ``flag_rate`` tail of its sampling distribution, so its
+    interval is wider than its true spread warrants: that test's power is
+    averaged over that tail (the difference taken as normal with its true
+    standard error); the pooled test's over the rest of it.
     """
     se, df = comparison_se_df(n, n_baseline, sd=sd, sd_baseline=sd_baseline, prior_df=prior_df,
                               prior_df_baseline=prior_df_baseline)
     with np.errstate(divide="ignore", invalid="ignore"):
         ncp = np.abs(np.asarray(diff, dtype=float)) / se
-    pooled = _power_from_ncp(ncp, np.maximum(df, 1.0), alpha)
     if not flag_rate:
-        return pooled
-    _, own_df = comparison_se_df(n, n_baseline, sd=sd, sd_baseline=sd_baseline, prior_df_baseline=prior_df_baseline)
-    own = _power_from_ncp(ncp, np.maximum(own_df, 1.0), alpha)
-    rate = np.where(np.asarray(prior_df, dtype=float) > 0, flag_rate, 0.0)
-    return (1 - rate) * pooled + rate * own
+        return _power_from_ncp(ncp, np.maximum(df, 1.0), alpha)
+    n = np.asarray(n, dtype=float)
+    nb = np.asarray(n_baseline, dtype=float)
+    sd = np.asarray(sd, dtype=float)
+    sd_b = sd if sd_baseline is None else np.asarray(sd_baseline, dtype=float)
+    _, own_df = comparison_se_df(n, nb, sd=sd, sd_baseline=sd_b, prior_df_baseline=prior_df_baseline)
+    crit = _special.stdtrit(np.maximum(own_df, 1.0), 1 - alpha / 2)
+    own = 0.0
+    d_own = np.maximum(n - 1, 1.0)
+    for q in _ASSURANCE_POINTS:
+        # the flagged variance, as a multiple of the true one: a point of chi2(n - 1) / (n - 1) above its
+        # 1 - flag_rate quantile
+        ratio = _special.chdtri(d_own, flag_rate * (1 - q)) / d_own
+        se_est = np.sqrt(sd**2 * ratio / n + sd_b**2 / nb)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            half = crit * se_est / se
+        own = own + _special.ndtr(ncp - half) + _special.ndtr(-ncp - half)
+    own = own / _ASSURANCE_POINTS.size
+    # Not flagged, the variance is from the lower 1 - flag_rate of the same distribution, moderated
+    # towards the prior with its weight.
+    w = np.asarray(prior_df, dtype=float)
+    crit = _special.stdtrit(np.maximum(df, 1.0), 1 - alpha / 2)
+    pooled = 0.0
+    for q in _ASSURANCE_POINTS:
+        ratio = _special.chdtri(d_own, 1 - (1 - flag_rate) * q) / d_own
+        se_est = np.sqrt(sd**2 * (w + d_own * ratio) / (w + d_own) / n + sd_b**2 / nb)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            half = crit * se_est / se
+        pooled = pooled + _special.ndtr(ncp - half) + _special.ndtr(-ncp - half)
+    pooled = pooled / _ASSURANCE_POINTS.size
+    rate = np.where(w > 0, flag_rate, 0.0)
+    plain = _power_from_ncp(ncp, np.maximum(df, 1.0), alpha)
+    return np.where(w > 0, (1 - rate) * pooled + rate * own, plain)
 
 
 def detectable_difference(n, n_baseline, *, sd, sd_baseline=None, prior_df=0.0, prior_df_baseline=0.0,
