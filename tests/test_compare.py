@@ -210,7 +210,7 @@ def test_intervals_are_single_step_t_intervals(correction):
             "df": [r.df for r in vc.results], "simultaneous_level": 0.95, "verdict": vc.verdicts})
     comp = res.comparisons.set_index("config")
     m = len(comp)
-    spreads, _ = nfs.config_spreads(runs.val_acc, runs.config)
+    spreads = nfs.config_spreads(runs.val_acc, runs.config)
     base = runs[runs.config == "baseline"].val_acc
     share = [(spreads["baseline"][0] / len(base))
              / (spreads[c][0] / (runs.config == c).sum() + spreads["baseline"][0] / len(base)) for c in comp.index]
@@ -309,7 +309,7 @@ def test_seeds_needed_only_for_inconclusive_rows_and_decides_them():
     assert comp.loc[undecided, "seeds_needed"].notna().all()
     assert comp.loc[~undecided, "seeds_needed"].isna().all()
     runs = default_design(np.random.default_rng(8))
-    spreads, _ = nfs.config_spreads(runs.val_acc, runs.config)
+    spreads = nfs.config_spreads(runs.val_acc, runs.config)
     for _, r in comp[undecided].iterrows():
         n = int(r["seeds_needed"])
         nb, a1 = s.n_baseline, s.per_comparison_alpha

@@ -25,13 +25,15 @@ from .analyze import COMPARISON_COLUMNS, AnalysisResult, analyze
 from .aso import ASOResult, aso, violation_ratio
 from .convergence import still_improving
 from .compare import (METHOD, VERDICTS, ComparisonResult, FamilyResult, VariantComparisons, compare_to_baseline,
-                      compare_variants, config_spreads, configs_by_seeds_block, decide_verdicts, seed_share, simultaneous_intervals)
+                      compare_variants, config_spreads, configs_by_seeds_block, decide_verdicts, seed_share,
+                      simultaneous_intervals)
 from .importance import IMPORTANCE_COLUMNS, IMPORTANCE_VERDICTS, hparam_importance, resolve_hparams
 from .moderation import OUTLIER_LEVEL, ModeratedVariances, fit_prior, moderate_variances
 from .multiplicity import (CORRECTIONS, SINGLE_STEP, adjust_pvalues, many_to_one_adjust, many_to_one_alpha,
                            many_to_one_coverage, per_comparison_alpha)
-from .power import (SEEDS_NEEDED_CAP, comparison_power, comparison_se_df, detectable_difference, equivalence_power, minimum_detectable_difference, seeds_for_equivalence,
-                    seeds_needed, seeds_to_detect, t_test_power, welch_df)
+from .power import (SEEDS_NEEDED_CAP, comparison_power, comparison_se_df, detectable_difference, equivalence_power,
+                    minimum_detectable_difference, seeds_for_equivalence, seeds_needed, seeds_to_detect, t_test_power,
+                    welch_df)
 from .summary import Summary
 from .twosample import (PermutationTestResult, RankTestResult, TTestResult, bootstrap_mean_diff_ci, cohens_d,
                         mannwhitney_test, paired_t_test, prob_superior, sign_flip_test, welch_t_test,

@@ -323,7 +323,7 @@ def analyze(
     for_margin = np.full(len(res), np.nan)
     # A variant whose spread is moderated is tested on its own degrees of freedom when its spread looks
     # improbably large, which happens at the flag's level even when it is not: power counts both.
-    own = dict(prior_df=prior_v, prior_df_baseline=prior_b, alpha=a1, flag_rate=OUTLIER_LEVEL)
+    own = dict(prior_df=prior_v, prior_df_baseline=prior_b, alpha=a1)
     if ok.any():
         mde[ok] = detectable_difference(n_v[ok], n_base, sd=sd_v[ok], sd_baseline=sd_b, prior_df=prior_v[ok],
                                         prior_df_baseline=prior_b, alpha=a1, power=power, flag_rate=OUTLIER_LEVEL)
@@ -335,8 +335,8 @@ def analyze(
     def needed(scale):
         kw = dict(n_baseline=n_base, power=power, sd_baseline=sd_b * scale, **own)
         # Expected over what the variant's spread may truly be: one on 3 df may be far larger.
-        detect = np.asarray(seeds_to_detect(diff, sd_v * scale, sd_df=df_v, **kw), dtype=float)
-        kw.pop("flag_rate")
+        detect = np.asarray(seeds_to_detect(diff, sd_v * scale, sd_df=df_v, flag_rate=OUTLIER_LEVEL, **kw),
+                            dtype=float)
         equiv = np.asarray(seeds_for_equivalence(diff, sd_v * scale, margin, sd_df=df_v, **kw), dtype=float)
         best = np.fmin(detect, equiv)
         to = np.where(np.isnan(best), None, np.where(equiv <= np.nan_to_num(detect, nan=np.inf), "equivalence",
@@ -522,21 +522,20 @@ def _summary(*, metric, direction, baseline, alpha, correction, confidence_level
     typical = Counter(int(n) for n in comp["n"] if n >= 2).most_common(1)
     mde_n = typical[0][0] if typical else None
     mde = mde_up = None
-    # A variant as noisy as the baseline, its spread moderated as the typical variant's is.
-    design = dict(n_baseline=n_base, alpha=a1, power=power, prior_df=prior_df, prior_df_baseline=prior_df_baseline)
-    flag = OUTLIER_LEVEL if prior_df > 0 else 0.0
+    # A variant as noisy as the baseline, its spread moderated as the typical variant's is (the flag
+    # counts only where a spread is moderated: comparison_power).
+    design = dict(alpha=a1, power=power, prior_df=prior_df, prior_df_baseline=prior_df_baseline)
+    detect = dict(flag_rate=OUTLIER_LEVEL, **design)
     if mde_n is not None:
-        mde = detectable_difference(mde_n, n_base, sd=sd, alpha=a1, power=power, prior_df=prior_df,
-                                    prior_df_baseline=prior_df_baseline, flag_rate=flag)
-        mde_up = detectable_difference(mde_n, n_base, sd=sd_upper, alpha=a1, power=power, prior_df=prior_df,
-                                       prior_df_baseline=prior_df_baseline, flag_rate=flag)
+        mde = detectable_difference(mde_n, n_base, sd=sd, **detect)
+        mde_up = detectable_difference(mde_n, n_base, sd=sd_upper, **detect)
     needed_for = []
     for k in (0.5, 1.0, 2.0):
         needed_for.append({
             "noise_floors": k,
             "diff": k * sd,
-            "seeds": _int_or_none(seeds_to_detect(k * sd, sd, flag_rate=flag, **design)),
-            "seeds_upper": _int_or_none(seeds_to_detect(k * sd, sd_upper, flag_rate=flag, **design)),
+            "seeds": _int_or_none(seeds_to_detect(k * sd, sd, n_baseline=n_base, **detect)),
+            "seeds_upper": _int_or_none(seeds_to_detect(k * sd, sd_upper, n_baseline=n_base, **detect)),
         })
 
     return Summary(
@@ -581,6 +580,7 @@ def _summary(*, metric, direction, baseline, alpha, correction, confidence_level
         best_ci=None if best is None else [best["ci_low"], best["ci_high"]],
         best_verdict=None if best is None else best["verdict"],
         mde=mde, mde_upper=mde_up, mde_n=mde_n, seeds_needed_for=needed_for,
-        seeds_for_equivalence=_int_or_none(seeds_for_equivalence(0.0, sd, margin, **design)),
-        seeds_for_equivalence_upper=_int_or_none(seeds_for_equivalence(0.0, sd_upper, margin, **design)),
+        seeds_for_equivalence=_int_or_none(seeds_for_equivalence(0.0, sd, margin, n_baseline=n_base, **design)),
+        seeds_for_equivalence_upper=_int_or_none(seeds_for_equivalence(0.0, sd_upper, margin, n_baseline=n_base,
+                                                                       **design)),
     )._cleaned()

@@ -66,7 +66,7 @@ import pandas as pd
 from scipy import stats as _sps
 
 from ._core import ROUNDING, _check_direction, _sort_key, is_constant
-from .moderation import ModeratedVariances, moderate_variances
+from .moderation import moderate_variances
 from .multiplicity import adjust_pvalues, many_to_one_adjust, many_to_one_alpha, per_comparison_alpha
 from .variance import largest_complete_block, two_way_anova
 
@@ -410,8 +410,6 @@ class VariantComparisons:
     spreads : dict
         Each config's moderated run-to-run variance and its degrees of
         freedom, ``{config: (variance, df, prior_weight)}`` (configs with at least two runs).
-    moderation : ModeratedVariances or None
-        The moderation behind ``spreads``.
     """
 
     variants: list
@@ -421,7 +419,6 @@ class VariantComparisons:
     block: object
     two_way: object
     spreads: dict = dataclasses.field(default_factory=dict)
-    moderation: ModeratedVariances | None = None
 
 
 def configs_by_seeds_block(values, configs, seeds):
@@ -438,7 +435,7 @@ def configs_by_seeds_block(values, configs, seeds):
     return block, two_way_anova(table)
 
 
-def config_spreads(values, configs) -> tuple[dict, ModeratedVariances | None]:
+def config_spreads(values, configs) -> dict:
     """Every config's run-to-run variance moderated across configs: ``{config: (variance, df, prior_weight)}``.
 
     Configs with fewer than two runs have no variance and are left out (a
@@ -448,12 +445,11 @@ def config_spreads(values, configs) -> tuple[dict, ModeratedVariances | None]:
     cfg = np.asarray(configs, dtype=object)
     names = [c for c in pd.unique(cfg) if (cfg == c).sum() >= 2]
     if not names:
-        return {}, None
+        return {}
     s2 = np.array([y[cfg == c].var(ddof=1) for c in names])
     d = np.array([(cfg == c).sum() - 1.0 for c in names])
     mod = moderate_variances(s2, d)
-    return ({c: (float(mod.variance[i]), float(mod.df[i]), float(mod.prior_weight[i])) for i, c in enumerate(names)},
-            mod)
+    return {c: (float(mod.variance[i]), float(mod.df[i]), float(mod.prior_weight[i])) for i, c in enumerate(names)}
 
 
 def compare_variants(values, configs, seeds, *, baseline: str, variants=None, alpha: float = 0.05,
@@ -488,7 +484,7 @@ def compare_variants(values, configs, seeds, *, baseline: str, variants=None, al
     is_base = cfg == baseline
     b, bs = y[is_base], sd[is_base]
     block, two_way = configs_by_seeds_block(y, cfg, sd)
-    spreads, moderation = config_spreads(y, cfg)
+    spreads = config_spreads(y, cfg)
     # The level each comparison will be read at (Sidak's for the variants that can be tested).
     testable = sum(1 for c in variants if (cfg == c).sum() >= 2)
     level = per_comparison_alpha(alpha, max(testable, 1), "sidak" if correction == "dunnett" else correction)
@@ -511,4 +507,4 @@ def compare_variants(values, configs, seeds, *, baseline: str, variants=None, al
         margin = float(b.std(ddof=1))
     verdicts = decide_verdicts(fam.ci_low, fam.ci_high, margin=margin, direction=direction)
     verdicts[np.array([r.n < 2 for r in results], dtype=bool)] = "insufficient_runs"
-    return VariantComparisons(list(variants), results, fam, verdicts, block, two_way, spreads, moderation)
+    return VariantComparisons(list(variants), results, fam, verdicts, block, two_way, spreads)

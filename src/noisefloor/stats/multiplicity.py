@@ -17,9 +17,11 @@ the comparisons' t statistics, each with its own variance estimate on few
 degrees of freedom, it rejected too often in a balanced design with a strong
 seed effect (family-wise error 0.07 with 10 configs x 10 seeds at seed
 correlation 0.8), and gained 0.01 of power in the default design: Sidak
-stays the verdicts' level (docs/design.md).  Step-down (Holm) and false-discovery (BH) adjustments are
-kept for users of the library; they have no compatible intervals, which is why
-the verdicts do not use them.
+stays the verdicts' level (docs/design.md).
+
+Step-down (Holm) and false-discovery (BH) adjustments are kept for users of
+the library; they have no compatible intervals, which is why the verdicts do
+not use them.
 """
 
 from __future__ import annotations

@@ -188,6 +188,15 @@ def _smallest_n(ok, shape, cap: int) -> np.ndarray:
     return np.where(reachable, np.maximum(hi, 2), float(cap))
 
 
+#: Equal-probability points of a sampling distribution, for a power averaged over it.
+_ASSURANCE_POINTS = (np.arange(32) + 0.5) / 32
+
+
+def _mean_over_points(value_at):
+    """The mean of ``value_at(q)`` over :data:`_ASSURANCE_POINTS` (a quadrature over a probability)."""
+    return sum(value_at(q) for q in _ASSURANCE_POINTS) / _ASSURANCE_POINTS.size
+
+
 def comparison_se_df(n, n_baseline, *, sd, sd_baseline=None, prior_df=0.0, prior_df_baseline=0.0):
     """Standard error and degrees of freedom of a variant's comparison with ``n`` runs against ``n_baseline``.
 
@@ -235,30 +244,21 @@ def comparison_power(diff, n, n_baseline, *, sd, sd_baseline=None, prior_df=0.0,
     sd = np.asarray(sd, dtype=float)
     sd_b = sd if sd_baseline is None else np.asarray(sd_baseline, dtype=float)
     _, own_df = comparison_se_df(n, nb, sd=sd, sd_baseline=sd_b, prior_df_baseline=prior_df_baseline)
-    crit = _special.stdtrit(np.maximum(own_df, 1.0), 1 - alpha / 2)
-    own = 0.0
     d_own = np.maximum(n - 1, 1.0)
-    for q in _ASSURANCE_POINTS:
-        # the flagged variance, as a multiple of the true one: a point of chi2(n - 1) / (n - 1) above its
-        # 1 - flag_rate quantile
-        ratio = _special.chdtri(d_own, flag_rate * (1 - q)) / d_own
+    w = np.asarray(prior_df, dtype=float)
+
+    def rejects(ratio, test_df):
+        # The test on a variance estimated at `ratio` times the variant's true one.
         se_est = np.sqrt(sd**2 * ratio / n + sd_b**2 / nb)
         with np.errstate(divide="ignore", invalid="ignore"):
-            half = crit * se_est / se
-        own = own + _special.ndtr(ncp - half) + _special.ndtr(-ncp - half)
-    own = own / _ASSURANCE_POINTS.size
-    # Not flagged, the variance is from the lower 1 - flag_rate of the same distribution, moderated
-    # towards the prior with its weight.
-    w = np.asarray(prior_df, dtype=float)
-    crit = _special.stdtrit(np.maximum(df, 1.0), 1 - alpha / 2)
-    pooled = 0.0
-    for q in _ASSURANCE_POINTS:
-        ratio = _special.chdtri(d_own, 1 - (1 - flag_rate) * q) / d_own
-        se_est = np.sqrt(sd**2 * (w + d_own * ratio) / (w + d_own) / n + sd_b**2 / nb)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            half = crit * se_est / se
-        pooled = pooled + _special.ndtr(ncp - half) + _special.ndtr(-ncp - half)
-    pooled = pooled / _ASSURANCE_POINTS.size
+            half = _special.stdtrit(np.maximum(test_df, 1.0), 1 - alpha / 2) * se_est / se
+        return _special.ndtr(ncp - half) + _special.ndtr(-ncp - half)
+
+    # Flagged: its own variance, from the upper flag_rate tail of chi2(n - 1) / (n - 1).
+    own = _mean_over_points(lambda q: rejects(_special.chdtri(d_own, flag_rate * (1 - q)) / d_own, own_df))
+    # Not flagged: a variance from the rest of it, moderated towards the prior with its weight.
+    pooled = _mean_over_points(lambda q: rejects(
+        (w + _special.chdtri(d_own, 1 - (1 - flag_rate) * q)) / (w + d_own), df))
     rate = np.where(w > 0, flag_rate, 0.0)
     plain = _power_from_ncp(ncp, np.maximum(df, 1.0), alpha)
     return np.where(w > 0, (1 - rate) * pooled + rate * own, plain)
@@ -291,14 +291,10 @@ def detectable_difference(n, n_baseline, *, sd, sd_baseline=None, prior_df=0.0, 
     return _scalar(np.where(valid, hi * unit, np.nan))
 
 
-#: Equal-probability points of a spread's uncertainty, for the power expected over it.
-_ASSURANCE_POINTS = (np.arange(32) + 0.5) / 32
-
-
 def _expected(power_at, sd_df, shape):
     """``power_at(f)`` averaged over the factor ``f = sigma / sd`` of a spread estimated on ``sd_df`` df.
 
-    ``sigma^2 = sd^2 sd_df / chi2(sd_df)`` at 32 equal-probability points; ``sd_df=None`` (or infinite)
+    ``sigma^2 = sd^2 sd_df / chi2(sd_df)`` at :data:`_ASSURANCE_POINTS`; ``sd_df=None`` (or infinite)
     takes the estimate as the truth (``f = 1``).
     """
     if sd_df is None:
@@ -306,10 +302,14 @@ def _expected(power_at, sd_df, shape):
     dfs = np.broadcast_to(np.asarray(sd_df, dtype=float), shape)
     finite = np.isfinite(dfs) & (dfs > 0)
     safe = np.where(finite, dfs, 1.0)
-    total = 0.0
-    for q in _ASSURANCE_POINTS:
-        total = total + power_at(np.where(finite, np.sqrt(safe / _special.chdtri(safe, 1 - q)), 1.0))
-    return total / _ASSURANCE_POINTS.size
+    return _mean_over_points(lambda q: power_at(np.where(finite, np.sqrt(safe / _special.chdtri(safe, 1 - q)), 1.0)))
+
+
+def _spreads(sd, sd_baseline):
+    """The baseline's spread (default: the variant's) and where the two allow a test: finite, not negative,
+    and not both 0 (a variant without spread is still testable against a baseline that has one)."""
+    sd_b = sd if sd_baseline is None else np.broadcast_to(np.asarray(sd_baseline, dtype=float), sd.shape)
+    return sd_b, np.isfinite(sd) & (sd >= 0) & np.isfinite(sd_b) & (sd_b >= 0) & ((sd > 0) | (sd_b > 0))
 
 
 def seeds_to_detect(diff, sd, *, n_baseline: int, alpha: float = 0.05, power: float = 0.8,
@@ -337,10 +337,8 @@ def seeds_to_detect(diff, sd, *, n_baseline: int, alpha: float = 0.05, power: fl
     """
     _check_unit_interval("power", power)
     diff, sd = np.broadcast_arrays(np.asarray(diff, dtype=float), np.asarray(sd, dtype=float))
-    sd_b = sd if sd_baseline is None else np.broadcast_to(np.asarray(sd_baseline, dtype=float), sd.shape)
-    # A variant without spread is still testable against a baseline that has one.
-    valid = (np.isfinite(diff) & (diff != 0) & np.isfinite(sd) & (sd >= 0) & np.isfinite(sd_b) & (sd_b >= 0)
-             & ((sd > 0) | (sd_b > 0)))
+    sd_b, testable = _spreads(sd, sd_baseline)
+    valid = np.isfinite(diff) & (diff != 0) & testable
     diff_v, sd_v, sd_bv = np.where(valid, diff, 1.0), np.where(valid, sd, 1.0), np.where(valid, sd_b, 1.0)
 
     def ok(n):
@@ -383,9 +381,8 @@ def seeds_for_equivalence(diff, sd, margin, *, n_baseline: int, alpha: float = 0
     """
     _check_unit_interval("power", power)
     diff, sd = np.broadcast_arrays(np.asarray(diff, dtype=float), np.asarray(sd, dtype=float))
-    sd_b = sd if sd_baseline is None else np.broadcast_to(np.asarray(sd_baseline, dtype=float), sd.shape)
-    valid = (np.isfinite(diff) & np.isfinite(sd) & (sd >= 0) & np.isfinite(sd_b) & (sd_b >= 0)
-             & ((sd > 0) | (sd_b > 0)) & np.isfinite(margin) & (np.abs(diff) < margin))
+    sd_b, testable = _spreads(sd, sd_baseline)
+    valid = np.isfinite(diff) & testable & np.isfinite(margin) & (np.abs(diff) < margin)
     d = np.where(valid, diff, 0.0)
     s = np.where(valid, sd, 1.0)
     sb = np.where(valid, sd_b, 1.0)

@@ -109,7 +109,8 @@ class NoiseFloorResult:
             c = n / (n - z)
             se = c * math.sqrt(max(self.kurtosis - (n - 3) / n, 0.0) / (n - 1))
             centre = math.log(c * self.variance)
-            return ConfidenceInterval(math.exp((centre - z * se) / 2), math.exp((centre + z * math.sqrt(2) * se) / 2))
+            return ConfidenceInterval(math.exp((centre - z * se) / 2),
+                                      math.exp((centre + z * math.sqrt(2) * se) / 2))
         ss = self.df * self.variance
         low = math.sqrt(ss / _sps.chi2.ppf(1 - a / 2, self.df))
         high = math.sqrt(ss / _sps.chi2.ppf(a / 2, self.df))
