@@ -192,9 +192,13 @@ def _smallest_n(ok, shape, cap: int) -> np.ndarray:
 _ASSURANCE_POINTS = (np.arange(32) + 0.5) / 32
 
 
-def _mean_over_points(value_at):
-    """The mean of ``value_at(q)`` over :data:`_ASSURANCE_POINTS` (a quadrature over a probability)."""
-    return sum(value_at(q) for q in _ASSURANCE_POINTS) / _ASSURANCE_POINTS.size
+def _mean_over_points(value_at, ndim: int):
+    """The mean of ``value_at(q)`` over :data:`_ASSURANCE_POINTS` (a quadrature over a probability).
+
+    ``value_at`` is evaluated once, on the points laid along a new leading axis
+    in front of ``ndim`` trailing ones, so it must broadcast.
+    """
+    return np.mean(value_at(_ASSURANCE_POINTS.reshape((-1,) + (1,) * ndim)), axis=0)
 
 
 def comparison_se_df(n, n_baseline, *, sd, sd_baseline=None, prior_df=0.0, prior_df_baseline=0.0):
@@ -255,10 +259,11 @@ def comparison_power(diff, n, n_baseline, *, sd, sd_baseline=None, prior_df=0.0,
         return _special.ndtr(ncp - half) + _special.ndtr(-ncp - half)
 
     # Flagged: its own variance, from the upper flag_rate tail of chi2(n - 1) / (n - 1).
-    own = _mean_over_points(lambda q: rejects(_special.chdtri(d_own, flag_rate * (1 - q)) / d_own, own_df))
+    nd = max(np.ndim(x) for x in (ncp, df, own_df, w))
+    own = _mean_over_points(lambda q: rejects(_special.chdtri(d_own, flag_rate * (1 - q)) / d_own, own_df), nd)
     # Not flagged: a variance from the rest of it, moderated towards the prior with its weight.
     pooled = _mean_over_points(lambda q: rejects(
-        (w + _special.chdtri(d_own, 1 - (1 - flag_rate) * q)) / (w + d_own), df))
+        (w + _special.chdtri(d_own, 1 - (1 - flag_rate) * q)) / (w + d_own), df), nd)
     rate = np.where(w > 0, flag_rate, 0.0)
     plain = _power_from_ncp(ncp, np.maximum(df, 1.0), alpha)
     return np.where(w > 0, (1 - rate) * pooled + rate * own, plain)
@@ -302,7 +307,8 @@ def _expected(power_at, sd_df, shape):
     dfs = np.broadcast_to(np.asarray(sd_df, dtype=float), shape)
     finite = np.isfinite(dfs) & (dfs > 0)
     safe = np.where(finite, dfs, 1.0)
-    return _mean_over_points(lambda q: power_at(np.where(finite, np.sqrt(safe / _special.chdtri(safe, 1 - q)), 1.0)))
+    return _mean_over_points(lambda q: power_at(np.where(finite, np.sqrt(safe / _special.chdtri(safe, 1 - q)), 1.0)),
+                             len(shape))
 
 
 def _spreads(sd, sd_baseline):
