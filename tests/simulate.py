@@ -26,6 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from noisefloor.stats import analyze, compare_variants, noise_floor
+from noisefloor.stats.sequential import Schedule, replay
 
 ALPHA = 0.05
 
@@ -273,6 +274,40 @@ def flag_tradeoff(levels=(0.1, 0.15, 0.2), reps: int = 2000):
     finally:
         moderation.OUTLIER_LEVEL = kept
     return out
+
+
+#: The adaptive design the simulations run: the default's 4 signal seeds, 4 more per round, at most 20.
+ADAPTIVE = Schedule(signal=(0, 1, 2, 3), noise=tuple(range(20)), step=4, max_seeds=20)
+
+
+def adaptive(design: Design, reps: int, *, schedule: Schedule = ADAPTIVE, seed: int = 0,
+             spending: str = "obrien_fleming", futility: bool = True):
+    """Adaptive experiments of ``design`` (its first round the design's own): what they called and what they spent.
+
+    Every sweep is drawn at the cap (every variant at ``schedule.max_seeds``
+    seeds) and replayed (:func:`noisefloor.stats.sequential.replay`), so a
+    round sees exactly the runs it would have trained.  Returns a dict:
+    ``reject`` (reps, variants) called better or worse; ``covered`` (reps,)
+    every variant's interval holds its true difference; ``runs`` (reps,) runs
+    trained; ``decided`` (reps, variants) better, worse or equivalent.
+    """
+    rng = np.random.default_rng(seed)
+    full = dataclasses.replace(design, n_variant_runs=schedule.max_seeds,
+                               n_baseline=max(design.n_baseline, schedule.baseline_count(schedule.rounds)))
+    truth = design.truth()
+    out = {k: [] for k in ("reject", "covered", "runs", "decided")}
+    for _ in range(reps):
+        y, c, s = sample(full, rng)
+        res = replay(pd.DataFrame({"config": c, "seed": s, "m": y}), "m", schedule, n_boot=1, spending=spending,
+                     futility=futility)
+        comp = res.comparisons.set_index("config").loc[design.variants()]
+        verdict = comp["verdict"].to_numpy()
+        out["reject"].append(np.isin(verdict, ("better", "worse")))
+        out["decided"].append(np.isin(verdict, ("better", "worse", "equivalent")))
+        lo, hi = comp["ci_low"].to_numpy(float), comp["ci_high"].to_numpy(float)
+        out["covered"].append(bool(np.all((lo <= truth) & (truth <= hi))))
+        out["runs"].append(schedule.baseline_count(int(res.rounds["round"].max())) + int(comp["n"].sum()))
+    return {k: np.array(v) for k, v in out.items()}
 
 
 SCENARIOS = {

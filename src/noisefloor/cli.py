@@ -233,6 +233,23 @@ def cmd_decompose(args) -> int:
     return 0
 
 
+def cmd_plan(args) -> int:
+    from . import adaptive, params as P
+
+    p = P.load(args.params)
+    result = adaptive.plan(p, args.runs_dir)
+    table = adaptive.plan_table(result, p)
+    print(table.to_string(index=False, na_rep="-"))
+    if result.result is None:
+        print(f"plan: the first round is not complete: {len(result.next_runs)} runs to train", file=sys.stderr)
+    elif result.next_runs:
+        looks = result.result.rounds["round"].max()
+        print(f"plan: round {looks + 1} trains {len(result.next_runs)} runs", file=sys.stderr)
+    else:
+        print(f"plan: nothing left to train: {result.why_done}", file=sys.stderr)
+    return 0
+
+
 def cmd_aggregate(args) -> int:
     from . import io, params as P
     from .aggregate import collect_histories, collect_runs, experiment_runs
@@ -511,6 +528,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--runs-dir", default="results/runs", help="the runs folder (train)")
     s.add_argument("--out", help="where record writes the record")
     s.set_defaults(func=cmd_decompose)
+
+    s = command("plan", "where an adaptive experiment stands, and what its next round trains",
+                "Reads PARAMS (with an adaptive section) and the finished runs under RUNS_DIR; replays the rounds "
+                "and prints one row per config on stdout: its seeds so far, its verdict, the round it stopped in "
+                "(decided, futile: the cap would not decide it, or cap) and the runs the next round adds to it. "
+                "Changes nothing.")
+    s.add_argument("--params", default="params.yaml", help="the experiment's params file")
+    s.add_argument("--runs-dir", default="results/runs", help="folder of the run outputs")
+    s.set_defaults(func=cmd_plan)
 
     s = command("aggregate", "collect the experiment's runs into one table",
                 "Reads PARAMS and RUNS_DIR/<config>/seed<s>/ for exactly the runs the params ask for; writes "

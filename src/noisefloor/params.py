@@ -336,6 +336,7 @@ class Params:
     decompose: Any = None     # DecomposeParams or None
     #: the decomposition's configs: name -> the sources its seed varies
     decompose_configs: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    adaptive: Any = None      # AdaptiveParams or None
 
     @property
     def baseline(self) -> str:
@@ -486,6 +487,8 @@ def from_dict(raw: Any, source: str = "params.yaml") -> Params:
         params = _with_sweep(params, raw, source)
     for name in params.configs:   # every variant must resolve to a valid whole
         params.resolve(name)
+    if "adaptive" in raw:
+        params = _with_adaptive(params, raw, source)
     _check_rendering(params)
     if params.program.check_determinism and params.program.builtin and any(
             params.resolve(c).seed_batch > 1 for c in params.config_names):
@@ -514,6 +517,40 @@ class DecomposeParams:
     seeds: tuple[int, ...]
     sources: tuple[str, ...]
     reference: int
+
+
+@dataclass(frozen=True)
+class AdaptiveParams:
+    """The ``adaptive`` section (see the schema): the cap, the step, the budget and how the error is spent."""
+
+    max_seeds: int
+    step: int
+    max_runs: int | None = None
+    grow_baseline: bool = False
+    spending: str = "obrien_fleming"
+    futility: bool = True
+
+
+def _with_adaptive(params: Params, raw: dict, source: str) -> Params:
+    """``params`` with its adaptive section; one line naming the key on a problem."""
+    section = raw["adaptive"]
+    n_signal = len(params.signal_seeds)
+    adaptive = AdaptiveParams(**{"step": n_signal, **section})
+    if adaptive.max_seeds < n_signal:
+        raise ParamsError(f"{source}: adaptive.max_seeds: {adaptive.max_seeds} is below the {n_signal} seeds.signal "
+                          "every variant starts with")
+    if params.sweep is not None or params.decompose is not None:
+        which = "sweep" if params.sweep is not None else "decompose"
+        raise ParamsError(f"{source}: adaptive: not with a {which} section yet (adaptive seeds grow the named "
+                          "configs); remove one of the two")
+    if params.program.builtin and any(params.resolve(c).seed_batch > 1 for c in params.config_names):
+        raise ParamsError(f"{source}: adaptive: not with train.seed_batch > 1 (a batch job's seeds are fixed "
+                          "before the rounds choose them); use seed_batch 1")
+    first = len(params.noise_seeds) + n_signal * len(params.configs)
+    if adaptive.max_runs is not None and adaptive.max_runs < first:
+        raise ParamsError(f"{source}: adaptive.max_runs: {adaptive.max_runs} is below the first round's {first} "
+                          "runs (the baseline's noise seeds and every variant's signal seeds)")
+    return dataclasses.replace(params, adaptive=adaptive)
 
 
 def _with_sources(params: Params, raw: dict, source: str) -> Params:

@@ -1,0 +1,337 @@
+"""Looking again after more seeds: group-sequential levels for an adaptive experiment.
+
+An adaptive experiment analyses its runs after every round and gives the
+next round's seeds only to the variants still open.  Each look is a test;
+tested at the fixed design's level every time, the chance of a false
+"better" or "worse" somewhere along the way grows with the number of looks.
+Here the family's error is spent across the looks with a Lan & DeMets
+(1983) spending function, and the boundaries are the exact ones for a
+statistic observed at increasing information (a Brownian motion in
+information; Jennison & Turnbull 2000, ch. 19, computed by recursive
+numerical integration), not a Bonferroni split across looks: the looks of
+one variant are strongly correlated (round 2 holds round 1's runs), which
+the exact boundaries use.
+
+The boundaries are those of one comparison, at the family's per-comparison
+level (Šidák's split over the variants, as the fixed design); the verdicts
+then test each open variant at look ``k`` at the nominal level
+``nominal[k]``.  A variant stops at the first look where its interval at that
+level excludes 0 or fits within the margin; its reported interval is that
+look's, a repeated confidence interval (Jennison & Turnbull 2000, ch. 9)
+that covers together with the other looks' at the family's level.  Stopping
+a variant that cannot be decided within the cap (futility) rejects nothing,
+so it never raises the error rate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+from scipy import special as _special
+
+from ._core import _check_unit_interval
+
+#: The spending functions (Lan & DeMets 1983; Kim & DeMets 1987 for the Pocock type).
+SPENDING = ("obrien_fleming", "pocock")
+
+#: Grid points per unit of z in the numerical integration (Jennison & Turnbull use about 12 per sd with
+#: Simpson's rule; a finer trapezoid costs nothing here and keeps the spent error within 1e-6).
+_GRID_PER_UNIT = 64
+_Z_RANGE = 9.0
+
+
+def spent(t, alpha: float, spending: str = "obrien_fleming"):
+    """The error spent by information fraction ``t`` (0 to 1) under ``spending``.
+
+    ``obrien_fleming``: ``2 - 2 Phi(z_{1 - alpha/2} / sqrt(t))``, little early and most at the end;
+    ``pocock``: ``alpha log(1 + (e - 1) t)``, close to even across the looks.
+    """
+    _check_unit_interval("alpha", alpha)
+    t = np.clip(np.asarray(t, dtype=float), 0.0, 1.0)
+    if spending == "obrien_fleming":
+        with np.errstate(divide="ignore"):
+            return np.where(t > 0, 2 - 2 * _special.ndtr(_special.ndtri(1 - alpha / 2) / np.sqrt(t)), 0.0)
+    if spending == "pocock":
+        return alpha * np.log1p((math.e - 1) * t)
+    raise ValueError(f"spending must be one of {', '.join(SPENDING)}; got {spending!r}")
+
+
+@dataclass(frozen=True)
+class Boundaries:
+    """Two-sided group-sequential boundaries of one comparison.
+
+    Attributes
+    ----------
+    information : tuple of float
+        The information fraction at each look (increasing, the last 1).
+    z : tuple of float
+        The critical |z| at each look.
+    nominal : tuple of float
+        ``2 (1 - Phi(z))``: the two-sided level at which each look is tested.
+    spent : tuple of float
+        The error spent up to each look; the last is the comparison's level.
+    """
+
+    information: tuple
+    z: tuple
+    nominal: tuple
+    spent: tuple
+
+
+def boundaries(information, alpha: float, spending: str = "obrien_fleming") -> Boundaries:
+    """Critical values at looks made at the given information fractions.
+
+    ``information``: increasing, positive; divided by its last value, so the
+    last look spends all of ``alpha`` (two-sided).  At look ``k`` the critical
+    value ``c_k`` solves ``P(|Z_j| < c_j for j < k, |Z_k| >= c_k) =
+    spent(t_k) - spent(t_{k-1})`` for ``Z_k`` a standardised sum at
+    information ``t_k`` (independent increments), by recursive numerical
+    integration of the continuation density on a grid.
+    """
+    _check_unit_interval("alpha", alpha)
+    info = np.asarray(information, dtype=float)
+    if info.ndim != 1 or info.size == 0 or np.any(info <= 0) or np.any(np.diff(info) <= 0):
+        raise ValueError("information must be positive and increasing")
+    t = info / info[-1]
+    cum = spent(t, alpha, spending)
+    grid_n = int(2 * _Z_RANGE * _GRID_PER_UNIT) + 1
+    z_grid = np.linspace(-_Z_RANGE, _Z_RANGE, grid_n)
+    step = z_grid[1] - z_grid[0]
+    weights = np.full(grid_n, step)
+    weights[[0, -1]] = step / 2
+    density = None          # of Z at the previous look, on z_grid, zero outside its continuation region
+    zs, previous = [], 0.0
+    for k, tk in enumerate(t):
+        target = float(cum[k] - previous)
+        if density is None:
+            def exit_prob(c):
+                return 2 * _special.ndtr(-c)
+        else:
+            tp = t[k - 1]
+            sd = math.sqrt(tk - tp)
+            mass = density * weights
+            shift = z_grid * math.sqrt(tp)
+
+            def exit_prob(c, mass=mass, shift=shift, sd=sd, tk=tk):
+                edge = c * math.sqrt(tk)
+                return float(np.sum(mass * (_special.ndtr((-edge - shift) / sd) + _special.ndtr((shift - edge) / sd))))
+        if target <= 0:
+            c = math.inf
+        else:
+            c = optimize.brentq(lambda c: exit_prob(c) - target, 1e-6, 40.0, xtol=1e-10)
+        zs.append(c)
+        previous = float(cum[k])
+        # The density of Z at this look, on the paths that continue (|Z| < c).
+        if density is None:
+            new = np.exp(-z_grid**2 / 2) / math.sqrt(2 * math.pi)
+        else:
+            tp = t[k - 1]
+            sd = math.sqrt(tk - tp)
+            # Z_k sqrt(t_k) = Z_{k-1} sqrt(t_{k-1}) + N(0, t_k - t_{k-1})
+            arg = (z_grid[:, None] * math.sqrt(tk) - z_grid[None, :] * math.sqrt(tp)) / sd
+            kernel = np.exp(-arg**2 / 2) / math.sqrt(2 * math.pi) * math.sqrt(tk) / sd
+            new = kernel @ (density * weights)
+        density = np.where(np.abs(z_grid) < c, new, 0.0)
+    z = tuple(float(c) for c in zs)
+    nominal = tuple(float(2 * _special.ndtr(-c)) if math.isfinite(c) else 0.0 for c in z)
+    return Boundaries(information=tuple(float(x) for x in t), z=z, nominal=nominal,
+                      spent=tuple(float(x) for x in cum))
+
+
+# --------------------------------------------------------------------------- the rounds of an experiment
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Which seeds each round trains.
+
+    Attributes
+    ----------
+    signal : tuple of int
+        The variants' seeds in round 1 (the fixed design's).
+    noise : tuple of int
+        The baseline's seeds in round 1.
+    step : int
+        Seeds added per round to each variant still open.
+    max_seeds : int
+        A variant's seeds never exceed this (the cap).
+    grow_baseline : bool
+        Whether the baseline grows with the variants (to as many seeds as the
+        largest variant still open) once they pass its seeds.
+
+    Seeds are added in one order: the signal seeds, the noise seeds not among
+    them (in the file's order), then the integers above every noise seed.  A
+    round's runs are therefore the same (config, seed) runs a fixed design of
+    that size trains: growing never retrains, and the variants stay paired by
+    seed with the baseline as long as its seeds last.
+    """
+
+    signal: tuple
+    noise: tuple
+    step: int
+    max_seeds: int
+    grow_baseline: bool = False
+
+    @property
+    def rounds(self) -> int:
+        """Looks in all, the first included."""
+        return 1 + max(0, math.ceil((self.max_seeds - len(self.signal)) / self.step))
+
+    def order(self, count: int) -> tuple:
+        """The first ``count`` seeds in the order rounds add them."""
+        first = list(self.signal) + [s for s in self.noise if s not in set(self.signal)]
+        above = max(max(self.noise, default=-1), max(self.signal, default=-1)) + 1
+        while len(first) < count:
+            first.append(above)
+            above += 1
+        return tuple(first[:count])
+
+    def variant_count(self, k: int) -> int:
+        """A variant's seeds at round ``k`` (1-based) if it is still open."""
+        return min(len(self.signal) + (k - 1) * self.step, self.max_seeds)
+
+    def baseline_count(self, k: int) -> int:
+        """The baseline's seeds at round ``k``."""
+        base = len(self.noise)
+        return max(base, self.variant_count(k)) if self.grow_baseline else base
+
+    def baseline_seeds(self, k: int) -> tuple:
+        n = self.baseline_count(k)
+        return tuple(self.noise) + self.order(n)[len(self.noise):] if n > len(self.noise) else tuple(self.noise)
+
+    def information(self) -> np.ndarray:
+        """A comparison's information at each round, for a variant open throughout (equal spreads)."""
+        k = np.arange(1, self.rounds + 1)
+        nv = np.array([self.variant_count(i) for i in k], dtype=float)
+        nb = np.array([self.baseline_count(i) for i in k], dtype=float)
+        return 1.0 / (1.0 / nv + 1.0 / nb)
+
+
+def family_alpha(per_comparison: float, m: int, correction: str = "sidak") -> float:
+    """The family level whose per-comparison level (:func:`~.multiplicity.per_comparison_alpha`) is ``per_comparison``."""
+    if m <= 1 or correction == "none":
+        return float(per_comparison)
+    if correction == "bonferroni":
+        return float(per_comparison) * m
+    return -math.expm1(m * math.log1p(-per_comparison))
+
+
+#: How a variant's looks ended: decided (better, worse, equivalent), or stopped undecided.
+DECIDED = ("better", "worse", "equivalent")
+#: The power a variant must still have at the cap to go on (futility below it).
+FUTILITY_POWER = 0.5
+
+
+@dataclass(frozen=True)
+class AdaptiveResult:
+    """What the rounds of an adaptive experiment found so far.
+
+    Attributes
+    ----------
+    comparisons : pandas.DataFrame
+        One row per variant, the columns of :func:`~.analyze.analyze`'s
+        comparisons, each from the look that decided the variant (or its last
+        look), plus ``round`` (that look), ``stopped`` (``decided``,
+        ``futile``: the cap would not decide it, ``cap``, or ``open``) and
+        ``look_level`` (the per-comparison level the look tested at).
+        ``simultaneous_level`` is the family's across every look.
+    rounds : pandas.DataFrame
+        One row per (round, variant) analysed: ``round``, ``config``,
+        ``n``, ``verdict``, ``stopped``.
+    last : AnalysisResult
+        The analysis of the last complete round's runs (the noise floor and
+        everything else not per variant).
+    next_round : tuple of (str, int)
+        The (config, seed) runs the next round needs that the table lacks;
+        empty when every variant is decided, futile or capped.
+    boundaries : Boundaries
+        The looks' levels (one comparison's, at the per-comparison level).
+    """
+
+    comparisons: pd.DataFrame
+    rounds: pd.DataFrame
+    last: object
+    next_round: tuple
+    boundaries: Boundaries
+
+
+def _would_decide(row, schedule: Schedule, level: float, margin: float, noise_sd: float) -> bool:
+    """Whether the variant is at least as likely as not to be decided at the cap (at the last look's level)."""
+    from .power import seeds_for_equivalence, seeds_to_detect
+
+    sd = row["std_moderated"]
+    kw = dict(n_baseline=schedule.baseline_count(schedule.rounds), alpha=level, power=FUTILITY_POWER,
+              sd_baseline=noise_sd)
+    detect = seeds_to_detect(row["diff"], sd, **kw)
+    equiv = seeds_for_equivalence(row["diff"], sd, margin, **kw)
+    need = np.fmin(detect, equiv)
+    return bool(np.isfinite(need) and need <= schedule.max_seeds)
+
+
+def replay(runs: pd.DataFrame, metric: str, schedule: Schedule, *, baseline: str = "baseline", alpha: float = 0.05,
+           correction: str = "sidak", spending: str = "obrien_fleming", futility: bool = True,
+           equivalence_margin: float | None = None, **analyze_kw) -> AdaptiveResult:
+    """Replay an adaptive experiment's rounds over its runs, and say what the next round needs.
+
+    Round ``k`` analyses every config at the seeds that round gives it (a
+    variant stopped earlier keeps the seeds it stopped at) with
+    :func:`~.analyze.analyze`, each variant tested at the look's nominal
+    level (:func:`boundaries` at the family's per-comparison level, Šidák's or
+    Bonferroni's split over all variants as in a fixed design).  A variant
+    stops when its verdict is better, worse or equivalent, when (with
+    ``futility``) even the cap is less likely than not to decide it, or at the
+    cap.  The replay ends at the first round whose runs the table lacks.
+    Deterministic: the same runs give the same rounds.
+    """
+    from .analyze import analyze
+    from .multiplicity import per_comparison_alpha
+
+    variants = [c for c in pd.unique(runs["config"]) if c != baseline]
+    m = max(1, len(variants))
+    per = per_comparison_alpha(alpha, m, correction)
+    bnd = boundaries(schedule.information(), per, spending)
+    have = set(zip(runs["config"], runs["seed"].astype(int)))
+    seeds_of = {v: schedule.order(schedule.variant_count(1)) for v in variants}
+    state = {v: "open" for v in variants}
+    rows, history, last, missing = {}, [], None, ()
+    for k in range(1, schedule.rounds + 1):
+        for v in variants:
+            if state[v] == "open":
+                seeds_of[v] = schedule.order(schedule.variant_count(k))
+        base_seeds = schedule.baseline_seeds(k)
+        wanted = [(baseline, s) for s in base_seeds] + [(v, s) for v in variants for s in seeds_of[v]]
+        missing = tuple(pair for pair in wanted if pair not in have)
+        if missing:
+            break
+        keep = pd.Series(list(zip(runs["config"], runs["seed"].astype(int))), index=runs.index).isin(set(wanted))
+        level = bnd.nominal[k - 1]
+        last = analyze(runs.loc[keep], metric, baseline=baseline, alpha=family_alpha(level, m, correction),
+                       correction=correction, equivalence_margin=equivalence_margin, **analyze_kw)
+        comp = last.comparisons.set_index("config")
+        margin = equivalence_margin if equivalence_margin is not None else last.summary.noise_floor
+        for v in variants:
+            if state[v] != "open":
+                continue
+            row = comp.loc[v].copy()
+            if row["verdict"] in DECIDED:
+                state[v] = "decided"
+            elif k == schedule.rounds or schedule.variant_count(k) >= schedule.max_seeds:
+                state[v] = "cap"
+            elif futility and not _would_decide(row, schedule, bnd.nominal[-1], margin, last.summary.noise_floor):
+                state[v] = "futile"
+            row["round"], row["stopped"], row["look_level"] = k, state[v], level
+            rows[v] = row
+            history.append({"round": k, "config": v, "n": int(row["n"]), "verdict": row["verdict"],
+                            "stopped": state[v]})
+        if all(s != "open" for s in state.values()):
+            missing = ()
+            break
+    comparisons = pd.DataFrame([rows[v] for v in variants if v in rows]).rename_axis("config").reset_index()
+    if len(comparisons):
+        comparisons["simultaneous_level"] = 1.0 - alpha
+    return AdaptiveResult(comparisons=comparisons, rounds=pd.DataFrame(history, columns=[
+        "round", "config", "n", "verdict", "stopped"]), last=last, next_round=missing, boundaries=bnd)
