@@ -300,13 +300,13 @@ def adaptive(design: Design, reps: int, *, schedule: Schedule = ADAPTIVE, seed: 
         y, c, s = sample(full, rng)
         res = replay(pd.DataFrame({"config": c, "seed": s, "m": y}), "m", schedule, n_boot=1, spending=spending,
                      futility=futility)
-        comp = res.comparisons.set_index("config").loc[design.variants()]
+        comp = res.result.comparisons.set_index("config").loc[design.variants()]
         verdict = comp["verdict"].to_numpy()
         out["reject"].append(np.isin(verdict, ("better", "worse")))
         out["decided"].append(np.isin(verdict, ("better", "worse", "equivalent")))
         lo, hi = comp["ci_low"].to_numpy(float), comp["ci_high"].to_numpy(float)
         out["covered"].append(bool(np.all((lo <= truth) & (truth <= hi))))
-        out["runs"].append(schedule.baseline_count(int(res.rounds["round"].max())) + int(comp["n"].sum()))
+        out["runs"].append(len(res.used))
     return {k: np.array(v) for k, v in out.items()}
 
 
@@ -373,8 +373,35 @@ def main(reps: int = 2000) -> None:
         print(f"| {label} | {share:.3f} | {n} |", flush=True)
 
 
+def adaptive_tables(reps: int = 500, part: str = "both") -> None:
+    """Print the README's adaptive tables: the error under the stopping rule, and power against runs spent.
+
+    ``part``: ``null`` (the error), ``power`` (power and runs, adaptive against fixed designs) or ``both``.
+    """
+    sch = ADAPTIVE
+    print(f"{reps} simulated adaptive experiments per row: first round 20 baseline seeds and 4 variants at 4, "
+          f"{sch.step} more seeds per round to each open variant, at most {sch.max_seeds}.\n")
+    if part in ("null", "both"):
+        print("| design (no true difference) | FWER | simultaneous coverage | runs trained (mean) |\n|---|---|---|---|")
+        for i, name in enumerate(("default", "unequal variances (one variant 3x the sd)", "t(3) noise")):
+            r = adaptive(SCENARIOS[name], reps, seed=4000 + i)
+            print(f"| {name} | {r['reject'].any(axis=1).mean():.3f} | {r['covered'].mean():.3f} | "
+                  f"{r['runs'].mean():.1f} |", flush=True)
+    if part in ("power", "both"):
+        print("\n| one variant +1.5 run sd | power | runs trained (mean) |\n|---|---|---|")
+        for spending in ("obrien_fleming", "pocock"):
+            r = adaptive(Design(shift=1.5), reps, seed=5000, spending=spending)
+            print(f"| adaptive ({spending.replace('_', '-')}) | {r['reject'][:, 0].mean():.3f} | "
+                  f"{r['runs'].mean():.1f} |", flush=True)
+        for n in (4, 6, 8, 10, 12):
+            hit = rejections(Design(shift=1.5, n_variant_runs=n), reps, seed=5001, dunnett=False)["noisefloor"]
+            print(f"| fixed, {n} seeds per variant | {hit[:, 0].mean():.3f} | {20 + 4 * n} |", flush=True)
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["flag"]:        # python tests/simulate.py flag [REPS]: the outlier flag's trade-off
+    if sys.argv[1:2] == ["adaptive"]:    # python tests/simulate.py adaptive [REPS [null|power]]
+        adaptive_tables(int(sys.argv[2]) if len(sys.argv) > 2 else 500, sys.argv[3] if len(sys.argv) > 3 else "both")
+    elif sys.argv[1:2] == ["flag"]:        # python tests/simulate.py flag [REPS]: the outlier flag's trade-off
         for level, (power, fwer) in flag_tradeoff(reps=int(sys.argv[2]) if len(sys.argv) > 2 else 2000).items():
             print(f"flag level {level}: power {power:.3f} (default design), FWER {fwer:.3f} (one variant 3x as noisy)")
     else:

@@ -86,11 +86,11 @@ def read(project: Path, rel: str) -> bytes:
 
 
 def train_logs(project: Path) -> dict[str, int]:
-    """The training processes' logs (not those of the sweep's and the decomposition's stages, which run after
-    any params edit)."""
+    """The training processes' logs (not those of the sweep's, the decomposition's and the adaptive stages,
+    which run after any params edit)."""
     return {str(p.relative_to(project)): p.stat().st_mtime_ns
             for p in (project / "results" / "logs" / "train").rglob("*.log")
-            if p.name not in ("sweep.log", "decompose.log")}
+            if p.name not in ("sweep.log", "decompose.log", "adaptive.log")}
 
 
 def set_params(project: Path, edit) -> None:
@@ -316,3 +316,41 @@ def test_a_sweep_its_confirmation_and_a_decomposition_under_dvc_match_snakemake(
     assert "sweep: search: 1 run(s) trained, 3 already done" in log, log
     runs = pd.read_csv(project / "results" / "runs.csv")
     assert sorted(runs.loc[runs["stage"] == "search", "config"]) == [f"sweep_00{i}" for i in range(4)]
+
+
+def test_an_adaptive_experiment_under_dvc_matches_snakemake_and_grows_without_retraining(dvc_required, tmp_path):
+    """DVC trains every round in one stage (the rounds are known only as they run); the same runs, records and
+    verdicts as Snakemake's checkpoints, and a raised cap trains only the new rounds."""
+    raw = yaml.safe_load(SMOKE.read_text())
+    raw["seeds"].update(noise=[0, 1, 2, 3, 4, 5], signal=[0, 1])
+    raw["adaptive"] = {"max_seeds": 6, "step": 2, "futility": False}
+    project = make_project(tmp_path / "dvc", yaml.safe_dump(raw, sort_keys=False))
+    out = dvc(project, "exp", "run", "-n", "adaptive")
+    assert "train_adaptive" in ran_stages(out)
+    summary = json.loads(read(project, "results/analysis/summary.json"))
+    rounds = summary["adaptive"]["rounds"]
+    runs = pd.read_csv(project / "results" / "runs.csv")
+    assert len(runs) == summary["adaptive"]["runs"] > 6 + 2 * 2           # more than the first round
+    records = sorted(p.name for p in (project / "results" / "adaptive").glob("round*.json"))
+    assert records == [f"round{k}.json" for k in range(1, rounds + 1)]
+    assert json.loads(read(project, f"results/adaptive/round{rounds}.json"))["next_round"] == []
+    if SNAKEMAKE is not None:
+        other = tmp_path / "snakemake"
+        git(tmp_path, "clone", "-q", str(project), str(other))
+        run(other, SNAKEMAKE, "--cores", "2")
+        theirs = pd.read_csv(other / "results" / "runs.csv")
+        keep = [c for c in runs.columns if c not in TIMING_COLUMNS]
+        pd.testing.assert_frame_equal(runs[keep], theirs[keep], check_exact=True)
+        for k in range(1, rounds + 1):
+            assert read(project, f"results/adaptive/round{k}.json") == read(other, f"results/adaptive/round{k}.json")
+        assert read(project, "results/analysis/comparisons.csv") == read(other, "results/analysis/comparisons.csv")
+    # A higher cap continues from where it stopped: the stage trains the new rounds' runs only.
+    stamps = {p: p.stat().st_mtime_ns for p in (project / "results" / "runs").rglob("metrics.json")}
+    out = dvc(project, "exp", "run", "-n", "adaptive-8", "-S", "adaptive.max_seeds=8")
+    assert not trained(out)
+    log = (project / "results" / "logs" / "train" / "adaptive.log").read_text()
+    now = {p: p.stat().st_mtime_ns for p in (project / "results" / "runs").rglob("metrics.json")}
+    assert all(now[p] == t for p, t in stamps.items())                      # nothing retrained
+    new = set(now) - set(stamps)
+    assert sum(int(n) for n in re.findall(r"(\d+) run\(s\) trained", log)) == len(new)
+    assert json.loads(read(project, "results/analysis/summary.json"))["adaptive"]["max_seeds"] == 8

@@ -190,3 +190,45 @@ def test_killing_one_training_process_mid_epoch_resumes_exactly(tmp_path, smoke_
                                   pd.read_csv(tmp_path / "ref" / "history.csv").drop(columns="time_s"),
                                   check_exact=True)
     assert not (out / CHECKPOINT_FILE).exists()
+
+
+@pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")
+def test_killing_an_adaptive_experiment_mid_round_resumes_identically(tmp_path):
+    """The rounds are replayed from the runs, so a crash in round 2 loses nothing and changes nothing."""
+    clean, faulty = tmp_path / "clean", tmp_path / "faulty"
+    for work in (clean, faulty):
+        work.mkdir()
+        _longer_smoke(work / "params.yaml")
+        raw = yaml.safe_load((work / "params.yaml").read_text())
+        raw["seeds"].update(noise=[0, 1, 2, 3, 4, 5], signal=[0, 1])
+        raw["adaptive"] = {"max_seeds": 6, "step": 2, "futility": False}
+        (work / "params.yaml").write_text(yaml.safe_dump(raw))
+    snakemake(clean)
+    assert json.loads((clean / "results" / "analysis" / "summary.json").read_text())["adaptive"]["rounds"] > 1
+
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+               **{forkserver.ENV_ENABLE: "0"})
+    cmd = [SNAKEMAKE, "-s", str(Path(__file__).parents[1] / "Snakefile"), "-d", str(faulty),
+           "--cores", "2", "--config", "params=params.yaml"]
+
+    def in_round_two():
+        # round 1's record is written and a run it added is mid-training
+        if not (faulty / "results" / "adaptive" / "round1.json").is_file():
+            return False
+        added = json.loads((faulty / "results" / "adaptive" / "round1.json").read_text())["next_round"]
+        folders = {faulty / "results" / "runs" / c / f"seed{s}" for c, s in added}
+        return any(run in folders for run in _checkpoints(faulty))
+
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    _crash_when(proc, in_round_two, "a run of round 2 was mid-training")
+    assert not (faulty / "results" / "analysis" / "summary.json").exists()
+    snakemake(faulty, "--unlock")
+    snakemake(faulty)
+    runs_a, summary_a, comp_a = _results(clean)
+    runs_b, summary_b, comp_b = _results(faulty)
+    pd.testing.assert_frame_equal(runs_a, runs_b, check_exact=True)
+    assert summary_a == summary_b
+    pd.testing.assert_frame_equal(comp_a, comp_b, check_exact=True)
+    for record in sorted((clean / "results" / "adaptive").glob("round*.json")):
+        assert record.read_bytes() == (faulty / "results" / "adaptive" / record.name).read_bytes()

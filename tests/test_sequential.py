@@ -83,26 +83,39 @@ def _runs(shifts, n=10, seed=0, sd=1.0):
 
 
 def test_a_clear_winner_stops_early_and_its_interval_is_that_looks():
-    res = replay(_runs([40.0, 0.0, 0.0]), "m", SCHEDULE, n_boot=1)
-    comp = res.comparisons.set_index("config")
-    assert comp.loc["v0", "verdict"] == "better" and comp.loc["v0", "round"] == 1
-    assert comp.loc["v0", "n"] == 4 and comp.loc["v0", "look_level"] == pytest.approx(res.boundaries.nominal[0])
-    assert (comp["simultaneous_level"] == 0.95).all()
+    runs = _runs([40.0, 0.0, 0.0])
+    res = replay(runs, "m", SCHEDULE, n_boot=1)
+    comp = res.result.comparisons.set_index("config")
+    record = res.result.summary.adaptive
+    assert comp.loc["v0", "verdict"] == "better" and record["configs"]["v0"] == {
+        "round": 1, "stopped": "decided", "n": 4, "level": pytest.approx(res.boundaries.nominal[0])}
+    # Its interval is the first look's: the analysis of round 1's runs at that look's level.
+    first = res.rounds[res.rounds["round"] == 1]
+    assert (first["level"] == res.boundaries.nominal[0]).all()
+    assert (comp["simultaneous_level"] == 0.95).all() and comp.loc["v0", "n"] == 4
     assert res.next_round == ()                     # the others: futile (a cap of 10 cannot show them equivalent)
-    assert set(comp.loc[["v1", "v2"], "stopped"]) == {"futile"}
+    assert res.state == {"v0": "decided", "v1": "futile", "v2": "futile"}
+    assert record["runs"] == len(res.used) == 10 + 3 * 4 and record["runs_at_cap"] == 10 + 3 * 10
+    s = res.result.summary
+    assert (s.n_better, s.n_inconclusive) == (1, 2)          # the summary counts the looks' verdicts
 
 
-def test_the_next_round_is_what_the_open_variants_lack():
+def test_the_next_round_is_what_the_open_variants_add():
     runs = _runs([1.2, 0.0])
     first = runs[(runs.config == "baseline") | (runs.seed < 4)]
     res = replay(first, "m", SCHEDULE, n_boot=1, futility=False)
     assert set(res.next_round) == {(v, s) for v in ("v0", "v1") for s in (4, 5, 6)}
-    assert (res.rounds["round"] == 1).all()
-    # The replay with every run to the cap: rounds in order, each variant's seeds as its round gives them.
+    assert (res.rounds["round"] == 1).all() and res.result.summary.adaptive["next_round"] == [
+        [v, s] for v in ("v0", "v1") for s in (4, 5, 6)]
+    # With every run to the cap: rounds in order, each variant's seeds as its round gives them.
     full = replay(runs, "m", SCHEDULE, n_boot=1, futility=False)
     assert full.next_round == () and full.rounds["round"].max() <= SCHEDULE.rounds
     assert all(row.n == SCHEDULE.variant_count(row.round) for row in full.rounds.itertuples())
-    assert replay(runs, "m", SCHEDULE, n_boot=1, futility=False).comparisons.equals(full.comparisons)
+    again = replay(runs, "m", SCHEDULE, n_boot=1, futility=False)
+    assert again.result.comparisons.equals(full.result.comparisons) and again.used == full.used
+    # Stopping after round 1 on the full table says what round 2 adds, though it exists already.
+    one = replay(runs, "m", SCHEDULE, n_boot=1, futility=False, rounds=1)
+    assert one.next_round == res.next_round and one.result.comparisons.equals(res.result.comparisons)
 
 
 def test_without_the_sequential_levels_the_looks_would_not_be_simultaneous():
@@ -176,6 +189,7 @@ def test_plan_says_what_the_next_round_trains_and_changes_nothing(tmp_path, smok
     proc = nf("plan", "--params", path, "--runs-dir", runs)
     assert proc.returncode == 0, proc.stderr
     assert "round 2 trains 2 runs" in proc.stderr
+    assert f"noisefloor train --params {path} --config wide --seed 3 --seed 4 --runs-dir {runs}" in proc.stderr
     rows = {line.split()[0]: line for line in proc.stdout.splitlines()[1:]}
     assert "better" in rows["lr_hi"] and "decided (round 1)" in rows["lr_hi"]
     assert rows["wide"].split()[-1] == "2" and rows["lr_hi"].split()[-1] == "0"
@@ -186,7 +200,8 @@ def test_plan_says_what_the_next_round_trains_and_changes_nothing(tmp_path, smok
     _write_runs(p, runs, [("wide", s) for s in range(3, 8)], value)
     done = adaptive.plan(p, runs)
     assert done.next_runs == () and done.why_done.startswith("every variant")
-    assert math.isfinite(done.result.comparisons.set_index("config").loc["wide", "ci_low"])
+    assert math.isfinite(done.result.result.comparisons.set_index("config").loc["wide", "ci_low"])
+    assert done.result.result.summary.adaptive["configs"]["wide"]["n"] == 8
 
 
 def test_plan_without_an_adaptive_section_names_it(tmp_path):
@@ -194,3 +209,14 @@ def test_plan_without_an_adaptive_section_names_it(tmp_path):
 
     proc = nf("plan", "--params", SMOKE, "--runs-dir", tmp_path)
     assert proc.returncode != 0 and "no adaptive section" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_report_says_which_round_decided_each_variant(tmp_path):
+    from noisefloor.report import render_report
+
+    res = replay(_runs([40.0, 0.0, 0.0]), "m", SCHEDULE, n_boot=1, futility=True).result
+    html = render_report(res.summary, res.comparisons, res.importance, {}, tmp_path / "r.html").read_text()
+    assert "Decided at" in html and "Seeds to decide" not in html
+    assert "round 1" in html and "stopped in round 1: the cap would not decide it" in html
+    assert "22 runs trained, against 40 with every config at the cap" in html
+    assert "O&#x27;Brien-Fleming-type spending" in html

@@ -17,6 +17,7 @@ import pandas as pd
 from .aggregate import collect_runs, stale_seeds
 from .errors import NoisefloorError
 from .params import Params
+from .pipeline import ADAPTIVE_RECORD
 
 
 class AdaptiveError(NoisefloorError, ValueError):
@@ -53,6 +54,16 @@ def finished_runs(params: Params, runs_dir: str | Path) -> pd.DataFrame:
     return collect_runs(params, runs_dir, rows) if rows else pd.DataFrame(columns=["config", "seed"])
 
 
+def experiment_runs(params: Params, runs_dir: str | Path, rounds: int | None = None) -> list[tuple[str, int, str]]:
+    """The (config, seed, stage) runs of the rounds so far (up to ``rounds``), in the order rounds added them.
+
+    The first round's runs when it is not complete (reading them then names the missing file).
+    """
+    p = plan(params, runs_dir, rounds=rounds)
+    pairs = p.result.used if p.result is not None else params.runs()
+    return [(c, s, "noise" if c == params.baseline else "signal") for c, s in pairs]
+
+
 @dataclass(frozen=True)
 class Plan:
     """Where an adaptive experiment stands.
@@ -73,8 +84,8 @@ class Plan:
     why_done: str
 
 
-def plan(params: Params, runs_dir: str | Path, runs: pd.DataFrame | None = None) -> Plan:
-    """Replay the rounds that have run and say what the next one trains (changes nothing).
+def plan(params: Params, runs_dir: str | Path, runs: pd.DataFrame | None = None, rounds: int | None = None) -> Plan:
+    """Replay the rounds that have run (at most ``rounds``) and say what the next one trains (changes nothing).
 
     ``runs``: the runs table, when already read (else the finished candidate runs in ``runs_dir``).
     """
@@ -92,14 +103,47 @@ def plan(params: Params, runs_dir: str | Path, runs: pd.DataFrame | None = None)
     a = params.adaptive
     result = replay(runs, st.metric, sch, baseline=params.baseline, alpha=st.alpha, correction=st.correction,
                     spending=a.spending, futility=a.futility, equivalence_margin=st.equivalence_margin,
-                    direction=st.direction, confidence_level=st.confidence_level, power=st.power, n_boot=st.n_boot)
-    nxt = result.next_round
-    if not nxt:
+                    direction=st.direction, confidence_level=st.confidence_level, power=st.power, n_boot=st.n_boot,
+                    rounds=rounds, max_runs=a.max_runs)
+    if "budget" in result.state.values():
+        return Plan(result=result, next_runs=(), why_done=f"the next round would pass adaptive.max_runs "
+                                                          f"({a.max_runs}; {len(result.used)} run)")
+    if not result.next_round:
         return Plan(result=result, next_runs=(), why_done="every variant is decided, futile or at the cap")
-    if a.max_runs is not None and len(have) + len(nxt) > a.max_runs:
-        return Plan(result=result, next_runs=(), why_done=f"the next round's {len(nxt)} runs would pass "
-                                                          f"adaptive.max_runs ({a.max_runs}; {len(have)} run)")
-    return Plan(result=result, next_runs=nxt, why_done="")
+    return Plan(result=result, next_runs=tuple(pair for pair in result.next_round if pair not in have), why_done="")
+
+
+def record_path(folder: str | Path, k: int) -> Path:
+    """Where round ``k``'s record lives in the records' ``folder`` (``results/adaptive``)."""
+    return Path(folder) / Path(ADAPTIVE_RECORD.format(round=k)).name
+
+
+def record(params: Params, runs_dir: str | Path, rounds: int) -> dict:
+    """The record of rounds 1 to ``rounds``: the runs the next round adds (none when the experiment is done).
+
+    Without an adaptive section: a record saying so, with nothing to add (the engines' step still runs).
+    """
+    if params.adaptive is None:
+        return {"adaptive": None, "rounds": rounds, "next_round": [], "why_done": "no adaptive section"}
+    p = plan(params, runs_dir, rounds=rounds)
+    if p.result is None:
+        raise AdaptiveError(f"{runs_dir}: round 1 is not complete ({len(p.next_runs)} runs missing)")
+    return {"adaptive": dict(vars(params.adaptive)), "rounds": rounds,
+            "next_round": [[c, s] for c, s in p.result.next_round], "why_done": p.why_done}
+
+
+def analyze(params: Params, runs: pd.DataFrame, metric: str, **how):
+    """The analysis of an adaptive experiment's runs: :func:`~noisefloor.stats.analyze` over the rounds' runs,
+    each variant's verdict and interval from the look that stopped it (``how``: analyze's keywords)."""
+    from .stats.sequential import replay
+
+    a = params.adaptive
+    result = replay(runs, metric, schedule(params), spending=a.spending, futility=a.futility, max_runs=a.max_runs,
+                    **how).result
+    if result is None:
+        raise AdaptiveError(f"{params.source}: the first round's runs are not all in the runs table "
+                            "(every baseline noise seed and every variant's signal seeds)")
+    return result
 
 
 def plan_table(p: Plan, params: Params) -> pd.DataFrame:
@@ -108,16 +152,17 @@ def plan_table(p: Plan, params: Params) -> pd.DataFrame:
     for config, seed in p.next_runs:
         adds.setdefault(config, []).append(seed)
     rows = []
-    comp = p.result.comparisons.set_index("config") if p.result is not None and len(p.result.comparisons) else None
-    last = p.result.last if p.result is not None else None
+    analysis = p.result.result if p.result is not None else None
+    comp = analysis.comparisons.set_index("config") if analysis is not None else None
+    record = analysis.summary.adaptive["configs"] if analysis is not None else {}
     for config in (params.baseline, *params.configs):
         if config == params.baseline:
-            n = last.summary.n_baseline if last is not None else None
+            n = analysis.summary.n_baseline if analysis is not None else None
             verdict, state = "baseline", ""
-        elif comp is not None and config in comp.index:
-            row = comp.loc[config]
-            n, verdict = int(row["n"]), row["verdict"]
-            state = f"{row['stopped']} (round {int(row['round'])})" if row["stopped"] != "open" else "open"
+        elif comp is not None and config in comp.index and config in record:
+            look = record[config]
+            n, verdict = look["n"], comp.loc[config, "verdict"]
+            state = "open" if look["stopped"] == "open" else f"{look['stopped']} (round {look['round']})"
         else:
             n, verdict, state = None, "", "open"
         rows.append({"config": config, "seeds": n, "verdict": verdict, "stopped": state,

@@ -147,6 +147,11 @@ def experiment_runs(params: Params, runs_dir: str | Path) -> list[tuple[str, int
     at the fresh seeds), ``decompose`` (the baseline with one source varying,
     or all of them: :mod:`noisefloor.decompose`).
     """
+    if params.adaptive is not None:
+        from .adaptive import experiment_runs as rounds_runs     # (the rounds' runs: known from the runs)
+
+        return rounds_runs(params, runs_dir)
+
     def stage(config):
         if config == params.baseline:
             return "noise"

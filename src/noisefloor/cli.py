@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -233,6 +234,41 @@ def cmd_decompose(args) -> int:
     return 0
 
 
+def cmd_adaptive(args) -> int:
+    """train: every round's missing runs, round after round, then the records (DVC's stage); record: one record."""
+    from . import adaptive, io, params as P
+
+    p = P.load(args.params)
+    if args.action == "record":
+        if not args.out:
+            raise InputError("adaptive record: --out is required (where the record goes)")
+        io.write_json(args.out, adaptive.record(p, args.runs_dir, args.rounds))
+        return 0
+    rounds = 1
+    if p.adaptive is not None:
+        tried = None
+        while True:
+            now = adaptive.plan(p, args.runs_dir)
+            if not now.next_runs:
+                break
+            if now.next_runs == tried:       # trained, yet still missing: never loop on a run that cannot finish
+                raise InputError(f"adaptive train: {len(tried)} run(s) left no metrics.json, e.g. "
+                                 f"config={tried[0][0]} seed={tried[0][1]}; see its log")
+            tried = now.next_runs
+            todo = {}
+            for config, seed in now.next_runs:
+                todo.setdefault(config, []).append(seed)
+            round_ = 1 if now.result is None else int(now.result.rounds["round"].max()) + 1
+            _train_missing(p, f"adaptive round {round_}", list(todo.items()), args.runs_dir, None)
+        rounds = int(now.result.rounds["round"].max())
+        print(f"adaptive: {now.why_done}", file=sys.stderr)
+    if not args.out:
+        raise InputError("adaptive train: --out is required (the folder of the rounds' records)")
+    for k in range(1, rounds + 1):
+        io.write_json(adaptive.record_path(args.out, k), adaptive.record(p, args.runs_dir, k))
+    return 0
+
+
 def cmd_plan(args) -> int:
     from . import adaptive, params as P
 
@@ -245,6 +281,14 @@ def cmd_plan(args) -> int:
     elif result.next_runs:
         looks = result.result.rounds["round"].max()
         print(f"plan: round {looks + 1} trains {len(result.next_runs)} runs", file=sys.stderr)
+    if result.next_runs:
+        seeds = {}
+        for config, seed in result.next_runs:
+            seeds.setdefault(config, []).append(seed)
+        for config, ss in seeds.items():
+            print(f"  noisefloor train --params {shlex.quote(args.params)} --config {config} "
+                  + " ".join(f"--seed {s}" for s in ss) + f" --runs-dir {shlex.quote(args.runs_dir)}",
+                  file=sys.stderr)
     else:
         print(f"plan: nothing left to train: {result.why_done}", file=sys.stderr)
     return 0
@@ -276,7 +320,8 @@ def cmd_analyze(args) -> int:
     from . import io, params as P, stats, tracking
     from .pipeline import ANALYSIS_FILES
 
-    settings = P.load(args.params).stats if args.params else P.StatsParams()
+    loaded = P.load(args.params) if args.params else None
+    settings = loaded.stats if loaded else P.StatsParams()
     metric = args.metric or settings.metric
     table = _read_runs(args)
     runs = table.runs
@@ -287,8 +332,7 @@ def cmd_analyze(args) -> int:
         baseline = busiest_config(runs)     # the noise condition: the config with the most seeds
         print(f"analyze: baseline = {baseline} (the config with the most runs; name another with --baseline)",
               file=sys.stderr)
-    result = stats.analyze(
-        runs, metric,
+    how = dict(
         direction=args.direction or settings.direction,
         baseline=baseline,
         alpha=args.alpha if args.alpha is not None else settings.alpha,
@@ -300,6 +344,12 @@ def cmd_analyze(args) -> int:
         eval_size=_eval_size(runs, metric),
         hparams=args.hparams.split(",") if args.hparams else None,
     )
+    if loaded is not None and loaded.adaptive is not None:
+        from . import adaptive      # the rounds replayed: each variant's verdict from the look that stopped it
+
+        result = adaptive.analyze(loaded, runs, metric, **how)
+    else:
+        result = stats.analyze(runs, metric, **how)
     out = Path(args.out)
     contents = {
         "comparisons.csv": lambda path: io.write_csv(path, result.comparisons),
@@ -537,6 +587,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--params", default="params.yaml", help="the experiment's params file")
     s.add_argument("--runs-dir", default="results/runs", help="folder of the run outputs")
     s.set_defaults(func=cmd_plan)
+
+    s = command("adaptive", "train an adaptive experiment's rounds, or write a round's record",
+                "train: train every round PARAMS' adaptive section asks for (the runs of each round that are "
+                "missing or stale, under RUNS_DIR/<config>/seed<s>/) until every variant is decided, futile or "
+                "at the cap, and write each round's record OUT/round<k>.json (how DVC runs it). "
+                "record: write the record of rounds 1 to ROUNDS (the runs round ROUNDS + 1 adds) to the file OUT "
+                "(Snakemake's checkpoint).")
+    s.add_argument("action", choices=["train", "record"], help="what to do")
+    s.add_argument("--params", default="params.yaml", help="the experiment's params file")
+    s.add_argument("--runs-dir", default="results/runs", help="the runs folder")
+    s.add_argument("--rounds", type=int, default=1, help="record: the rounds replayed")
+    s.add_argument("--out", help="train: the records' folder; record: the record's file")
+    s.set_defaults(func=cmd_adaptive)
 
     s = command("aggregate", "collect the experiment's runs into one table",
                 "Reads PARAMS and RUNS_DIR/<config>/seed<s>/ for exactly the runs the params ask for; writes "

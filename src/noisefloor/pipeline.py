@@ -139,6 +139,9 @@ class Step:
 RUN_OUTPUTS = ("runs/{config}/seed{seed}/metrics.json", "runs/{config}/seed{seed}/history.csv")
 SWEEP_FOLDER = f"runs/{FOLDER}"
 DECOMPOSE_FOLDER = f"runs/{_decompose.FOLDER}"
+#: An adaptive experiment's records (outside runs/: the stage that writes them reads runs/).
+ADAPTIVE_FOLDER = "adaptive"
+ADAPTIVE_RECORD = f"{ADAPTIVE_FOLDER}/round{{round}}.json"
 
 
 def _runs_in(folder: str) -> tuple[str, ...]:
@@ -164,6 +167,12 @@ STEPS: tuple[Step, ...] = (
     Step("decompose_record", (f"{DECOMPOSE_FOLDER}/{_decompose.RECORD}",),
          ("aggregate.py", "decompose.py", "io.py", "params.py", "runfiles.py", "schemas", "sweep.py"),
          dvc_stage="train_decompose", folder=DECOMPOSE_FOLDER),
+    # An adaptive experiment's rounds: Snakemake trains each round's runs with the training rules and
+    # learns the next round from this checkpoint's record; DVC trains every round in one stage that
+    # also writes the records (it trains, so the runs' code is its code too).
+    Step("plan_round", (ADAPTIVE_RECORD,),
+         RUN_CODE + ("adaptive.py", "aggregate.py", "cli.py", "runs_table.py", "stats", "sweep.py", "decompose.py"),
+         dvc_stage="train_adaptive", folder=ADAPTIVE_FOLDER),
     # (sweep.py draws the sweep's configs: a change of a drawn value changes that config's hash, so the
     # runs follow it; the table of runs is aggregate's)
     Step("aggregate", ("runs.csv", "histories.csv"),

@@ -44,9 +44,10 @@ from .display import (
 )
 from .io import write_text
 from .pipeline import FIGURE
+from .stats.sequential import SPENDING_NAMES
 from .stats.summary import Summary
 
-__all__ = ["render_report", "variant_sentence", "seeds_needed_sentence", "answer_sentence"]
+__all__ = ["render_report", "variant_sentence", "seeds_needed_sentence", "answer_sentence", "adaptive_sentence"]
 
 # --------------------------------------------------------------------------
 # sentences
@@ -139,7 +140,9 @@ def answer_sentence(summary: Summary, comparisons: pd.DataFrame, fraction: bool)
     for _, r in decided.iterrows():
         parts.append(variant_sentence(r, s, fraction) + ".")
     if s.n_inconclusive:
-        parts.append("Inconclusive means the data cannot yet tell; the table says how many seeds would decide.")
+        parts.append("Inconclusive means the data cannot yet tell; " + (
+            "the table says where each variant stopped, and Details how many seeds would decide."
+            if s.adaptive else "the table says how many seeds would decide."))
     confirmation_groups = {c["group"] for c in s.search_confirmed or []}
     if s.best_config is not None and s.n_variants > 1 and s.best_config not in confirmation_groups:
         parts.append(f"The best of several variants ({s.best_config}) is an optimistic pick until it is "
@@ -317,17 +320,17 @@ def _verdict_table(comparisons: pd.DataFrame, s: Summary, fraction: bool) -> str
     base_mean = s.baseline_mean if s.baseline_mean is not None else (
         comparisons["baseline_mean"].iloc[0] if len(comparisons) else None)
     head = ["Config", "Runs", "Mean", "Difference", f"Simultaneous {float(1 - s.alpha) * 100:g} % interval",
-            "× noise floor", "Verdict", "Seeds to decide"]
+            "× noise floor", "Verdict", "Decided at" if s.adaptive else "Seeds to decide"]
     label = str(s.baseline) if s.baseline == "baseline" else f"{s.baseline} (baseline)"
     rows = [[label, _n(s.n_baseline), format_level(base_mean, fraction), "", "", "",
              '<span class="muted">reference</span>', ""]]
     # A search's configs with one run each get no verdict: the best few stay in the table, the rest fold away.
     shown, folded = fold_single_runs(comparisons, s.direction or "max")
-    table = _comparison_table(head, rows, shown, fraction)
+    table = _comparison_table(head, rows, shown, fraction, s.adaptive)
     if len(folded):
         table += (f'<details class="more"><summary>{len(folded)} more configs with one run each '
                   "(no verdict from one run; the search's figures show them all)</summary>"
-                  + _comparison_table(head, [], folded, fraction) + "</details>")
+                  + _comparison_table(head, [], folded, fraction, s.adaptive) + "</details>")
     unit = " in percentage points" if fraction else ""
     margin = format_spread(s.equivalence_margin, fraction)
     note = (f'<p class="muted">Difference = variant − baseline{unit}, adjusted for the luck of the '
@@ -335,10 +338,21 @@ def _verdict_table(comparisons: pd.DataFrame, s: Summary, fraction: bool) -> str
             f"({escape(str(s.equivalence_margin_source or 'n/a'))}). "
             + " ".join(f"<b>{escape(verdict_label(v))}</b>: {escape(m)}." for v, m in VERDICT_MEANINGS.items())
             + "</p>")
-    return table + note
+    return table + note + (f'<p class="muted">{escape(adaptive_sentence(s))}</p>' if s.adaptive else "")
 
 
-def _comparison_table(head: list[str], first: list[list[str]], comparisons: pd.DataFrame, fraction: bool) -> str:
+def adaptive_sentence(s: Summary) -> str:
+    """How an adaptive experiment was run: rounds, runs against the cap's, and what its intervals mean."""
+    a = s.adaptive
+    return (f"Adaptive seeds: {a['rounds']} round{'' if a['rounds'] == 1 else 's'}, {a['step']} more seeds per "
+            f"round to each variant still open, at most {a['max_seeds']}; {a['runs']} runs trained, against "
+            f"{a['runs_at_cap']} with every config at the cap. Each round was tested at a group-sequential level "
+            f"({SPENDING_NAMES.get(a['spending'], a['spending'])} spending), so the intervals hold for all variants and all "
+            f"rounds at once; a variant's interval is the one of the round that stopped it.")
+
+
+def _comparison_table(head: list[str], first: list[list[str]], comparisons: pd.DataFrame, fraction: bool,
+                      adaptive: dict | None = None) -> str:
     """The verdict table's rows: ``first`` (the baseline's, already formatted), then one per comparison."""
     rows = list(first)
     for _, r in comparisons.iterrows():
@@ -353,9 +367,21 @@ def _comparison_table(head: list[str], first: list[list[str]], comparisons: pd.D
             format_interval(lo, hi, fraction, decimals=d),
             "n/a" if is_missing(ratio) else f"{float(ratio):+.1f}",
             _badge(_get(r, "verdict")),
-            _decide_cell(r),
+            _round_cell(r, adaptive) if adaptive else _decide_cell(r),
         ])
     return _table(head, rows, verdict_col=6, row_classes=["baseline"] * len(first) + [""] * len(comparisons))
+
+
+#: How an adaptive experiment's variant stopped, in the verdict table.
+STOPPED = {"decided": "round {round}", "futile": "stopped in round {round}: the cap would not decide it",
+           "cap": "at the cap ({n} seeds)", "budget": "stopped in round {round}: the run budget",
+           "open": "open after round {round}"}
+
+
+def _round_cell(r, adaptive: dict) -> str:
+    """The round that stopped an adaptive experiment's variant, and why."""
+    look = adaptive.get("configs", {}).get(str(_get(r, "config")))
+    return "" if look is None else escape(STOPPED[look["stopped"]].format(**look))
 
 
 def _decide_cell(r) -> str:

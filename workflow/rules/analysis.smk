@@ -9,6 +9,7 @@
 localrules:
     sweep_select,
     decompose_record,
+    plan_round,
     aggregate,
     analyze,
     plot,
@@ -19,6 +20,7 @@ rule aggregate:
     input:
         metrics=get_run_metrics(),
         confirm=get_confirm_metrics,
+        adaptive=get_adaptive_metrics,
         sweep=get_sweep_record(),
         decompose=get_decompose_record(),
     output:

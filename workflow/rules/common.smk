@@ -174,3 +174,31 @@ def get_threads(wildcards):
 def get_final_outputs():
     """Every output of the steps after training (the report is the last)."""
     return [path for step in ("aggregate", "analyze", "plot", "report_html") for path in step_outputs(step).values()]
+
+
+def adaptive_pairs(rounds):
+    """(config, seed) of the first ``rounds`` rounds: round 1's, then what each round's record added."""
+    pairs = [(c, s) for c, s in P.runs()]
+    for k in range(1, rounds):
+        record = json.loads(Path(checkpoints.plan_round.get(round=k).output.record).read_text())
+        if not record["next_round"]:
+            break
+        pairs += [(c, int(s)) for c, s in record["next_round"]]
+    return pairs
+
+
+def get_round_metrics(wildcards):
+    """metrics.json of every run of rounds 1 .. {round} (the checkpoint of each earlier round says what it added)."""
+    return [run_outputs(c, s)["metrics"] for c, s in adaptive_pairs(int(wildcards.round))]
+
+
+def get_adaptive_metrics(wildcards):
+    """metrics.json of every run the adaptive experiment trains: round after round until a record adds nothing."""
+    if P.adaptive is None:
+        return []
+    k = 1
+    while True:
+        record = json.loads(Path(checkpoints.plan_round.get(round=k).output.record).read_text())
+        if not record["next_round"]:
+            return [run_outputs(c, s)["metrics"] for c, s in adaptive_pairs(k + 1)]
+        k += 1

@@ -141,3 +141,30 @@ for _config, _seeds in get_seed_batches():
         shell:
             "\"$NOISEFLOOR_PYTHON\" -m noisefloor train --params {params.params_file} --config {params.config} "
             "{params.seed_args} --runs-dir {params.runs_dir} 2> {log}"
+
+
+# An adaptive experiment (params' adaptive section): round k's record says what
+# round k + 1 adds, known only once round k's runs are in, so a checkpoint per
+# round; the training rules above train the runs (see get_adaptive_metrics).
+checkpoint plan_round:
+    input:
+        metrics=get_round_metrics,
+    output:
+        record=f"{RESULTS}/{nf_pipeline.STEP['plan_round'].outputs[0]}",
+    log:
+        f"{LOGS}/plan_round/round{{round}}.log",
+    params:
+        code=code("plan_round"),
+        params_file=PARAMS_FILE,
+        runs_dir=f"{RESULTS}/runs",
+    wildcard_constraints:
+        round=r"\d+",
+    conda:
+        CONDA_ENV
+    threads: LIGHT_THREADS
+    resources:
+        mem_mb=LIGHT_MEM_MB,
+        runtime=LIGHT_RUNTIME,
+    shell:
+        "\"$NOISEFLOOR_PYTHON\" -m noisefloor adaptive record --params {params.params_file} "
+        "--runs-dir {params.runs_dir} --rounds {wildcards.round} --out {output.record} 2> {log}"

@@ -173,6 +173,7 @@ def analyze(
     eval_size: int | None = None,
     hparams: Sequence[str] | None = None,
     random_state: int | None = 0,
+    looks: pd.DataFrame | None = None,
 ) -> AnalysisResult:
     """Compare every config of a sweep with the baseline against seed noise.
 
@@ -210,6 +211,11 @@ def analyze(
         ``hp.*`` columns.
     random_state : int or None
         Seed of the only resampling (``aso_eps``); no verdict depends on it.
+    looks : pandas.DataFrame, optional
+        An adaptive experiment's rows (comparisons' columns, from
+        :func:`noisefloor.stats.sequential.replay`): each replaces its
+        variant's comparison here, the verdict and interval of the look that
+        stopped it, simultaneous at ``1 - alpha`` across the looks.
 
     Returns
     -------
@@ -398,6 +404,8 @@ def analyze(
         "prob_superior": desc["prob_superior"],
         "aso_eps": desc["aso_eps"],
     }, columns=list(COMPARISON_COLUMNS))
+    if looks is not None and len(looks):
+        comp = _with_looks(comp, looks, alpha)
     for col in ("n", "n_baseline", "n_paired"):
         comp[col] = comp[col].astype(int)
 
@@ -414,6 +422,16 @@ def analyze(
         prior_df=float(np.median(prior_v[ok])) if ok.any() else 0.0, prior_df_baseline=prior_b)
     return AnalysisResult(summary=summary, comparisons=comp.reset_index(drop=True), importance=importance,
                           excluded=excluded)
+
+
+def _with_looks(comp: pd.DataFrame, looks: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """``comp`` with each variant in ``looks`` given the row of the look that stopped it."""
+    rows = looks.set_index("config")
+    out = comp.set_index("config")
+    for config in rows.index.intersection(out.index):
+        out.loc[config, :] = rows.loc[config, out.columns]
+        out.loc[config, "simultaneous_level"] = 1.0 - alpha
+    return out.reset_index()[list(COMPARISON_COLUMNS)]
 
 
 def _noise_sources(runs, metric, confidence_level) -> dict:

@@ -25,6 +25,7 @@ so it never raises the error rate.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -34,9 +35,11 @@ from scipy import optimize
 from scipy import special as _special
 
 from ._core import _check_unit_interval
+from .multiplicity import per_comparison_alpha
 
-#: The spending functions (Lan & DeMets 1983; Kim & DeMets 1987 for the Pocock type).
+#: The spending functions (Lan & DeMets 1983; Kim & DeMets 1987 for the Pocock type), and their names in prose.
 SPENDING = ("obrien_fleming", "pocock")
+SPENDING_NAMES = {"obrien_fleming": "O'Brien-Fleming-type", "pocock": "Pocock-type"}
 
 #: Grid points per unit of z in the numerical integration (Jennison & Turnbull use about 12 per sd with
 #: Simpson's rule; a finer trapezoid costs nothing here and keeps the spent error within 1e-6).
@@ -226,36 +229,43 @@ DECIDED = ("better", "worse", "equivalent")
 FUTILITY_POWER = 0.5
 
 
+#: The columns of :attr:`AdaptiveResult.rounds`.
+ROUND_COLUMNS = ("round", "config", "n", "verdict", "stopped", "level")
+
+
 @dataclass(frozen=True)
 class AdaptiveResult:
     """What the rounds of an adaptive experiment found so far.
 
     Attributes
     ----------
-    comparisons : pandas.DataFrame
-        One row per variant, the columns of :func:`~.analyze.analyze`'s
-        comparisons, each from the look that decided the variant (or its last
-        look), plus ``round`` (that look), ``stopped`` (``decided``,
-        ``futile``: the cap would not decide it, ``cap``, or ``open``) and
-        ``look_level`` (the per-comparison level the look tested at).
-        ``simultaneous_level`` is the family's across every look.
+    result : AnalysisResult or None
+        The analysis of every run the rounds used, each variant's comparison
+        taken from the look that stopped it (or its last look): its verdict,
+        and its interval, a repeated confidence interval, simultaneous with
+        the others' at ``1 - alpha`` across every look.  None before round 1
+        is complete.
     rounds : pandas.DataFrame
-        One row per (round, variant) analysed: ``round``, ``config``,
-        ``n``, ``verdict``, ``stopped``.
-    last : AnalysisResult
-        The analysis of the last complete round's runs (the noise floor and
-        everything else not per variant).
+        One row per (round, variant) analysed, columns :data:`ROUND_COLUMNS`:
+        ``stopped`` is ``decided``, ``futile`` (the cap would not decide it),
+        ``cap``, ``budget`` (the next round would pass ``max_runs``) or
+        ``open``; ``level`` the per-comparison level of that look.
+    state : dict
+        Each variant's ``stopped`` after the last round analysed.
     next_round : tuple of (str, int)
-        The (config, seed) runs the next round needs that the table lacks;
+        The (config, seed) runs the next round adds (some may exist already);
         empty when every variant is decided, futile or capped.
+    used : tuple of (str, int)
+        Every run the analysed rounds used, in the order the rounds added them.
     boundaries : Boundaries
         The looks' levels (one comparison's, at the per-comparison level).
     """
 
-    comparisons: pd.DataFrame
+    result: object
     rounds: pd.DataFrame
-    last: object
+    state: dict
     next_round: tuple
+    used: tuple
     boundaries: Boundaries
 
 
@@ -274,8 +284,9 @@ def _would_decide(row, schedule: Schedule, level: float, margin: float, noise_sd
 
 def replay(runs: pd.DataFrame, metric: str, schedule: Schedule, *, baseline: str = "baseline", alpha: float = 0.05,
            correction: str = "sidak", spending: str = "obrien_fleming", futility: bool = True,
-           equivalence_margin: float | None = None, **analyze_kw) -> AdaptiveResult:
-    """Replay an adaptive experiment's rounds over its runs, and say what the next round needs.
+           equivalence_margin: float | None = None, rounds: int | None = None, max_runs: int | None = None,
+           **analyze_kw) -> AdaptiveResult:
+    """Replay an adaptive experiment's rounds over its runs, and say what the next round adds.
 
     Round ``k`` analyses every config at the seeds that round gives it (a
     variant stopped earlier keeps the seeds it stopped at) with
@@ -284,54 +295,75 @@ def replay(runs: pd.DataFrame, metric: str, schedule: Schedule, *, baseline: str
     Bonferroni's split over all variants as in a fixed design).  A variant
     stops when its verdict is better, worse or equivalent, when (with
     ``futility``) even the cap is less likely than not to decide it, or at the
-    cap.  The replay ends at the first round whose runs the table lacks.
-    Deterministic: the same runs give the same rounds.
+    cap.  The replay ends at the first round whose runs the table lacks,
+    after ``rounds`` rounds, or before a round that would take the runs past
+    ``max_runs`` (the variants still open then stop as ``budget``).  ``result`` is then the analysis of every run the
+    rounds used, each variant's row taken from the look that stopped it (or
+    its last).  Deterministic: the same runs give the same rounds.
     """
     from .analyze import analyze
-    from .multiplicity import per_comparison_alpha
 
     variants = [c for c in pd.unique(runs["config"]) if c != baseline]
     m = max(1, len(variants))
     per = per_comparison_alpha(alpha, m, correction)
     bnd = boundaries(schedule.information(), per, spending)
-    have = set(zip(runs["config"], runs["seed"].astype(int)))
+    pairs = pd.Series(list(zip(runs["config"], runs["seed"].astype(int))), index=runs.index)
+    have = set(pairs)
     seeds_of = {v: schedule.order(schedule.variant_count(1)) for v in variants}
     state = {v: "open" for v in variants}
-    rows, history, last, missing = {}, [], None, ()
+    rows, history, last, used, nxt = {}, [], None, [], ()
+    limit = schedule.rounds if rounds is None else min(rounds, schedule.rounds)
     for k in range(1, schedule.rounds + 1):
         for v in variants:
             if state[v] == "open":
                 seeds_of[v] = schedule.order(schedule.variant_count(k))
-        base_seeds = schedule.baseline_seeds(k)
-        wanted = [(baseline, s) for s in base_seeds] + [(v, s) for v in variants for s in seeds_of[v]]
-        missing = tuple(pair for pair in wanted if pair not in have)
-        if missing:
+        wanted = [(baseline, s) for s in schedule.baseline_seeds(k)] + [(v, s) for v in variants for s in seeds_of[v]]
+        taken = set(used)
+        added = tuple(pair for pair in wanted if pair not in taken)
+        if max_runs is not None and len(used) + len(added) > max_runs:
+            state.update({v: "budget" for v in variants if state[v] == "open"})
             break
-        keep = pd.Series(list(zip(runs["config"], runs["seed"].astype(int))), index=runs.index).isin(set(wanted))
+        if k > limit or any(pair not in have for pair in added):
+            nxt = added
+            break
+        used += list(added)
         level = bnd.nominal[k - 1]
-        last = analyze(runs.loc[keep], metric, baseline=baseline, alpha=family_alpha(level, m, correction),
-                       correction=correction, equivalence_margin=equivalence_margin, **analyze_kw)
+        last = analyze(runs.loc[pairs.isin(set(wanted))], metric, baseline=baseline,
+                       alpha=family_alpha(level, m, correction), correction=correction,
+                       equivalence_margin=equivalence_margin, **analyze_kw)
         comp = last.comparisons.set_index("config")
         margin = equivalence_margin if equivalence_margin is not None else last.summary.noise_floor
         for v in variants:
             if state[v] != "open":
                 continue
             row = comp.loc[v].copy()
+            # On the family's scale across the looks: below alpha exactly when this look decides it.
+            row["p_adjusted"] = min(1.0, row["p_adjusted"] * alpha / family_alpha(level, m, correction))
             if row["verdict"] in DECIDED:
                 state[v] = "decided"
-            elif k == schedule.rounds or schedule.variant_count(k) >= schedule.max_seeds:
+            elif k == schedule.rounds:
                 state[v] = "cap"
             elif futility and not _would_decide(row, schedule, bnd.nominal[-1], margin, last.summary.noise_floor):
                 state[v] = "futile"
-            row["round"], row["stopped"], row["look_level"] = k, state[v], level
             rows[v] = row
             history.append({"round": k, "config": v, "n": int(row["n"]), "verdict": row["verdict"],
-                            "stopped": state[v]})
+                            "stopped": state[v], "level": level})
         if all(s != "open" for s in state.values()):
-            missing = ()
             break
-    comparisons = pd.DataFrame([rows[v] for v in variants if v in rows]).rename_axis("config").reset_index()
-    if len(comparisons):
-        comparisons["simultaneous_level"] = 1.0 - alpha
-    return AdaptiveResult(comparisons=comparisons, rounds=pd.DataFrame(history, columns=[
-        "round", "config", "n", "verdict", "stopped"]), last=last, next_round=missing, boundaries=bnd)
+    looks = pd.DataFrame([rows[v] for v in variants if v in rows]).rename_axis("config").reset_index()
+    result = None
+    if last is not None:
+        result = analyze(runs.loc[pairs.isin(set(used))], metric, baseline=baseline, alpha=alpha,
+                         correction=correction, equivalence_margin=equivalence_margin, looks=looks, **analyze_kw)
+        stop = {r["config"]: r for r in history}          # each variant's last look
+        record = {
+            "spending": spending, "max_seeds": schedule.max_seeds, "step": schedule.step,
+            "rounds": int(max(r["round"] for r in history)), "runs": len(used),
+            "runs_at_cap": schedule.baseline_count(schedule.rounds) + len(variants) * schedule.max_seeds,
+            "configs": {v: {"round": int(stop[v]["round"]), "stopped": state[v], "n": int(stop[v]["n"]),
+                            "level": float(stop[v]["level"])} for v in variants if v in stop},
+            "next_round": [[c, int(s)] for c, s in nxt],
+        }
+        result = dataclasses.replace(result, summary=dataclasses.replace(result.summary, adaptive=record))
+    return AdaptiveResult(result=result, rounds=pd.DataFrame(history, columns=list(ROUND_COLUMNS)),
+                          state=dict(state), next_round=nxt, used=tuple(used), boundaries=bnd)

@@ -201,6 +201,14 @@ class Summary:
     seeds_for_equivalence_upper: int = _f("seeds for equivalence (upper)",
                                           "the same with the noise floor's upper confidence bound")
 
+    # --- adaptive seeds ----------------------------------------------------
+    adaptive: dict = _f("adaptive seeds", "an adaptive experiment's rounds (null for a fixed design): spending, "
+                                          "max_seeds, step, rounds analysed, runs trained, runs_at_cap (every "
+                                          "config at the cap), and per variant the round that stopped it, why "
+                                          "(decided, futile: the cap would not decide it, cap, open), its seeds "
+                                          "and that look's per-comparison level; next_round: the runs the next "
+                                          "round adds")
+
     # ------------------------------------------------------------------------
     def to_dict(self) -> dict:
         """Plain JSON values, in field order."""
