@@ -373,20 +373,23 @@ def main(reps: int = 2000) -> None:
         print(f"| {label} | {share:.3f} | {n} |", flush=True)
 
 
-def adaptive_tables(reps: int = 500, part: str = "both") -> None:
+def adaptive_tables(reps: int = 500, part: str = "both", futility: bool = True) -> None:
     """Print the README's adaptive tables: the error under the stopping rule, and power against runs spent.
 
-    ``part``: ``null`` (the error), ``power`` (power and runs, adaptive against fixed designs) or ``both``.
+    ``part``: ``null`` (the error), ``power`` (power and runs, adaptive against fixed designs) or ``both``;
+    ``futility``: whether the null designs' variants may stop early undecided (without it every look is
+    taken, the stopping rule's hardest case).
     """
     sch = ADAPTIVE
     print(f"{reps} simulated adaptive experiments per row: first round 20 baseline seeds and 4 variants at 4, "
           f"{sch.step} more seeds per round to each open variant, at most {sch.max_seeds}.\n")
     if part in ("null", "both"):
-        print("| design (no true difference) | FWER | simultaneous coverage | runs trained (mean) |\n|---|---|---|---|")
+        print("| design (no true difference) | futility | FWER | simultaneous coverage | runs trained (mean) |\n"
+              "|---|---|---|---|---|")
         for i, name in enumerate(("default", "unequal variances (one variant 3x the sd)", "t(3) noise")):
-            r = adaptive(SCENARIOS[name], reps, seed=4000 + i)
-            print(f"| {name} | {r['reject'].any(axis=1).mean():.3f} | {r['covered'].mean():.3f} | "
-                  f"{r['runs'].mean():.1f} |", flush=True)
+            r = adaptive(SCENARIOS[name], reps, seed=4000 + i + (0 if futility else 10), futility=futility)
+            print(f"| {name} | {'on' if futility else 'off'} | {r['reject'].any(axis=1).mean():.3f} | "
+                  f"{r['covered'].mean():.3f} | {r['runs'].mean():.1f} |", flush=True)
     if part in ("power", "both"):
         print("\n| one variant +1.5 run sd | power | runs trained (mean) |\n|---|---|---|")
         for spending in ("obrien_fleming", "pocock"):
@@ -399,8 +402,9 @@ def adaptive_tables(reps: int = 500, part: str = "both") -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["adaptive"]:    # python tests/simulate.py adaptive [REPS [null|power]]
-        adaptive_tables(int(sys.argv[2]) if len(sys.argv) > 2 else 500, sys.argv[3] if len(sys.argv) > 3 else "both")
+    if sys.argv[1:2] == ["adaptive"]:    # python tests/simulate.py adaptive [REPS [null|power [nofutility]]]
+        adaptive_tables(int(sys.argv[2]) if len(sys.argv) > 2 else 500, sys.argv[3] if len(sys.argv) > 3 else "both",
+                        futility=sys.argv[4:5] != ["nofutility"])
     elif sys.argv[1:2] == ["flag"]:        # python tests/simulate.py flag [REPS]: the outlier flag's trade-off
         for level, (power, fwer) in flag_tradeoff(reps=int(sys.argv[2]) if len(sys.argv) > 2 else 2000).items():
             print(f"flag level {level}: power {power:.3f} (default design), FWER {fwer:.3f} (one variant 3x as noisy)")

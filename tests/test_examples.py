@@ -30,3 +30,11 @@ def test_the_own_model_example_is_a_program_with_its_deps():
     p = P.load(EXAMPLES / "own-model" / "params.yaml")
     assert not p.program.builtin and p.program.deps == ("train.py",)
     assert len(p.runs()) == 20 + 3 * 4
+
+
+def test_the_adaptive_example_is_the_shipped_experiment_with_adaptive_seeds():
+    shipped = P.load(EXAMPLES.parent / "params.yaml")
+    p = P.load(EXAMPLES / "adaptive" / "params.yaml")
+    assert p.runs() == shipped.runs() and dict(p.configs) == dict(shipped.configs)
+    assert p.resolve(p.baseline).config_hash == shipped.resolve(shipped.baseline).config_hash
+    assert p.adaptive.max_seeds == len(p.noise_seeds)        # every run of every round stays paired

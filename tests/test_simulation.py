@@ -127,3 +127,26 @@ def test_the_reported_minimum_detectable_difference_is_detected_with_about_the_s
     mde = float(np.median(reported))
     hit = rejections(Design(shift=mde), REPS, seed=11, dunnett=False)["noisefloor"][:, 0].mean()
     assert 0.8 - 0.05 <= hit <= 0.8 + 0.06, f"power at the reported mde {mde:.2f} sd: {hit:.3f}"
+
+
+def test_adaptive_looks_keep_the_family_wise_error_where_fixed_levels_would_not(monkeypatch):
+    """Every look of an adaptive experiment taken (no futility), no true difference: the group-sequential levels
+    keep the error near alpha; testing each look at the fixed design's level, on the same sweeps, rejects more."""
+    from simulate import adaptive
+    from noisefloor.stats import sequential
+
+    reps = 80
+    proper = adaptive(SCENARIOS["default"], reps, seed=77, futility=False)
+    assert proper["reject"].any(axis=1).mean() <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / reps)
+    assert proper["covered"].mean() >= 0.95 - 3 * math.sqrt(0.05 * 0.95 / reps)
+    assert (proper["runs"] > 20 + 4 * 4).all()          # every sweep took more than one look
+
+    real = sequential.boundaries
+
+    def fixed(information, alpha, spending="obrien_fleming"):
+        b = real(information, alpha, spending)
+        return dataclasses.replace(b, nominal=(alpha,) * len(b.nominal))
+
+    monkeypatch.setattr(sequential, "boundaries", fixed)
+    naive = adaptive(SCENARIOS["default"], reps, seed=77, futility=False)
+    assert naive["reject"].any(axis=1).sum() > proper["reject"].any(axis=1).sum()

@@ -20,6 +20,7 @@ silently stop running there.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -312,3 +313,25 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.slow
+def test_an_adaptive_experiment_trains_every_round_as_slurm_jobs(cluster, tmp_path_factory):
+    """The rounds' checkpoints run locally; each round's runs are Slurm jobs; the results equal a local run's."""
+    works = {}
+    for name in ("slurm_adaptive", "local_adaptive"):
+        work = _workdir(tmp_path_factory, name)
+        raw = yaml.safe_load((work / "params.yaml").read_text())
+        raw["adaptive"] = {"max_seeds": 3, "step": 1, "futility": False}
+        (work / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+        works[name] = work
+    _snakemake(works["slurm_adaptive"], ["--workflow-profile", str(PROFILE)], cluster.env(_clean_env(os.environ)),
+               SWEEP_TIMEOUT_S, watch=_unseen_job_ends(cluster, NOTICE_S))
+    _snakemake(works["local_adaptive"], ["--cores", "2"], _clean_env(os.environ), SWEEP_TIMEOUT_S)
+    on_slurm, local = (pd.read_csv(w / "results" / "runs.csv", dtype={"slurm_job_id": "string"})
+                       for w in works.values())
+    summary = json.loads((works["slurm_adaptive"] / "results" / "analysis" / "summary.json").read_text())
+    assert summary["adaptive"]["rounds"] == 2 and len(on_slurm) == summary["adaptive"]["runs"] > 7
+    assert on_slurm.slurm_job_id.notna().all() and on_slurm.slurm_job_id.is_unique
+    ignore = ["wall_time_s", "slurm_job_id"]
+    pd.testing.assert_frame_equal(on_slurm.drop(columns=ignore), local.drop(columns=ignore), check_exact=True)

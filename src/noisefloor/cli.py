@@ -56,6 +56,13 @@ def cmd_check(args) -> int:
         confirm = f", then {k * n} to confirm the search's best {k} at {n} fresh seeds"
     decompose = sum(len(p.seeds_for(c)) for c in p.decompose_configs)
     budget = f", {decompose} for the noise budget by source" if decompose else ""
+    if p.adaptive is not None:
+        from .adaptive import candidate_runs, schedule
+
+        sch = schedule(p)
+        confirm = (f", then up to {len(candidate_runs(p)) - len(p.runs())} more in at most {sch.rounds - 1} "
+                   f"adaptive round{'' if sch.rounds == 2 else 's'} of {sch.step} seeds per open variant "
+                   f"(at most {sch.max_seeds} each)")
     configs = len(p.config_names) - len(p.decompose_configs)
     signal = len(p.signal_seeds)
     print(f"{args.params}: ok: {what}, {configs} config{'' if configs == 1 else 's'}, {len(p.runs())} runs "

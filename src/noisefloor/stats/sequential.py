@@ -35,6 +35,7 @@ from scipy import optimize
 from scipy import special as _special
 
 from ._core import _check_unit_interval
+from .compare import VERDICTS
 from .multiplicity import per_comparison_alpha
 
 #: The spending functions (Lan & DeMets 1983; Kim & DeMets 1987 for the Pocock type), and their names in prose.
@@ -224,7 +225,7 @@ def family_alpha(per_comparison: float, m: int, correction: str = "sidak") -> fl
 
 
 #: How a variant's looks ended: decided (better, worse, equivalent), or stopped undecided.
-DECIDED = ("better", "worse", "equivalent")
+DECIDED = VERDICTS[:3]
 #: The power a variant must still have at the cap to go on (futility below it).
 FUTILITY_POWER = 0.5
 
