@@ -156,6 +156,6 @@ def test_dvc_reruns_exactly_what_the_edited_code_shapes(tmp_path):
     edit(project / "src/noisefloor/models.py", "# a comment")
     train = {f"train_noise@{s}" for s in (0, 1, 2)} | {f"train_signal@{c}-{s}" for c in ("lr_hi", "wide")
                                                        for s in (0, 1)}
-    # (and the sweep's and the decomposition's stages, which share the runs' code; without those sections
-    # they train nothing)
-    assert dvc_changed_stages(project) == train | {"train_sweep", "train_decompose"}
+    # (and the sweep's, the decomposition's and the adaptive stages, which share the runs' code; without
+    # those sections they train nothing)
+    assert dvc_changed_stages(project) == train | {"train_sweep", "train_decompose", "train_adaptive"}

@@ -124,7 +124,8 @@ def test_dry_run_of_the_shipped_pipeline_lists_every_run(dvc_required, tmp_path)
     # rest of the pipeline is in the stage list.
     assert "ERROR" not in out or "failed to reproduce 'aggregate': [Errno 2] No such file" in out
     names = dvc(project, "stage", "list", "--name-only").split()
-    assert names == train + ["train_sweep", "train_decompose", "aggregate", "analyze", "plot", "report_html"]
+    assert names == train + ["train_sweep", "train_decompose", "train_adaptive", "aggregate", "analyze", "plot",
+                             "report_html"]
     assert not (project / "results").exists()
 
 
@@ -286,6 +287,21 @@ def test_removing_a_config_leaves_no_stale_runs_in_the_aggregate(project):
 # --------------------------------------------------------------------------- a sweep
 
 
+def _same_under_snakemake(project: Path, tmp_path: Path, files: list[str]) -> None:
+    """A clone of the DVC project run by Snakemake gives the same runs table (timing aside) and the same
+    ``files`` (relative to results/), byte for byte."""
+    if SNAKEMAKE is None:
+        return
+    other = tmp_path / "snakemake"
+    git(tmp_path, "clone", "-q", str(project), str(other))
+    run(other, SNAKEMAKE, "--cores", "2")
+    runs, theirs = (pd.read_csv(p / "results" / "runs.csv") for p in (project, other))
+    keep = [c for c in runs.columns if c not in TIMING_COLUMNS]
+    pd.testing.assert_frame_equal(runs[keep], theirs[keep], check_exact=True)
+    for rel in files:
+        assert read(project, f"results/{rel}") == read(other, f"results/{rel}"), rel
+
+
 def test_a_sweep_its_confirmation_and_a_decomposition_under_dvc_match_snakemake(dvc_required, tmp_path):
     """DVC cannot add stages as it runs: one stage trains the sweep and confirms its best, one the noise
     budget's runs; the same runs as Snakemake's, and a grown sweep trains only its new configs."""
@@ -300,15 +316,7 @@ def test_a_sweep_its_confirmation_and_a_decomposition_under_dvc_match_snakemake(
     assert runs.groupby("stage").size().to_dict() == {"confirm": 2, "decompose": 6, "noise": 3, "search": 3,
                                                       "signal": 4}
     assert (project / "results" / "runs" / "decompose" / "decompose_all" / "seed1" / "metrics.json").is_file()
-    if SNAKEMAKE is not None:
-        other = tmp_path / "snakemake"
-        git(tmp_path, "clone", "-q", str(project), str(other))
-        run(other, SNAKEMAKE, "--cores", "2")
-        theirs = pd.read_csv(other / "results" / "runs.csv")
-        keep = [c for c in runs.columns if c not in TIMING_COLUMNS]
-        pd.testing.assert_frame_equal(runs[keep], theirs[keep], check_exact=True)
-        for record in ("sweep/sweep.json", "decompose/decompose.json"):
-            assert read(project, f"results/runs/{record}") == read(other, f"results/runs/{record}")
+    _same_under_snakemake(project, tmp_path, ["runs/sweep/sweep.json", "runs/decompose/decompose.json"])
     # `dvc exp run -S sweep.count=4`: the sweep's stage trains the one new config and nothing else
     out = dvc(project, "exp", "run", "-n", "search-4", "-S", "sweep.count=4")
     assert not trained(out)
@@ -334,16 +342,8 @@ def test_an_adaptive_experiment_under_dvc_matches_snakemake_and_grows_without_re
     records = sorted(p.name for p in (project / "results" / "adaptive").glob("round*.json"))
     assert records == [f"round{k}.json" for k in range(1, rounds + 1)]
     assert json.loads(read(project, f"results/adaptive/round{rounds}.json"))["next_round"] == []
-    if SNAKEMAKE is not None:
-        other = tmp_path / "snakemake"
-        git(tmp_path, "clone", "-q", str(project), str(other))
-        run(other, SNAKEMAKE, "--cores", "2")
-        theirs = pd.read_csv(other / "results" / "runs.csv")
-        keep = [c for c in runs.columns if c not in TIMING_COLUMNS]
-        pd.testing.assert_frame_equal(runs[keep], theirs[keep], check_exact=True)
-        for k in range(1, rounds + 1):
-            assert read(project, f"results/adaptive/round{k}.json") == read(other, f"results/adaptive/round{k}.json")
-        assert read(project, "results/analysis/comparisons.csv") == read(other, "results/analysis/comparisons.csv")
+    _same_under_snakemake(project, tmp_path, [f"adaptive/round{k}.json" for k in range(1, rounds + 1)]
+                          + ["analysis/comparisons.csv"])
     # A higher cap continues from where it stopped: the stage trains the new rounds' runs only.
     stamps = {p: p.stat().st_mtime_ns for p in (project / "results" / "runs").rglob("metrics.json")}
     out = dvc(project, "exp", "run", "-n", "adaptive-8", "-S", "adaptive.max_seeds=8")

@@ -38,3 +38,18 @@ def test_the_adaptive_example_is_the_shipped_experiment_with_adaptive_seeds():
     assert p.runs() == shipped.runs() and dict(p.configs) == dict(shipped.configs)
     assert p.resolve(p.baseline).config_hash == shipped.resolve(shipped.baseline).config_hash
     assert p.adaptive.max_seeds == len(p.noise_seeds)        # every run of every round stays paired
+
+
+def test_the_adaptive_example_has_every_key_dvc_reads():
+    """Copied over params.yaml it runs under DVC too (DVC stops on a params key that is missing)."""
+    import yaml
+
+    raw = yaml.safe_load((EXAMPLES / "adaptive" / "params.yaml").read_text())
+    stages = yaml.safe_load((EXAMPLES.parent / "dvc.yaml").read_text())["stages"]
+    keys = {k for stage in stages.values() for k in stage.get("params", []) if isinstance(k, str) and "${" not in k}
+    assert {"seeds.sources", "stats.baseline"} <= keys
+    for key in keys:
+        node = raw
+        for part in key.split("."):
+            assert part in node, key
+            node = node[part]

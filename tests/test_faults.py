@@ -25,12 +25,24 @@ pytestmark = pytest.mark.slow
 TIMING = ["wall_time_s"]
 
 
-def _longer_smoke(path: Path) -> None:
-    """The smoke experiment with more data and epochs, so kills land mid-training."""
+def _longer_smoke(path: Path, edit=None) -> None:
+    """The smoke experiment with more data and epochs, so kills land mid-training (``edit``: changes the
+    params dict before it is written)."""
     raw = yaml.safe_load(SMOKE.read_text())
     raw["data"]["train_subset"] = 600
     raw["train"]["epochs"] = 8
+    if edit is not None:
+        edit(raw)
     path.write_text(yaml.safe_dump(raw))
+
+
+def _clean_and_faulty(tmp_path: Path, edit=None) -> tuple[Path, Path]:
+    """Two folders with the same longer smoke experiment: one to run whole, one to crash."""
+    folders = tmp_path / "clean", tmp_path / "faulty"
+    for work in folders:
+        work.mkdir()
+        _longer_smoke(work / "params.yaml", edit)
+    return folders
 
 
 def _results(work: Path):
@@ -38,6 +50,15 @@ def _results(work: Path):
     summary = json.loads((work / "results" / "analysis" / "summary.json").read_text())
     comparisons = pd.read_csv(work / "results" / "analysis" / "comparisons.csv")
     return runs, summary, comparisons
+
+
+def _assert_same_results(a: Path, b: Path) -> None:
+    """Two experiments' runs table (timing aside), summary and comparisons are identical."""
+    runs_a, summary_a, comp_a = _results(a)
+    runs_b, summary_b, comp_b = _results(b)
+    pd.testing.assert_frame_equal(runs_a, runs_b, check_exact=True)
+    assert summary_a == summary_b
+    pd.testing.assert_frame_equal(comp_a, comp_b, check_exact=True)
 
 
 def _finished(work: Path) -> int:
@@ -118,21 +139,25 @@ def _crash_when(proc: subprocess.Popen, ready, what: str) -> None:
     raise AssertionError(f"the sweep ended before {what}")
 
 
+def _killable_sweep(work: Path) -> tuple[list[str], dict]:
+    """The Snakemake command and environment of a sweep in ``work`` that one signal to its group stops whole.
+
+    No fork server: its workers live outside the sweep's process group, so one
+    signal could neither stop nor kill them with the rest.
+    """
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+               **{forkserver.ENV_ENABLE: "0"})
+    return [SNAKEMAKE, "-s", str(Path(__file__).parents[1] / "Snakefile"), "-d", str(work),
+            "--cores", "2", "--config", "params=params.yaml"], env
+
+
 @pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")
 def test_killing_the_whole_sweep_repeatedly_loses_nothing(tmp_path):
-    clean, faulty = tmp_path / "clean", tmp_path / "faulty"
-    for work in (clean, faulty):
-        work.mkdir()
-        _longer_smoke(work / "params.yaml")
+    clean, faulty = _clean_and_faulty(tmp_path)
     snakemake(clean)
     total = _finished(clean)
 
-    # No fork server: its workers live outside the sweep's process group, so one
-    # signal could neither stop nor kill them with the rest.
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-               **{forkserver.ENV_ENABLE: "0"})
-    cmd = [SNAKEMAKE, "-s", str(Path(__file__).parents[1] / "Snakefile"), "-d", str(faulty),
-           "--cores", "2", "--config", "params=params.yaml"]
+    cmd, env = _killable_sweep(faulty)
     # The machine "crashes" (every process at once) once the sweep has finished 1, then 3, then 5
     # runs, each time while this start of the sweep has a run mid-training.
     crashed_at: dict[Path, list[int]] = {}      # run -> the epochs its checkpoint held at the crashes
@@ -149,11 +174,7 @@ def test_killing_the_whole_sweep_repeatedly_loses_nothing(tmp_path):
         snakemake(faulty, "--unlock")                 # Snakemake's own remedy for a stale lock
     snakemake(faulty)
 
-    runs_a, summary_a, comp_a = _results(clean)
-    runs_b, summary_b, comp_b = _results(faulty)
-    pd.testing.assert_frame_equal(runs_a, runs_b, check_exact=True)
-    assert summary_a == summary_b
-    pd.testing.assert_frame_equal(comp_a, comp_b, check_exact=True)
+    _assert_same_results(clean, faulty)
     # a writer killed mid-write leaves only a hidden temporary, never a truncated output
     metrics = {p.parent: json.loads(p.read_text()) for p in (faulty / "results" / "runs").rglob(METRICS_FILE)}
     assert len(metrics) == total
@@ -195,21 +216,15 @@ def test_killing_one_training_process_mid_epoch_resumes_exactly(tmp_path, smoke_
 @pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")
 def test_killing_an_adaptive_experiment_mid_round_resumes_identically(tmp_path):
     """The rounds are replayed from the runs, so a crash in round 2 loses nothing and changes nothing."""
-    clean, faulty = tmp_path / "clean", tmp_path / "faulty"
-    for work in (clean, faulty):
-        work.mkdir()
-        _longer_smoke(work / "params.yaml")
-        raw = yaml.safe_load((work / "params.yaml").read_text())
+    def adaptive(raw):
         raw["seeds"].update(noise=[0, 1, 2, 3, 4, 5], signal=[0, 1])
         raw["adaptive"] = {"max_seeds": 6, "step": 2, "futility": False}
-        (work / "params.yaml").write_text(yaml.safe_dump(raw))
+
+    clean, faulty = _clean_and_faulty(tmp_path, adaptive)
     snakemake(clean)
     assert json.loads((clean / "results" / "analysis" / "summary.json").read_text())["adaptive"]["rounds"] > 1
 
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-               **{forkserver.ENV_ENABLE: "0"})
-    cmd = [SNAKEMAKE, "-s", str(Path(__file__).parents[1] / "Snakefile"), "-d", str(faulty),
-           "--cores", "2", "--config", "params=params.yaml"]
+    cmd, env = _killable_sweep(faulty)
 
     def in_round_two():
         # round 1's record is written and a run it added is mid-training
@@ -225,10 +240,8 @@ def test_killing_an_adaptive_experiment_mid_round_resumes_identically(tmp_path):
     assert not (faulty / "results" / "analysis" / "summary.json").exists()
     snakemake(faulty, "--unlock")
     snakemake(faulty)
-    runs_a, summary_a, comp_a = _results(clean)
-    runs_b, summary_b, comp_b = _results(faulty)
-    pd.testing.assert_frame_equal(runs_a, runs_b, check_exact=True)
-    assert summary_a == summary_b
-    pd.testing.assert_frame_equal(comp_a, comp_b, check_exact=True)
+    _assert_same_results(clean, faulty)
     for record in sorted((clean / "results" / "adaptive").glob("round*.json")):
         assert record.read_bytes() == (faulty / "results" / "adaptive" / record.name).read_bytes()
+    again = snakemake(clean)                          # a finished adaptive experiment rerun is a no-op
+    assert "Nothing to be done" in again.stdout + again.stderr

@@ -479,7 +479,7 @@ def test_the_example_runs_under_dvc_in_a_repository_of_its_own_and_retrains_on_a
     with open(project / "train.py", "a") as fh:
         fh.write("# an edit of the program\n")
     assert changed() == {f"train_noise@{s}" for s in (0, 1, 2)} | {f"train_signal@lr_hi-{s}" for s in (0, 1)} | {
-        "train_sweep", "train_decompose"}
+        "train_sweep", "train_decompose", "train_adaptive"}
 
 
 @pytest.mark.parametrize("resumes", [True, False])

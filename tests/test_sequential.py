@@ -191,7 +191,7 @@ def test_plan_says_what_the_next_round_trains_and_changes_nothing(tmp_path, smok
     assert "round 2 trains 2 runs" in proc.stderr
     assert f"noisefloor train --params {path} --config wide --seed 3 --seed 4 --runs-dir {runs}" in proc.stderr
     rows = {line.split()[0]: line for line in proc.stdout.splitlines()[1:]}
-    assert "better" in rows["lr_hi"] and "decided (round 1)" in rows["lr_hi"]
+    assert "better" in rows["lr_hi"] and "round 1" in rows["lr_hi"] and "open after round 1" in rows["wide"]
     assert rows["wide"].split()[-1] == "2" and rows["lr_hi"].split()[-1] == "0"
     assert sorted(x.relative_to(runs) for x in runs.rglob("*")) == before        # changes nothing
 
@@ -220,3 +220,36 @@ def test_the_report_says_which_round_decided_each_variant(tmp_path):
     assert "round 1" in html and "stopped in round 1: the cap would not decide it" in html
     assert "22 runs trained, against 40 with every config at the cap" in html
     assert "O&#x27;Brien-Fleming-type spending" in html
+
+
+def test_a_variant_the_look_cannot_test_stays_open_and_the_others_keep_their_level():
+    runs = _runs([30.0, 0.0, 0.0])
+    runs.loc[(runs.config == "v1") & (runs.seed > 0), "m"] = np.nan        # v1: one usable run of four
+    res = replay(runs, "m", SCHEDULE, n_boot=1)
+    first = res.rounds[res.rounds["round"] == 1].set_index("config")
+    assert first.loc["v1", "verdict"] == "insufficient_runs" and first.loc["v1", "stopped"] == "open"
+    # two variants tested in round 1: each at the look's level, split over the two the look can test
+    assert first.loc["v0", "verdict"] == "better"
+    assert res.result.summary.adaptive["configs"]["v0"]["level"] == pytest.approx(res.boundaries.nominal[0])
+
+
+def test_a_stopped_variants_seeds_columns_are_at_the_last_looks_level():
+    from noisefloor.stats import analyze
+
+    runs = _runs([0.0, 0.0])
+    res = replay(runs, "m", SCHEDULE, n_boot=1)
+    assert res.state == {"v0": "futile", "v1": "futile"}           # both in round 1, at 4 seeds
+    first = runs[(runs.config == "baseline") | (runs.seed < 4)]
+    last_level = analyze(first, "m", n_boot=1, alpha=family_alpha(res.boundaries.nominal[-1], 2)).comparisons
+    round_one = analyze(first, "m", n_boot=1, alpha=family_alpha(res.boundaries.nominal[0], 2)).comparisons
+    comp = res.result.comparisons.set_index("config")
+    for col in ("mde", "seeds_needed", "seeds_for_margin"):
+        assert comp[col].tolist() == last_level.set_index("config")[col].tolist()
+    assert (comp["mde"] < round_one.set_index("config")["mde"]).all()     # not round 1's far stricter level
+
+
+def test_adaptive_without_variants_is_refused(smoke_raw, write_params):
+    smoke_raw["adaptive"] = {"max_seeds": 6}
+    smoke_raw["configs"] = {}
+    with pytest.raises(P.ParamsError, match=r"adaptive: no variant under configs"):
+        P.load(write_params(smoke_raw))

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from .aggregate import collect_runs, stale_seeds
+from .display import stopped_words
 from .errors import NoisefloorError
 from .params import Params
 from .pipeline import ADAPTIVE_RECORD
@@ -70,8 +71,9 @@ class Plan:
 
     Attributes
     ----------
-    result : AdaptiveResult
-        The replay of the rounds that have run (:func:`noisefloor.stats.sequential.replay`).
+    result : AdaptiveResult or None
+        The replay of the rounds that have run (:func:`noisefloor.stats.sequential.replay`); None while
+        round 1 is not complete.
     next_runs : tuple of (str, int)
         What the next round trains; empty when nothing is left to train.
     why_done : str
@@ -154,17 +156,16 @@ def plan_table(p: Plan, params: Params) -> pd.DataFrame:
     rows = []
     analysis = p.result.result if p.result is not None else None
     comp = analysis.comparisons.set_index("config") if analysis is not None else None
-    record = analysis.summary.adaptive["configs"] if analysis is not None else {}
+    looks = analysis.summary.adaptive["configs"] if analysis is not None else {}
     for config in (params.baseline, *params.configs):
         if config == params.baseline:
             n = analysis.summary.n_baseline if analysis is not None else None
             verdict, state = "baseline", ""
-        elif comp is not None and config in comp.index and config in record:
-            look = record[config]
-            n, verdict = look["n"], comp.loc[config, "verdict"]
-            state = "open" if look["stopped"] == "open" else f"{look['stopped']} (round {look['round']})"
+        elif comp is not None and config in comp.index and config in looks:
+            look = looks[config]
+            n, verdict, state = look["n"], comp.loc[config, "verdict"], stopped_words(look)
         else:
             n, verdict, state = None, "", "open"
-        rows.append({"config": config, "seeds": n, "verdict": verdict, "stopped": state,
+        rows.append({"config": config, "seeds": n, "verdict": verdict, "status": state,
                      "next round": len(adds.get(config, []))})
     return pd.DataFrame(rows)

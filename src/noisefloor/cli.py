@@ -60,9 +60,13 @@ def cmd_check(args) -> int:
         from .adaptive import candidate_runs, schedule
 
         sch = schedule(p)
-        confirm = (f", then up to {len(candidate_runs(p)) - len(p.runs())} more in at most {sch.rounds - 1} "
-                   f"adaptive round{'' if sch.rounds == 2 else 's'} of {sch.step} seeds per open variant "
-                   f"(at most {sch.max_seeds} each)")
+        more = len(candidate_runs(p)) - len(p.runs())
+        if p.adaptive.max_runs is not None:
+            more = min(more, p.adaptive.max_runs - len(p.runs()))
+        confirm = (f", then up to {more} more in at most {sch.rounds - 1} adaptive round"
+                   f"{'' if sch.rounds == 2 else 's'} of {sch.step} seeds per open variant (at most "
+                   f"{sch.max_seeds} each)" if sch.rounds > 1 else ", adaptive: max_seeds is the signal seeds "
+                   "(one round, the fixed design)")
     configs = len(p.config_names) - len(p.decompose_configs)
     signal = len(p.signal_seeds)
     print(f"{args.params}: ok: {what}, {configs} config{'' if configs == 1 else 's'}, {len(p.runs())} runs "
@@ -251,6 +255,8 @@ def cmd_adaptive(args) -> int:
             raise InputError("adaptive record: --out is required (where the record goes)")
         io.write_json(args.out, adaptive.record(p, args.runs_dir, args.rounds))
         return 0
+    if not args.out:
+        raise InputError("adaptive train: --out is required (the folder of the rounds' records)")
     rounds = 1
     if p.adaptive is not None:
         tried = None
@@ -269,8 +275,6 @@ def cmd_adaptive(args) -> int:
             _train_missing(p, f"adaptive round {round_}", list(todo.items()), args.runs_dir, None)
         rounds = int(now.result.rounds["round"].max())
         print(f"adaptive: {now.why_done}", file=sys.stderr)
-    if not args.out:
-        raise InputError("adaptive train: --out is required (the folder of the rounds' records)")
     for k in range(1, rounds + 1):
         io.write_json(adaptive.record_path(args.out, k), adaptive.record(p, args.runs_dir, k))
     return 0
@@ -589,7 +593,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = command("plan", "where an adaptive experiment stands, and what its next round trains",
                 "Reads PARAMS (with an adaptive section) and the finished runs under RUNS_DIR; replays the rounds "
                 "and prints one row per config on stdout: its seeds so far, its verdict, the round it stopped in "
-                "(decided, futile: the cap would not decide it, or cap) and the runs the next round adds to it. "
+                "(decided, futile: the cap would not decide it, cap, or budget: the next round would pass "
+                "adaptive.max_runs) and the runs the next round adds to it. "
                 "Changes nothing.")
     s.add_argument("--params", default="params.yaml", help="the experiment's params file")
     s.add_argument("--runs-dir", default="results/runs", help="folder of the run outputs")

@@ -48,6 +48,22 @@ VERDICT_MEANINGS = {
     "insufficient_runs": "fewer than two usable runs: no interval",
 }
 
+#: How an adaptive experiment's variant stopped, in words (the report's table and `noisefloor plan`); the
+#: fields are the variant's entry of ``summary.adaptive["configs"]``.
+STOPPED_WORDS = {
+    "decided": "round {round}",
+    "futile": "stopped in round {round}: the cap would not decide it",
+    "cap": "at the cap ({n} seeds)",
+    "budget": "stopped in round {round}: the run budget",
+    "open": "open after round {round}",
+}
+
+
+def stopped_words(look: dict) -> str:
+    """An adaptive variant's stop in words (:data:`STOPPED_WORDS`)."""
+    return STOPPED_WORDS[look["stopped"]].format(**look)
+
+
 #: Colour used for the baseline wherever it is drawn (not a verdict's colour).
 BASELINE_COLOR = "#5e3c99"
 

@@ -536,6 +536,8 @@ def _with_adaptive(params: Params, raw: dict, source: str) -> Params:
     section = raw["adaptive"]
     n_signal = len(params.signal_seeds)
     adaptive = AdaptiveParams(**{"step": n_signal, **section})
+    if not params.configs:
+        raise ParamsError(f"{source}: adaptive: no variant under configs to give more seeds to")
     if adaptive.max_seeds < n_signal:
         raise ParamsError(f"{source}: adaptive.max_seeds: {adaptive.max_seeds} is below the {n_signal} seeds.signal "
                           "every variant starts with")

@@ -40,6 +40,7 @@ from .display import (
     is_missing,
     metric_is_fraction,
     shared_decimals,
+    stopped_words,
     verdict_label,
 )
 from .io import write_text
@@ -372,16 +373,10 @@ def _comparison_table(head: list[str], first: list[list[str]], comparisons: pd.D
     return _table(head, rows, verdict_col=6, row_classes=["baseline"] * len(first) + [""] * len(comparisons))
 
 
-#: How an adaptive experiment's variant stopped, in the verdict table.
-STOPPED = {"decided": "round {round}", "futile": "stopped in round {round}: the cap would not decide it",
-           "cap": "at the cap ({n} seeds)", "budget": "stopped in round {round}: the run budget",
-           "open": "open after round {round}"}
-
-
 def _round_cell(r, adaptive: dict) -> str:
     """The round that stopped an adaptive experiment's variant, and why."""
     look = adaptive.get("configs", {}).get(str(_get(r, "config")))
-    return "" if look is None else escape(STOPPED[look["stopped"]].format(**look))
+    return "" if look is None else escape(stopped_words(look))
 
 
 def _decide_cell(r) -> str:

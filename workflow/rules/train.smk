@@ -154,6 +154,9 @@ checkpoint plan_round:
     log:
         f"{LOGS}/plan_round/round{{round}}.log",
     params:
+        # the settings the rounds are replayed with: an edit of them redoes every record
+        stats=vars(P.stats),
+        adaptive=vars(P.adaptive) if P.adaptive else None,
         code=code("plan_round"),
         params_file=PARAMS_FILE,
         runs_dir=f"{RESULTS}/runs",

@@ -164,8 +164,9 @@ class Schedule:
     max_seeds : int
         A variant's seeds never exceed this (the cap).
     grow_baseline : bool
-        Whether the baseline grows with the variants (to as many seeds as the
-        largest variant still open) once they pass its seeds.
+        Whether the baseline grows with the variants once they pass its seeds:
+        in round ``k`` it then has as many seeds as a variant open in round
+        ``k`` (:meth:`variant_count`).
 
     Seeds are added in one order: the signal seeds, the noise seeds not among
     them (in the file's order), then the integers above every noise seed.  A
@@ -228,6 +229,8 @@ def family_alpha(per_comparison: float, m: int, correction: str = "sidak") -> fl
 DECIDED = VERDICTS[:3]
 #: The power a variant must still have at the cap to go on (futility below it).
 FUTILITY_POWER = 0.5
+#: A stopped variant's columns taken at the last look's level (what more seeds would do), not its look's.
+PLANNING_COLUMNS = ("mde", "mde_upper", "seeds_needed", "seeds_needed_upper", "seeds_needed_to", "seeds_for_margin")
 
 
 #: The columns of :attr:`AdaptiveResult.rounds`.
@@ -249,10 +252,10 @@ class AdaptiveResult:
     rounds : pandas.DataFrame
         One row per (round, variant) analysed, columns :data:`ROUND_COLUMNS`:
         ``stopped`` is ``decided``, ``futile`` (the cap would not decide it),
-        ``cap``, ``budget`` (the next round would pass ``max_runs``) or
-        ``open``; ``level`` the per-comparison level of that look.
+        ``cap`` or ``open``; ``level`` the per-comparison level of that look.
     state : dict
-        Each variant's ``stopped`` after the last round analysed.
+        Each variant's ``stopped`` after the last round analysed; ``budget``
+        for a variant still open when the next round would pass ``max_runs``.
     next_round : tuple of (str, int)
         The (config, seed) runs the next round adds (some may exist already);
         empty when every variant is decided, futile or capped.
@@ -268,6 +271,12 @@ class AdaptiveResult:
     next_round: tuple
     used: tuple
     boundaries: Boundaries
+
+
+def _testable(row) -> bool:
+    """Whether the look could test the variant at all (two usable runs and a spread): one that could not
+    stays open, whatever futility says, so more runs can make it testable."""
+    return row["n"] >= 2 and bool(np.isfinite(row["std_moderated"]))
 
 
 def _would_decide(row, schedule: Schedule, level: float, margin: float, noise_sd: float) -> bool:
@@ -313,6 +322,7 @@ def replay(runs: pd.DataFrame, metric: str, schedule: Schedule, *, baseline: str
     seeds_of = {v: schedule.order(schedule.variant_count(1)) for v in variants}
     state = {v: "open" for v in variants}
     rows, history, last, used, nxt = {}, [], None, [], ()
+    margin = equivalence_margin
     limit = schedule.rounds if rounds is None else min(rounds, schedule.rounds)
     for k in range(1, schedule.rounds + 1):
         for v in variants:
@@ -329,11 +339,23 @@ def replay(runs: pd.DataFrame, metric: str, schedule: Schedule, *, baseline: str
             break
         used += list(added)
         level = bnd.nominal[k - 1]
-        last = analyze(runs.loc[pairs.isin(set(wanted))], metric, baseline=baseline,
-                       alpha=family_alpha(level, m, correction), correction=correction,
-                       equivalence_margin=equivalence_margin, **analyze_kw)
+        data = runs.loc[pairs.isin(set(wanted))]
+
+        def look(at, family=m):
+            return analyze(data, metric, baseline=baseline, alpha=family_alpha(at, family, correction),
+                           correction=correction, equivalence_margin=margin, **analyze_kw)
+
+        last = look(level)
+        # The margin is fixed at round 1 (the noise floor of the baseline's noise seeds, by default): a
+        # baseline that grows (grow_baseline) must not move what "equivalent" means between looks.
+        first = last.summary.equivalence_margin
+        if margin is None and first is not None and math.isfinite(first) and first > 0:
+            margin = float(first)
+        family = last.summary.family_size or m
+        if family != m:      # a variant this look cannot test leaves the others' split to the family it has
+            last = look(level, family)
+        planning = None      # the seeds columns at the last look's level, for the variants that stop here
         comp = last.comparisons.set_index("config")
-        margin = equivalence_margin if equivalence_margin is not None else last.summary.noise_floor
         for v in variants:
             if state[v] != "open":
                 continue
@@ -344,8 +366,16 @@ def replay(runs: pd.DataFrame, metric: str, schedule: Schedule, *, baseline: str
                 state[v] = "decided"
             elif k == schedule.rounds:
                 state[v] = "cap"
-            elif futility and not _would_decide(row, schedule, bnd.nominal[-1], margin, last.summary.noise_floor):
+            elif futility and _testable(row) and not _would_decide(row, schedule, bnd.nominal[-1], margin,
+                                                                   last.summary.noise_floor):
                 state[v] = "futile"
+            if state[v] != "open":
+                # What more seeds would do in a new experiment is a question at the last look's level, not
+                # at this look's (1.6e-5 in round 1 of five): mde and the seeds columns are taken there.
+                planning = look(bnd.nominal[-1], family) if planning is None else planning
+                plan_row = planning.comparisons.set_index("config").loc[v]
+                for col in PLANNING_COLUMNS:
+                    row[col] = plan_row[col]
             rows[v] = row
             history.append({"round": k, "config": v, "n": int(row["n"]), "verdict": row["verdict"],
                             "stopped": state[v], "level": level})
@@ -355,7 +385,7 @@ def replay(runs: pd.DataFrame, metric: str, schedule: Schedule, *, baseline: str
     result = None
     if last is not None:
         result = analyze(runs.loc[pairs.isin(set(used))], metric, baseline=baseline, alpha=alpha,
-                         correction=correction, equivalence_margin=equivalence_margin, looks=looks, **analyze_kw)
+                         correction=correction, equivalence_margin=margin, looks=looks, **analyze_kw)
         stop = {r["config"]: r for r in history}          # each variant's last look
         record = {
             "spending": spending, "max_seeds": schedule.max_seeds, "step": schedule.step,
@@ -365,6 +395,8 @@ def replay(runs: pd.DataFrame, metric: str, schedule: Schedule, *, baseline: str
                             "level": float(stop[v]["level"])} for v in variants if v in stop},
             "next_round": [[c, int(s)] for c, s in nxt],
         }
-        result = dataclasses.replace(result, summary=dataclasses.replace(result.summary, adaptive=record))
+        source = "params" if equivalence_margin is not None else "noise floor"
+        result = dataclasses.replace(result, summary=dataclasses.replace(
+            result.summary, adaptive=record, equivalence_margin_source=source))
     return AdaptiveResult(result=result, rounds=pd.DataFrame(history, columns=list(ROUND_COLUMNS)),
                           state=dict(state), next_round=nxt, used=tuple(used), boundaries=bnd)

@@ -205,7 +205,8 @@ class Summary:
     adaptive: dict = _f("adaptive seeds", "an adaptive experiment's rounds (null for a fixed design): spending, "
                                           "max_seeds, step, rounds analysed, runs trained, runs_at_cap (every "
                                           "config at the cap), and per variant the round that stopped it, why "
-                                          "(decided, futile: the cap would not decide it, cap, open), its seeds "
+                                          "(decided, futile: the cap would not decide it, cap, budget: the next round "
+                                          "would pass max_runs, open), its seeds "
                                           "and that look's per-comparison level; next_round: the runs the next "
                                           "round adds")
 
