@@ -122,7 +122,7 @@ def test_dry_run_of_the_shipped_pipeline_lists_every_run(dvc_required, tmp_path)
             "2> results/logs/train/wd_1e3/seed3.log") in out
     # A dry run stops at the first stage whose inputs do not exist yet (DVC issue #9021); the
     # rest of the pipeline is in the stage list.
-    assert "ERROR" not in out or "failed to reproduce 'aggregate': [Errno 2] No such file" in out
+    assert "ERROR" not in out or "failed to reproduce 'train_adaptive': [Errno 2] No such file" in out
     names = dvc(project, "stage", "list", "--name-only").split()
     assert names == train + ["train_sweep", "train_decompose", "train_adaptive", "aggregate", "analyze", "plot",
                              "report_html"]

@@ -179,8 +179,9 @@ def test_dry_run_of_the_shipped_workflow_plans_every_run(tmp_path):
     if SNAKEMAKE is None:
         pytest.skip("snakemake is not installed")
     shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
-    # 20 noise seeds of the baseline; 4 variants x 4 signal seeds; one job per later step (sweep_select and
-    # decompose_record write the records of a sweep and a decomposition, here that there are none, as DVC does)
+    # 20 noise seeds of the baseline; 4 variants x 4 signal seeds; one job per later step (sweep_select,
+    # decompose_record and plan_round write the records of a sweep, a decomposition and adaptive rounds,
+    # here that there are none, as DVC does)
     assert job_stats(snakemake(tmp_path, "-n").stdout) == {
-        "train_noise": 20, "train_signal": 16, "sweep_select": 1, "decompose_record": 1, "aggregate": 1,
-        "analyze": 1, "plot": 1, "report_html": 1, "all": 1, "total": 43}
+        "train_noise": 20, "train_signal": 16, "sweep_select": 1, "decompose_record": 1, "plan_round": 1,
+        "aggregate": 1, "analyze": 1, "plot": 1, "report_html": 1, "all": 1, "total": 44}

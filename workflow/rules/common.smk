@@ -193,9 +193,11 @@ def get_round_metrics(wildcards):
 
 
 def get_adaptive_metrics(wildcards):
-    """metrics.json of every run the adaptive experiment trains: round after round until a record adds nothing."""
+    """metrics.json of every run the adaptive experiment trains: round after round until a record adds nothing.
+
+    Without an adaptive section: round 1's record alone (one saying so, as under DVC)."""
     if P.adaptive is None:
-        return []
+        return [f"{RESULTS}/{nf_pipeline.ADAPTIVE_RECORD.format(round=1)}"]
     k = 1
     while True:
         record = json.loads(Path(checkpoints.plan_round.get(round=k).output.record).read_text())
