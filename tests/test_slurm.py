@@ -59,13 +59,18 @@ def _unavailable() -> str | None:
     return slurm_cluster.missing()
 
 
-@pytest.fixture(scope="module")
-def cluster():
+def _require_slurm() -> None:
+    """Skip where Slurm cannot run here, or fail where the run says it must (NOISEFLOOR_REQUIRE_SLURM=1)."""
     reason = _unavailable()
     if reason:
         if os.environ.get("NOISEFLOOR_REQUIRE_SLURM") == "1":
             pytest.fail(f"NOISEFLOOR_REQUIRE_SLURM=1 but {reason}")
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    _require_slurm()
     # Finished jobs stay visible to squeue/scontrol for an hour: the checks
     # below look them up after the whole sweep, minutes after the first ended.
     with slurm_cluster.LocalSlurm(min_job_age=3600) as c:
@@ -316,8 +321,11 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.slow
-def test_an_adaptive_experiment_trains_every_round_as_slurm_jobs(cluster, tmp_path_factory):
-    """The rounds' checkpoints run locally; each round's runs are Slurm jobs; the results equal a local run's."""
+def test_an_adaptive_experiment_trains_every_round_as_slurm_jobs(tmp_path_factory):
+    """The rounds' checkpoints run locally; each round's runs are Slurm jobs; the results equal a local run's.
+
+    A cluster of its own: the shared one's job list is the sweep's, which another test counts."""
+    _require_slurm()
     works = {}
     for name in ("slurm_adaptive", "local_adaptive"):
         work = _workdir(tmp_path_factory, name)
@@ -325,8 +333,9 @@ def test_an_adaptive_experiment_trains_every_round_as_slurm_jobs(cluster, tmp_pa
         raw["adaptive"] = {"max_seeds": 3, "step": 1, "futility": False}
         (work / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
         works[name] = work
-    _snakemake(works["slurm_adaptive"], ["--workflow-profile", str(PROFILE)], cluster.env(_clean_env(os.environ)),
-               SWEEP_TIMEOUT_S, watch=_unseen_job_ends(cluster, NOTICE_S))
+    with slurm_cluster.LocalSlurm(min_job_age=3600) as cluster:
+        _snakemake(works["slurm_adaptive"], ["--workflow-profile", str(PROFILE)],
+                   cluster.env(_clean_env(os.environ)), SWEEP_TIMEOUT_S, watch=_unseen_job_ends(cluster, NOTICE_S))
     _snakemake(works["local_adaptive"], ["--cores", "2"], _clean_env(os.environ), SWEEP_TIMEOUT_S)
     on_slurm, local = (pd.read_csv(w / "results" / "runs.csv", dtype={"slurm_job_id": "string"})
                        for w in works.values())
