@@ -48,11 +48,30 @@ def finished_runs(params: Params, runs_dir: str | Path) -> pd.DataFrame:
     """The runs table of the candidate runs whose outputs exist and belong to these params (the others are
     not yet run, or stale)."""
     rows = []
+    candidates = candidate_runs(params)
     for config in (params.baseline, *params.configs):
-        mine = [r for r in candidate_runs(params) if r[0] == config]
+        mine = [r for r in candidates if r[0] == config]
         stale = set(stale_seeds(params, runs_dir, config, [s for _, s, _ in mine]))
         rows += [r for r in mine if r[1] not in stale]
     return collect_runs(params, runs_dir, rows) if rows else pd.DataFrame(columns=["config", "seed"])
+
+
+def by_config(pairs) -> dict[str, list[int]]:
+    """(config, seed) pairs as {config: its seeds}, in the pairs' order."""
+    out: dict[str, list[int]] = {}
+    for config, seed in pairs:
+        out.setdefault(config, []).append(seed)
+    return out
+
+
+def _replay(params: Params, runs: pd.DataFrame, metric: str, **how):
+    """:func:`noisefloor.stats.sequential.replay` with the params' adaptive settings (``how``: analyze's
+    keywords, and ``rounds``)."""
+    from .stats.sequential import replay
+
+    a = params.adaptive
+    return replay(runs, metric, schedule(params), spending=a.spending, futility=a.futility, max_runs=a.max_runs,
+                  **how)
 
 
 def experiment_runs(params: Params, runs_dir: str | Path, rounds: int | None = None) -> list[tuple[str, int, str]]:
@@ -91,25 +110,18 @@ def plan(params: Params, runs_dir: str | Path, runs: pd.DataFrame | None = None,
 
     ``runs``: the runs table, when already read (else the finished candidate runs in ``runs_dir``).
     """
-    from .stats.sequential import replay
-
-    sch = schedule(params)
     runs = finished_runs(params, runs_dir) if runs is None else runs
     st = params.stats
-    first = [(params.baseline, s) for s in params.noise_seeds] + [(c, s) for c in params.configs
-                                                                  for s in params.signal_seeds]
     have = set(zip(runs["config"], runs["seed"].astype(int))) if len(runs) else set()
-    if any(pair not in have for pair in first):
-        missing = tuple(pair for pair in first if pair not in have)
+    missing = tuple(pair for pair in params.runs() if pair not in have)      # round 1: the fixed design
+    if missing:
         return Plan(result=None, next_runs=missing, why_done="")
-    a = params.adaptive
-    result = replay(runs, st.metric, sch, baseline=params.baseline, alpha=st.alpha, correction=st.correction,
-                    spending=a.spending, futility=a.futility, equivalence_margin=st.equivalence_margin,
-                    direction=st.direction, confidence_level=st.confidence_level, power=st.power, n_boot=st.n_boot,
-                    rounds=rounds, max_runs=a.max_runs)
+    result = _replay(params, runs, st.metric, baseline=params.baseline, alpha=st.alpha, correction=st.correction,
+                     equivalence_margin=st.equivalence_margin, direction=st.direction,
+                     confidence_level=st.confidence_level, power=st.power, n_boot=st.n_boot, rounds=rounds)
     if "budget" in result.state.values():
         return Plan(result=result, next_runs=(), why_done=f"the next round would pass adaptive.max_runs "
-                                                          f"({a.max_runs}; {len(result.used)} run)")
+                                                          f"({params.adaptive.max_runs}; {len(result.used)} run)")
     if not result.next_round:
         return Plan(result=result, next_runs=(), why_done="every variant is decided, futile or at the cap")
     return Plan(result=result, next_runs=tuple(pair for pair in result.next_round if pair not in have), why_done="")
@@ -120,28 +132,32 @@ def record_path(folder: str | Path, k: int) -> Path:
     return Path(folder) / Path(ADAPTIVE_RECORD.format(round=k)).name
 
 
-def record(params: Params, runs_dir: str | Path, rounds: int) -> dict:
-    """The record of rounds 1 to ``rounds``: the runs the next round adds (none when the experiment is done).
+def records(params: Params, runs_dir: str | Path, rounds: int | None = None) -> list[dict]:
+    """The records of rounds 1, 2, ... (at most ``rounds``), from one replay: each the runs the round after it
+    adds (none when the experiment is done).
 
-    Without an adaptive section: a record saying so, with nothing to add (the engines' step still runs).
+    Without an adaptive section: one record saying so, with nothing to add (the engines' step still runs).
     """
     if params.adaptive is None:
-        return {"adaptive": None, "rounds": rounds, "next_round": [], "why_done": "no adaptive section"}
+        return [{"adaptive": None, "rounds": rounds or 1, "next_round": [], "why_done": "no adaptive section"}]
     p = plan(params, runs_dir, rounds=rounds)
     if p.result is None:
         raise AdaptiveError(f"{runs_dir}: round 1 is not complete ({len(p.next_runs)} runs missing)")
-    return {"adaptive": dict(vars(params.adaptive)), "rounds": rounds,
-            "next_round": [[c, s] for c, s in p.result.next_round], "why_done": p.why_done}
+    added = p.result.added
+    nexts = [*added[1:], p.result.next_round]
+    return [{"adaptive": dict(vars(params.adaptive)), "rounds": k, "next_round": [[c, s] for c, s in nxt],
+             "why_done": p.why_done if k == len(added) else ""} for k, nxt in enumerate(nexts, start=1)]
+
+
+def record(params: Params, runs_dir: str | Path, rounds: int) -> dict:
+    """The record of rounds 1 to ``rounds`` (Snakemake's checkpoint for round ``rounds``)."""
+    return {**records(params, runs_dir, rounds)[-1], "rounds": rounds}
 
 
 def analyze(params: Params, runs: pd.DataFrame, metric: str, **how):
     """The analysis of an adaptive experiment's runs: :func:`~noisefloor.stats.analyze` over the rounds' runs,
     each variant's verdict and interval from the look that stopped it (``how``: analyze's keywords)."""
-    from .stats.sequential import replay
-
-    a = params.adaptive
-    result = replay(runs, metric, schedule(params), spending=a.spending, futility=a.futility, max_runs=a.max_runs,
-                    **how).result
+    result = _replay(params, runs, metric, **how).result
     if result is None:
         raise AdaptiveError(f"{params.source}: the first round's runs are not all in the runs table "
                             "(every baseline noise seed and every variant's signal seeds)")
@@ -150,9 +166,7 @@ def analyze(params: Params, runs: pd.DataFrame, metric: str, **how):
 
 def plan_table(p: Plan, params: Params) -> pd.DataFrame:
     """One row per config: its seeds so far, its verdict, the round it stopped in (or open), what the next round adds."""
-    adds = {}
-    for config, seed in p.next_runs:
-        adds.setdefault(config, []).append(seed)
+    adds = by_config(p.next_runs)
     rows = []
     analysis = p.result.result if p.result is not None else None
     comp = analysis.comparisons.set_index("config") if analysis is not None else None

@@ -257,7 +257,6 @@ def cmd_adaptive(args) -> int:
         return 0
     if not args.out:
         raise InputError("adaptive train: --out is required (the folder of the rounds' records)")
-    rounds = 1
     if p.adaptive is not None:
         tried = None
         while True:
@@ -268,15 +267,12 @@ def cmd_adaptive(args) -> int:
                 raise InputError(f"adaptive train: {len(tried)} run(s) left no metrics.json, e.g. "
                                  f"config={tried[0][0]} seed={tried[0][1]}; see its log")
             tried = now.next_runs
-            todo = {}
-            for config, seed in now.next_runs:
-                todo.setdefault(config, []).append(seed)
-            round_ = 1 if now.result is None else int(now.result.rounds["round"].max()) + 1
-            _train_missing(p, f"adaptive round {round_}", list(todo.items()), args.runs_dir, None)
-        rounds = int(now.result.rounds["round"].max())
+            round_ = 1 if now.result is None else len(now.result.added) + 1
+            _train_missing(p, f"adaptive round {round_}", list(adaptive.by_config(now.next_runs).items()),
+                           args.runs_dir, None)
         print(f"adaptive: {now.why_done}", file=sys.stderr)
-    for k in range(1, rounds + 1):
-        io.write_json(adaptive.record_path(args.out, k), adaptive.record(p, args.runs_dir, k))
+    for k, rec in enumerate(adaptive.records(p, args.runs_dir), start=1):
+        io.write_json(adaptive.record_path(args.out, k), rec)
     return 0
 
 
@@ -290,13 +286,9 @@ def cmd_plan(args) -> int:
     if result.result is None:
         print(f"plan: the first round is not complete: {len(result.next_runs)} runs to train", file=sys.stderr)
     elif result.next_runs:
-        looks = result.result.rounds["round"].max()
-        print(f"plan: round {looks + 1} trains {len(result.next_runs)} runs", file=sys.stderr)
+        print(f"plan: round {len(result.result.added) + 1} trains {len(result.next_runs)} runs", file=sys.stderr)
     if result.next_runs:
-        seeds = {}
-        for config, seed in result.next_runs:
-            seeds.setdefault(config, []).append(seed)
-        for config, ss in seeds.items():
+        for config, ss in adaptive.by_config(result.next_runs).items():
             print(f"  noisefloor train --params {shlex.quote(args.params)} --config {config} "
                   + " ".join(f"--seed {s}" for s in ss) + f" --runs-dir {shlex.quote(args.runs_dir)}",
                   file=sys.stderr)

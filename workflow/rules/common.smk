@@ -176,31 +176,29 @@ def get_final_outputs():
     return [path for step in ("aggregate", "analyze", "plot", "report_html") for path in step_outputs(step).values()]
 
 
-def adaptive_pairs(rounds):
-    """(config, seed) of the first ``rounds`` rounds: round 1's, then what each round's record added."""
-    pairs = [(c, s) for c, s in P.runs()]
-    for k in range(1, rounds):
+def adaptive_metrics(rounds=None):
+    """metrics.json of the runs of rounds 1 .. ``rounds`` (all of them: None): round 1's, then what each
+    round's record (the plan_round checkpoint's) added, until one adds nothing."""
+    pairs = list(P.runs())
+    k = 1
+    while rounds is None or k < rounds:
         record = json.loads(Path(checkpoints.plan_round.get(round=k).output.record).read_text())
         if not record["next_round"]:
             break
         pairs += [(c, int(s)) for c, s in record["next_round"]]
-    return pairs
+        k += 1
+    return [run_outputs(c, s)["metrics"] for c, s in pairs]
 
 
 def get_round_metrics(wildcards):
-    """metrics.json of every run of rounds 1 .. {round} (the checkpoint of each earlier round says what it added)."""
-    return [run_outputs(c, s)["metrics"] for c, s in adaptive_pairs(int(wildcards.round))]
+    """metrics.json of every run of rounds 1 .. {round}."""
+    return adaptive_metrics(int(wildcards.round))
 
 
 def get_adaptive_metrics(wildcards):
-    """metrics.json of every run the adaptive experiment trains: round after round until a record adds nothing.
+    """metrics.json of every run the adaptive experiment trains.
 
     Without an adaptive section: round 1's record alone (one saying so, as under DVC)."""
     if P.adaptive is None:
         return [f"{RESULTS}/{nf_pipeline.ADAPTIVE_RECORD.format(round=1)}"]
-    k = 1
-    while True:
-        record = json.loads(Path(checkpoints.plan_round.get(round=k).output.record).read_text())
-        if not record["next_round"]:
-            return [run_outputs(c, s)["metrics"] for c, s in adaptive_pairs(k + 1)]
-        k += 1
+    return adaptive_metrics()

@@ -259,8 +259,8 @@ class AdaptiveResult:
     next_round : tuple of (str, int)
         The (config, seed) runs the next round adds (some may exist already);
         empty when every variant is decided, futile or capped.
-    used : tuple of (str, int)
-        Every run the analysed rounds used, in the order the rounds added them.
+    added : tuple of tuple of (str, int)
+        Per round analysed, the runs it added (round 1's: the fixed design's).
     boundaries : Boundaries
         The looks' levels (one comparison's, at the per-comparison level).
     """
@@ -269,8 +269,13 @@ class AdaptiveResult:
     rounds: pd.DataFrame
     state: dict
     next_round: tuple
-    used: tuple
+    added: tuple
     boundaries: Boundaries
+
+    @property
+    def used(self) -> tuple:
+        """Every run the analysed rounds used, in the order the rounds added them."""
+        return tuple(pair for runs in self.added for pair in runs)
 
 
 def _testable(row) -> bool:
@@ -321,7 +326,7 @@ def replay(runs: pd.DataFrame, metric: str, schedule: Schedule, *, baseline: str
     have = set(pairs)
     seeds_of = {v: schedule.order(schedule.variant_count(1)) for v in variants}
     state = {v: "open" for v in variants}
-    rows, history, last, used, nxt = {}, [], None, [], ()
+    rows, history, last, used, per_round, nxt = {}, [], None, [], [], ()
     margin = equivalence_margin
     limit = schedule.rounds if rounds is None else min(rounds, schedule.rounds)
     for k in range(1, schedule.rounds + 1):
@@ -338,6 +343,7 @@ def replay(runs: pd.DataFrame, metric: str, schedule: Schedule, *, baseline: str
             nxt = added
             break
         used += list(added)
+        per_round.append(added)
         level = bnd.nominal[k - 1]
         data = runs.loc[pairs.isin(set(wanted))]
 
@@ -399,4 +405,4 @@ def replay(runs: pd.DataFrame, metric: str, schedule: Schedule, *, baseline: str
         result = dataclasses.replace(result, summary=dataclasses.replace(
             result.summary, adaptive=record, equivalence_margin_source=source))
     return AdaptiveResult(result=result, rounds=pd.DataFrame(history, columns=list(ROUND_COLUMNS)),
-                          state=dict(state), next_round=nxt, used=tuple(used), boundaries=bnd)
+                          state=dict(state), next_round=nxt, added=tuple(per_round), boundaries=bnd)
