@@ -68,3 +68,44 @@ def metrics_of(runs_dir: Path) -> dict[str, dict]:
         m = json.loads(path.read_text())
         out[str(path.relative_to(runs_dir))] = {k: v for k, v in m.items() if k not in TIMING_KEYS}
     return out
+
+
+def dvc_project(dest: Path, params_text: str) -> Path:
+    """A git repository holding this checkout's files (as a clone would) with ``params_text`` as params.yaml."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    for rel in files:
+        if rel != "dvc.lock" and (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+    (dest / "params.yaml").write_text(params_text)
+    for cmd in (["init", "-q"], ["add", "-A"],
+                ["-c", "user.name=bench", "-c", "user.email=bench@invalid", "commit", "-q", "-m", "project"]):
+        subprocess.run(["git", *cmd], cwd=dest, check=True, capture_output=True)
+    return dest
+
+
+def same_metrics(name: str, got: dict, reference: dict | None, n_runs: int) -> dict:
+    """Stop unless ``got`` (:func:`metrics_of`) has ``n_runs`` runs, each as in ``reference`` (the first pass's,
+    None on the first pass); returns the reference."""
+    if len(got) != n_runs:
+        sys.exit(f"{name}: {len(got)} runs written, expected {n_runs}")
+    if reference is None:
+        return got
+    if got != reference:
+        bad = sorted(k for k in reference if got.get(k) != reference[k])
+        sys.exit(f"{name}: metrics differ from the first pass in {len(bad)} runs, e.g. {bad[:3]}")
+    return reference
+
+
+def print_ratios(times: dict, baseline: str, n_runs: int, width: int = 28) -> None:
+    """Each candidate's median seconds and its ratio to ``baseline``'s median (the same run's)."""
+    import statistics
+
+    base = statistics.median(times[baseline])
+    print(f"\nmetrics.json identical (timing fields aside) in all {n_runs} runs of every pass")
+    print(f"{'':<{width}}{'median s':>10}{'ratio to ' + baseline:>{len(baseline) + 12}}")
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        label = f"{name} (baseline)" if name == baseline else name
+        print(f"{label:<{width}}{med:10.1f}{med / base:{len(baseline) + 12}.2f}")

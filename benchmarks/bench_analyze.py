@@ -65,11 +65,11 @@ def main() -> None:
     t_analyze = time.perf_counter() - t0
     t_scipy = scipy_yardstick(runs, "val_acc")
     s = result.summary
-    print(f"runs: {len(runs)}  configs: {s['n_configs']}  seeds: {N_SEEDS}")
+    print(f"runs: {len(runs)}  configs: {s.n_configs}  seeds: {N_SEEDS}")
     print(f"analyze (n_boot=2000): {t_analyze:.2f} s")
-    print(f"scipy f_oneway + {s['n_variants']} x ttest_rel: {t_scipy:.3f} s")
+    print(f"scipy f_oneway + {s.n_variants} x ttest_rel: {t_scipy:.3f} s")
     print(f"ratio: {t_analyze / t_scipy:.0f}x")
-    print(f"noise floor {s['noise_floor']:.4f}, better {s['n_better']}, worse {s['n_worse']}")
+    print(f"noise floor {s.noise_floor:.4f}, better {s.n_better}, worse {s.n_worse}")
 
 
 if __name__ == "__main__":

@@ -19,9 +19,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -29,7 +27,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, child_env, machine, timed, tool  # noqa: E402
+from _common import ROOT, child_env, dvc_project, machine, timed, tool  # noqa: E402
 
 SIZES = {"4 runs (baseline)": (2, 1, 2), "100 runs": (60, 4, 10)}
 
@@ -52,21 +50,6 @@ def snakemake_cmd(work: Path) -> list[str]:
             "--config", "params=params.yaml", "--quiet", "all"]
 
 
-def dvc_project(dest: Path, params: dict) -> Path:
-    """A git repository holding this checkout's files (as a clone would) with ``params``."""
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.splitlines()
-    for rel in files:
-        if rel != "dvc.lock" and (ROOT / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, dest / rel)
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for cmd in (["init", "-q"], ["add", "-A"],
-                ["-c", "user.name=bench", "-c", "user.email=bench@invalid", "commit", "-q", "-m", "project"]):
-        subprocess.run(["git", *cmd], cwd=dest, check=True, capture_output=True)
-    return dest
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=3)
@@ -85,7 +68,7 @@ def main() -> int:
             env = child_env(NOISEFLOOR_FORKSERVER_DIR=server_dir)
             works[("snakemake", label)] = (snakemake_cmd(work), env, work)
             if have_dvc:
-                work = dvc_project(tmp / f"dvc-{size[0]}", raw)
+                work = dvc_project(tmp / f"dvc-{size[0]}", yaml.safe_dump(raw, sort_keys=False))
                 env = dict(child_env(NOISEFLOOR_FORKSERVER_DIR=server_dir, DVC_NO_ANALYTICS="1"),
                            PYTHONPATH=str(work / "src"))
                 works[("dvc", label)] = ([tool("dvc"), "repro", "-q"], env, work)

@@ -28,7 +28,6 @@ import argparse
 import multiprocessing as mp
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, child_env, machine, metrics_of, tool  # noqa: E402
+from _common import ROOT, child_env, machine, metrics_of, print_ratios, same_metrics, tool  # noqa: E402
 
 _state: dict = {}
 
@@ -152,21 +151,8 @@ def main() -> int:
                     times[f"{name}: whole pipeline"].append(t_all)
                     print(f"  pass {i + 1}: {name:<20} {t_train:8.1f} s training, {t_all:8.1f} s in all",
                           flush=True)
-                got = metrics_of(work / "results" / "runs")
-                if len(got) != n_runs:
-                    sys.exit(f"{name}: {len(got)} runs written, expected {n_runs}")
-                if reference is None:
-                    reference = got
-                elif got != reference:
-                    bad = sorted(k for k in reference if got.get(k) != reference[k])
-                    sys.exit(f"{name}: metrics differ from the first pass in {len(bad)} runs, e.g. {bad[:3]}")
-        base = statistics.median(times["bare"])
-        print(f"\nmetrics.json identical (timing fields aside) in all {n_runs} runs of every pass")
-        print(f"{'':<36}{'median s':>10}{'ratio to bare':>15}")
-        for name, ts in times.items():
-            med = statistics.median(ts)
-            label = "bare (baseline)" if name == "bare" else name
-            print(f"{label:<36}{med:10.1f}{med / base:15.2f}")
+                reference = same_metrics(name, metrics_of(work / "results" / "runs"), reference, n_runs)
+        print_ratios(times, "bare", n_runs, width=36)
     return 0
 
 

@@ -9,10 +9,9 @@ import matplotlib
 import pytest
 import yaml
 
-matplotlib.use("Agg")
+from tests.helpers import SMOKE
 
-ROOT = Path(__file__).resolve().parents[1]
-SMOKE = ROOT / "tests" / "fixtures" / "params.smoke.yaml"
+matplotlib.use("Agg")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -63,3 +62,11 @@ def write_params(tmp_path):
         return path
 
     return _write
+
+
+@pytest.fixture(scope="module")
+def result():
+    """The real analysis of the synthetic sweep (tests/synthetic.py): the figures' and the report's input."""
+    from tests import synthetic
+
+    return synthetic.analysis(synthetic.make_runs())

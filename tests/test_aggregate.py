@@ -4,7 +4,7 @@ import pytest
 
 from noisefloor import params as P
 from noisefloor.aggregate import AggregateError, collect_histories, collect_runs, run_dir
-from tests.conftest import SMOKE
+from tests.helpers import SMOKE
 
 
 def _fake_runs(p, runs_dir, skip=()):

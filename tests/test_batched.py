@@ -204,7 +204,7 @@ def test_on_cpu_a_seeds_result_does_not_depend_on_its_batch_mates(smoke, splits,
 
 @pytest.mark.slow
 def test_snakemake_trains_seed_blocks_and_reruns_only_the_block_a_seed_joins(smoke_raw, tmp_path):
-    from tests.test_workflow import SNAKEMAKE, metrics_stamps, snakemake
+    from tests.helpers import SNAKEMAKE, metrics_stamps, snakemake
 
     if SNAKEMAKE is None:
         pytest.skip("snakemake is not installed")

@@ -1,10 +1,7 @@
 """The prepared GPU sweep: its params stay valid and at the scale it is meant to show."""
 
-from pathlib import Path
-
 from noisefloor import params as P
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT
 
 
 def test_gpu_sweep_params_are_valid_and_real_scale():

@@ -65,13 +65,13 @@ def report_file(tmp_path_factory):
     assert s.noise_sources is not None
     out = {f.key: work / "plots" / f.file for f in FIGURES}
     plots.plot_noise_vs_signal(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS,
-                               out["noise_vs_signal"], summary=s)
+                               out["noise_vs_signal"], summary=s, percent=True)
     plots.plot_config_distributions(runs, res.comparisons, "val_acc", sy.BASELINE, s.noise_floor,
-                                    out["config_distributions"])
+                                    out["config_distributions"], percent=True)
     plots.plot_differences(res.comparisons, s.noise_floor, out["differences"], metric="val_acc",
-                           margin=s.equivalence_margin)
+                           margin=s.equivalence_margin, percent=True)
     plots.plot_learning_curves(histories, "val_acc", sy.BASELINE, sy.SIGNAL_SEEDS, out["learning_curves"],
-                               runs=runs, noise_floor=s.noise_floor)
+                               runs=runs, noise_floor=s.noise_floor, percent=True)
     plots.plot_search_payoff(runs, "val_acc", sy.BASELINE, out["search_payoff"], summary=s)
     plots.plot_marginal_effects(runs, res.comparisons, "val_acc", sy.BASELINE, out["marginal_effects"], summary=s)
     plots.plot_importance(res.importance, out["importance"], metric="val_acc")

@@ -25,12 +25,9 @@ from pathlib import Path
 import pytest
 
 from noisefloor import pipeline
-from tests.conftest import SMOKE
-from tests.project import make_project
+from tests.helpers import BIN, SMOKE, SNAKEMAKE, make_project
 
 pytestmark = pytest.mark.slow
-BIN = Path(sys.executable).parent
-SNAKEMAKE = shutil.which("snakemake", path=str(BIN))
 DVC = shutil.which("dvc", path=str(BIN))
 ANALYSIS_STEPS = ["aggregate", "analyze", "plot", "report_html"]
 

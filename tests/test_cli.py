@@ -152,7 +152,7 @@ def test_missing_inputs_of_plot_and_report_are_one_line_errors(tmp_path):
 
 
 def test_a_wandb_export_is_analysed_as_it_is(tmp_path):
-    from tests.test_runs_table import wandb_export
+    from tests.helpers import wandb_export
 
     t = wandb_export()
     t.loc[t["config/lr"] == 0.003, "val_acc"] += 0.03           # a real improvement
@@ -169,7 +169,7 @@ def test_a_wandb_export_is_analysed_as_it_is(tmp_path):
 
 
 def test_an_mlflow_export_with_params_columns(tmp_path):
-    from tests.test_runs_table import wandb_export
+    from tests.helpers import wandb_export
 
     t = wandb_export().rename(columns={"config/lr": "params.lr", "config/batch_size": "params.batch_size",
                                        "config/seed": "params.seed", "Name": "run_id", "val_acc": "metrics.val_acc"})

@@ -389,9 +389,9 @@ def test_summary_noise_floor_is_the_baselines_own():
     assert s.equal_variance_pvalue < 0.05 and s.noise_floor_pooled is None    # not pooled across unequal spreads
     ref = anova_oneway(groups, use_var="unequal")
     assert s.configs_differ_pvalue == pytest.approx(ref.pvalue, rel=1e-9)
-    spread = {x["config"]: x for x in s.config_spreads}
+    spread = {x.config: x for x in s.config_spreads}
     assert list(spread) == ["baseline", "lr_hi", "hidden_64", "batch_50", "wd_1e3"]
-    assert spread["batch_50"]["sd"] > 5 * spread["baseline"]["sd"]
+    assert spread["batch_50"].sd > 5 * spread["baseline"].sd
 
 
 def test_sampling_floor_is_named_for_its_set_and_only_for_proportions():

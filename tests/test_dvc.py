@@ -23,13 +23,11 @@ import pytest
 import yaml
 
 from noisefloor.tracking import headline_metrics
-from tests.conftest import ROOT, SMOKE
-from tests.project import git, make_project
+from tests.helpers import ROOT, SMOKE, SNAKEMAKE, git, make_project
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 DVC = shutil.which("dvc", path=str(BIN)) or shutil.which("dvc")
-SNAKEMAKE = shutil.which("snakemake", path=str(BIN)) or shutil.which("snakemake")
 TIMING_COLUMNS = {"wall_time_s", "time_s"}   # the only columns allowed to differ between two runs
 
 
@@ -119,7 +117,7 @@ def test_dry_run_of_the_shipped_pipeline_lists_every_run(dvc_required, tmp_path)
         f"train_signal@{c}-{s}" for c in ("lr_hi", "hidden_64", "batch_50", "wd_1e3") for s in range(4)}
     # the stage passes only the name and the seed: the CLI reads the values itself
     assert ("noisefloor train --params params.yaml --config wd_1e3 --seed 3 --runs-dir results/runs "
-            "2> results/logs/train/wd_1e3/seed3.log") in out
+            "--staging-dir results/.staged 2> results/logs/train/wd_1e3/seed3.log") in out
     # A dry run stops at the first stage whose inputs do not exist yet (DVC issue #9021); the
     # rest of the pipeline is in the stage list.
     assert "ERROR" not in out or "failed to reproduce 'train_adaptive': [Errno 2] No such file" in out
@@ -272,6 +270,31 @@ def test_queued_experiments_run_in_parallel_and_show_side_by_side(lr_project):
     assert headline(exps["q-lr-0.03"]) == headline(exps["lr-0.03"])
     assert headline(exps["q-lr-0.02"])["n_runs"] == 7
     assert exps["q-lr-0.02"]["params"]["params.yaml"]["data"]["configs"]["lr_hi"]["lr"] == 0.02
+
+
+def test_stages_train_ahead_in_parallel_and_the_later_stages_take_their_runs(project, tmp_path):
+    """Two runs at a time (-j 2, whatever this machine's CPUs): the first stage trains its run and starts the
+    next one's ahead, and from then on each stage takes its run and starts the next; the results are the
+    one-at-a-time experiment's."""
+    other = tmp_path / "parallel"
+    git(tmp_path, "clone", "-q", str(project), str(other))
+    text = (other / "dvc.yaml").read_text()
+    assert text.count("--staging-dir results/.staged\n") == 2
+    (other / "dvc.yaml").write_text(text.replace("--staging-dir results/.staged\n",
+                                                 "--staging-dir results/.staged -j 2\n"))
+    out = dvc(other, "repro")
+    assert len(trained(out)) == 7
+    logs = other / "results" / "logs" / "train"
+    taken = sorted(str(p.relative_to(logs)) for p in logs.rglob("seed*.log")
+                   if "trained ahead; taken from" in p.read_text())
+    assert taken == ["baseline/seed1.log", "baseline/seed2.log", "lr_hi/seed0.log", "lr_hi/seed1.log",
+                     "wide/seed0.log", "wide/seed1.log"]
+    assert not list((other / "results" / ".staged").iterdir())
+    for table in ("results/runs.csv", "results/histories.csv"):
+        a, b = pd.read_csv(project / table), pd.read_csv(other / table)
+        keep = [c for c in a.columns if c not in TIMING_COLUMNS]
+        pd.testing.assert_frame_equal(a[keep], b[keep], check_exact=True)
+    assert ran_stages(dvc(other, "repro")) == []
 
 
 def test_removing_a_config_leaves_no_stale_runs_in_the_aggregate(project):

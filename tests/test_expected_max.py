@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import synthetic as sy
 from noisefloor.stats.expected_max import expected_max, expected_max_curve, trials_worth
 
 
@@ -192,22 +193,14 @@ def test_a_hyperparameter_with_one_value_is_left_out():
 
 
 def test_the_marginal_figure_draws_the_summarys_hyperparameters_on_their_scale():
-    import pandas as pd
-
     from noisefloor import plots
     from noisefloor.stats import analyze
 
-    rng = np.random.default_rng(0)
-    rows = [{"config": "base", "seed": s, "acc": 0.95 + rng.normal(0, 0.004), "hp.lr": 0.003, "hp.opt": "adam"}
-            for s in range(20)]
-    for i in range(30):
-        lr = float(np.exp(rng.uniform(np.log(3e-4), np.log(3e-2))))
-        rows.append({"config": f"sweep_{i:03d}", "seed": 0, "acc": 0.95 - 0.02 * (np.log10(lr) + 2.5) ** 2,
-                     "hp.lr": lr, "hp.opt": str(rng.choice(["adam", "sgd"]))})
-    runs = pd.DataFrame(rows)
+    runs = sy.make_search()
+    rows = runs.to_dict("records")
     result = analyze(runs, "acc", baseline="base", n_boot=200)
-    table = {r["hparam"]: r for r in result.summary.search_importance}
-    assert set(table) == {"lr", "opt"} and table["lr"]["p_value"] < 0.01 < table["opt"]["p_value"]
+    table = {r.hparam: r for r in result.summary.search_importance}
+    assert set(table) == {"lr", "opt"} and table["lr"].p_value < 0.01 < table["opt"].p_value
     fig = plots.marginal_effects_figure(runs, result.comparisons, "acc", "base", result.summary)
     titles = [ax.get_title() for ax in fig.axes]
     assert titles[0].startswith("lr: ") and titles[1].startswith("opt: ")
@@ -252,12 +245,12 @@ def test_the_differences_figure_folds_a_searchs_single_runs_like_the_table():
     rows.insert(0, {"config": "lr_hi", "baseline": "b", "n": 4, "diff": 0.02, "ci_low": 0.01, "ci_high": 0.03,
                     "verdict": "better", "mean": 0.92, "baseline_mean": 0.9})
     shuffled = pd.DataFrame(rows).sample(frac=1, random_state=3)          # not in the table's order
-    fig = plots.differences_figure(shuffled, 0.005, metric="val_acc")
+    fig = plots.differences_figure(shuffled, 0.005, metric="val_acc", percent=True)
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     best = {f"sweep_{i:03d}" for i in range(SINGLE_RUNS_SHOWN)}          # the largest differences
     assert set(labels) == {"lr_hi"} | best
     assert "(25 more configs with one run each, no interval: not shown)" in fig._suptitle.get_text()
-    fig = plots.differences_figure(shuffled, 0.005, metric="val_loss", direction="min")
+    fig = plots.differences_figure(shuffled, 0.005, metric="val_loss", direction="min", percent=False)
     worst = {f"sweep_{i:03d}" for i in range(30 - SINGLE_RUNS_SHOWN, 30)}  # smaller is better
     assert {t.get_text() for t in fig.axes[0].get_yticklabels()} == {"lr_hi"} | worst
 

@@ -3,6 +3,7 @@
 import functools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,8 +19,7 @@ from noisefloor import forkserver
 from noisefloor import params as P
 from noisefloor.runfiles import CHECKPOINT_FILE, METRICS_FILE
 from noisefloor.train import FAULT_ENV, train_run
-from tests.conftest import SMOKE
-from tests.test_workflow import SNAKEMAKE, snakemake
+from tests.helpers import BIN, SMOKE, SNAKEMAKE, settle, snakemake, snakemake_command
 
 pytestmark = pytest.mark.slow
 TIMING = ["wall_time_s"]
@@ -145,10 +145,9 @@ def _killable_sweep(work: Path) -> tuple[list[str], dict]:
     No fork server: its workers live outside the sweep's process group, so one
     signal could neither stop nor kill them with the rest.
     """
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
                **{forkserver.ENV_ENABLE: "0"})
-    return [SNAKEMAKE, "-s", str(Path(__file__).parents[1] / "Snakefile"), "-d", str(work),
-            "--cores", "2", "--config", "params=params.yaml"], env
+    return snakemake_command(work, "--cores", "2", "--config", "params=params.yaml"), env
 
 
 @pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")
@@ -211,6 +210,62 @@ def test_killing_one_training_process_mid_epoch_resumes_exactly(tmp_path, smoke_
                                   pd.read_csv(tmp_path / "ref" / "history.csv").drop(columns="time_s"),
                                   check_exact=True)
     assert not (out / CHECKPOINT_FILE).exists()
+
+
+def _train_cmd(params_path: Path, runs: Path, *seeds: int, jobs: int, staging: Path | None = None,
+               env: dict | None = None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "noisefloor", "train", "--params", str(params_path), "--config", "baseline",
+           "--runs-dir", str(runs), "-j", str(jobs)] + [a for s in seeds for a in ("--seed", str(s))]
+    if staging is not None:
+        cmd += ["--staging-dir", str(staging)]
+    return subprocess.run(cmd, capture_output=True, text=True,
+                          env=dict(os.environ, **{forkserver.ENV_ENABLE: "0"}, **(env or {})))
+
+
+def _assert_resumed_exactly(p, runs: Path, seed: int, tmp_path: Path) -> None:
+    resumed = json.loads((runs / "baseline" / f"seed{seed}" / METRICS_FILE).read_text())
+    assert resumed["resumed_from_epoch"] == 1
+    reference = train_run(p.resolve("baseline"), seed, tmp_path / f"ref{seed}", log=lambda _: None)
+    for key in ("val_acc", "val_loss", "test_acc", "test_loss", "train_loss", "best_val_acc", "best_epoch"):
+        assert resumed[key] == reference[key], (seed, key)
+
+
+def test_a_pool_whose_workers_are_killed_fails_and_each_run_resumes_exactly(tmp_path, smoke_raw, write_params):
+    smoke_raw["train"]["epochs"] = 3
+    params_path = write_params(smoke_raw)
+    runs = tmp_path / "runs"
+    # Each worker SIGKILLs itself right after epoch 1's checkpoint is on disk.
+    crashed = _train_cmd(params_path, runs, 0, 1, jobs=2, env={FAULT_ENV: "1"})
+    assert crashed.returncode == 2, crashed.stderr
+    assert re.search(r"noisefloor: error: \[baseline seed=[01]\] its training process was killed by signal 9",
+                     crashed.stderr), crashed.stderr
+    for seed in (0, 1):
+        folder = runs / "baseline" / f"seed{seed}"
+        assert (folder / CHECKPOINT_FILE).exists() and not (folder / METRICS_FILE).exists()
+    again = _train_cmd(params_path, runs, 0, 1, jobs=2)
+    assert again.returncode == 0, again.stderr
+    for seed in (0, 1):
+        _assert_resumed_exactly(P.load(params_path), runs, seed, tmp_path)
+
+
+def test_a_run_killed_while_trained_ahead_moves_into_place_and_resumes_exactly(tmp_path, smoke_raw, write_params):
+    smoke_raw["train"]["epochs"] = 3
+    params_path = write_params(smoke_raw)
+    runs, staging = tmp_path / "results" / "runs", tmp_path / "results" / ".staged"
+    # The call's own run and the run it trains ahead each die after epoch 1.
+    crashed = _train_cmd(params_path, runs, 0, jobs=2, staging=staging, env={FAULT_ENV: "1"})
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    settle(staging)
+    ahead = [f.parent for f in staging.glob(f"*/baseline/seed1/{CHECKPOINT_FILE}")]
+    assert len(ahead) == 1 and not (ahead[0] / METRICS_FILE).exists()
+    assert (runs / "baseline" / "seed0" / CHECKPOINT_FILE).exists()
+
+    for seed in (1, 0):               # seed 1's stage takes the unfinished run and resumes it; seed 0 resumes its own
+        proc = _train_cmd(params_path, runs, seed, jobs=1, staging=staging)
+        assert proc.returncode == 0, proc.stderr
+        assert ("an unfinished run trained ahead: resuming it" in proc.stderr) == (seed == 1)
+        _assert_resumed_exactly(P.load(params_path), runs, seed, tmp_path)
+    assert not list(staging.iterdir())
 
 
 @pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")

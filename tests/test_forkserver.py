@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from noisefloor import forkserver
-from tests.conftest import SMOKE
+from tests.helpers import SMOKE
 
 TIMING = {"wall_time_s", "resumed_from_epoch"}
 WORKER_LINE = re.compile(r"running in process (\d+) forked from the warm server")

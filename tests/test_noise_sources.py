@@ -100,15 +100,15 @@ def test_the_analysis_reads_the_decomposition_apart_from_the_verdicts():
     assert s.noise_floor_sources == ["init", "order", "dropout"]
     budget = noise_budget({k: runs.loc[(runs["source"] == k) & (runs["status"] == "ok"), "acc"].to_numpy()
                            for k in ("init", "order", "dropout", "data", ALL)})
-    assert [r["source"] for r in s.noise_sources] == ["init", "order", "dropout", "data", ALL]
-    assert [r["sd"] for r in s.noise_sources] == pytest.approx([r.sd for r in budget.sources])
+    assert [r.source for r in s.noise_sources] == ["init", "order", "dropout", "data", ALL]
+    assert [r.sd for r in s.noise_sources] == pytest.approx([r.sd for r in budget.sources])
     assert s.noise_sources_sum_ratio == pytest.approx(budget.sum_ratio)
     assert (s.noise_sources_adds_up, s.noise_sources_largest) == (budget.adds_up, budget.largest)
     assert s.noise_sources_skipped == ["numeric"]
     fig = plots.noise_budget_figure(s)
     ax = fig.axes[0]
     bars = ax.containers[0]                                          # one bar per measured source, and all
-    assert [p.get_height() for p in bars] == pytest.approx([r["sd"] * 100 for r in s.noise_sources])
+    assert [p.get_height() for p in bars] == pytest.approx([r.sd * 100 for r in s.noise_sources])
     floor = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
     assert floor and floor[0].get_ydata()[0] == pytest.approx(s.noise_floor * 100)
     assert "init + order + dropout" in ax.get_legend().get_texts()[0].get_text()
@@ -194,7 +194,7 @@ def test_numeric_noise_is_reported_but_not_summed_nor_shared():
 
 def test_a_source_that_does_not_vary_is_clearly_smaller_and_no_parts_no_interval():
     from noisefloor.report import noise_budget_sentence
-    from noisefloor.stats.summary import Summary
+    from noisefloor.summary import Summary
 
     still = np.full(10, 0.9)
     budget = noise_budget({"init": np.random.default_rng(7).normal(0.9, 0.01, 10), "dropout": still,
@@ -278,7 +278,7 @@ def test_a_program_owns_its_randomness(tmp_path):
     import yaml
 
     from noisefloor import params as P
-    from tests.test_program import toy_params
+    from tests.helpers import toy_params
 
     path = toy_params(tmp_path)
     raw = yaml.safe_load(path.read_text())
@@ -310,7 +310,7 @@ def test_a_decomposition_under_snakemake_gives_the_noise_budget_and_its_figure(t
     import pandas as pd
     import yaml
 
-    from tests.test_workflow import SNAKEMAKE, snakemake
+    from tests.helpers import SNAKEMAKE, snakemake
 
     if SNAKEMAKE is None:
         pytest.skip("snakemake is not installed")

@@ -4,7 +4,7 @@ import sys
 import pytest
 
 from noisefloor import params as P
-from tests.conftest import ROOT, SMOKE
+from tests.helpers import ROOT, SMOKE
 
 
 def test_shipped_default_is_valid_and_big_enough():
@@ -113,3 +113,12 @@ def test_cli_check_exits_nonzero_with_one_line(write_params):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "train.lr" in lines[0] and "1.0e-4" in lines[0]
+
+
+def test_batched_configs_train_their_seeds_in_blocks_of_seed_batch(smoke_raw, write_params):
+    raw = dict(smoke_raw, seeds={**smoke_raw["seeds"], "noise": [0, 1, 2, 3, 5]},
+               train={**smoke_raw.get("train", {}), "seed_batch": 2})
+    p = P.load(write_params(raw))
+    blocks = [(c, s) for c, s in p.seed_batches() if c == p.baseline]
+    assert blocks == [(p.baseline, (0, 1)), (p.baseline, (2, 3)), (p.baseline, (5,))]
+    assert P.load(write_params(smoke_raw)).seed_batches() == []

@@ -11,18 +11,16 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from noisefloor import pipeline
-from tests.conftest import ROOT
+from tests.helpers import ROOT, SNAKEMAKE, snakemake_command
 
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 STAGES = DVC_YAML["stages"]
-SNAKEMAKE = shutil.which("snakemake", path=str(Path(sys.executable).parent))
 
 
 def as_pattern(path: str) -> str:
@@ -100,8 +98,8 @@ def test_every_figure_and_report_file_has_a_caption():
 @pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")
 def test_snakemake_rules_are_the_pipeline_steps(tmp_path):
     shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
-    out = subprocess.run([SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "--list-rules"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(snakemake_command(tmp_path, "--list-rules"), capture_output=True, text=True,
+                         check=True).stdout
     rules = set(out.split()) - {"all"}
     assert rules == {step.name for step in pipeline.STEPS}
 
@@ -126,3 +124,17 @@ def test_the_own_model_examples_dvc_stages_write_the_steps_outputs(stage):
     assert list(EXAMPLE_STAGES) == list(DVC_STAGES)
     assert stage_outputs(EXAMPLE_STAGES[stage]) == stage_steps_outputs(DVC_STAGES[stage])
     assert ("params.yaml" in EXAMPLE_STAGES[stage]["deps"]) == any(s.quotes_params for s in DVC_STAGES[stage])
+
+
+def test_a_runs_outputs_and_the_runs_folder_above_them_are_the_tables():
+    """The engines take a run's paths, and the runs folder above them, from the package (never parse them)."""
+    from noisefloor import params as P
+    from tests.helpers import SMOKE
+
+    p = P.load(SMOKE)
+    out = pipeline.run_outputs(p, p.baseline, 3)
+    assert out == {"metrics": f"runs/{p.baseline}/seed3/metrics.json", "history": f"runs/{p.baseline}/seed3/history.csv"}
+    assert pipeline.runs_folder(f"results/{out['metrics']}") == "results/runs"
+    assert pipeline.runs_folder("x/runs/sweep/sweep_001/seed0/metrics.json") == "x/runs"
+    assert pipeline.runs_folder("x/runs/decompose/decompose_all/seed0/history.csv") == "x/runs"
+    assert pipeline.runs_folder("x/runs/sweep/sweep.json", depth=2) == "x/runs"

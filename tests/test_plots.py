@@ -12,7 +12,7 @@ from matplotlib.patches import Rectangle
 import synthetic as sy
 from noisefloor import plots
 from noisefloor.display import VERDICT_COLORS
-from noisefloor.stats import IMPORTANCE_COLUMNS
+from noisefloor.stats import IMPORTANCE_COLUMNS, analyze
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -25,11 +25,6 @@ def runs():
 @pytest.fixture(scope="module")
 def histories(runs):
     return sy.make_histories(runs)
-
-
-@pytest.fixture(scope="module")
-def result(runs):
-    return sy.analysis(runs)
 
 
 @pytest.fixture(scope="module")
@@ -73,12 +68,12 @@ def footnote(fig) -> str:
 def test_every_plot_writes_a_nonblank_png(tmp_path, runs, histories, comparisons, noise_floor, importance):
     written = [
         plots.plot_noise_vs_signal(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS,
-                                   tmp_path / "a" / "noise_vs_signal.png"),
+                                   tmp_path / "a" / "noise_vs_signal.png", percent=True),
         plots.plot_config_distributions(runs, comparisons, "val_acc", sy.BASELINE, noise_floor,
-                                        tmp_path / "config_distributions.png"),
-        plots.plot_differences(comparisons, noise_floor, tmp_path / "differences.png", metric="val_acc"),
+                                        tmp_path / "config_distributions.png", percent=True),
+        plots.plot_differences(comparisons, noise_floor, tmp_path / "differences.png", metric="val_acc", percent=True),
         plots.plot_learning_curves(histories, "val_acc", sy.BASELINE, sy.SIGNAL_SEEDS,
-                                   tmp_path / "learning_curves.png", runs=runs),
+                                   tmp_path / "learning_curves.png", runs=runs, percent=True),
         plots.plot_importance(importance, tmp_path / "importance.png", metric="val_acc"),
     ]
     for path in written:
@@ -103,7 +98,7 @@ def test_empty_importance_table_renders_a_message(tmp_path):
 
 
 def test_noise_and_signal_panels_share_the_y_axis(runs):
-    fig = plots.noise_vs_signal_figure(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS)
+    fig = plots.noise_vs_signal_figure(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS, percent=True)
     fig.canvas.draw()
     noise_ax, signal_ax = fig.axes[:2]
     assert noise_ax.get_ylim() == signal_ax.get_ylim()
@@ -115,7 +110,7 @@ def test_noise_and_signal_panels_share_the_y_axis(runs):
 
 
 def test_noise_panel_shows_exactly_the_baseline_at_noise_seeds(runs):
-    fig = plots.noise_vs_signal_figure(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS)
+    fig = plots.noise_vs_signal_figure(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS, percent=True)
     noise_ax = fig.axes[0]
     points = np.concatenate([c.get_offsets()[:, 1] for c in noise_ax.collections])
     expected = runs[(runs["config"] == sy.BASELINE) & runs["seed"].isin(sy.NOISE_SEEDS)]["val_acc"] * 100
@@ -123,7 +118,7 @@ def test_noise_panel_shows_exactly_the_baseline_at_noise_seeds(runs):
 
 
 def test_signal_panel_colours_and_labels_each_shared_seed(runs):
-    fig = plots.noise_vs_signal_figure(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS)
+    fig = plots.noise_vs_signal_figure(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS, percent=True)
     signal_ax = fig.axes[1]
     labels = [t.get_text() for t in signal_ax.get_legend().get_texts()]
     for seed in sy.SIGNAL_SEEDS:
@@ -138,7 +133,7 @@ def test_signal_panel_colours_and_labels_each_shared_seed(runs):
 
 
 def test_headline_title_states_noise_floor_and_signal_spread(runs):
-    fig = plots.noise_vs_signal_figure(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS)
+    fig = plots.noise_vs_signal_figure(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS, percent=True)
     title = fig.get_suptitle()
     base = runs[(runs["config"] == sy.BASELINE) & (runs["status"] == "ok")]["val_acc"]
     assert f"std {base.std(ddof=1) * 100:.2f} pp over 20 seeds" in title
@@ -148,24 +143,24 @@ def test_headline_title_states_noise_floor_and_signal_spread(runs):
 
 
 def test_diverged_runs_are_left_out_and_counted(runs):
-    fig = plots.noise_vs_signal_figure(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS)
+    fig = plots.noise_vs_signal_figure(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS, percent=True)
     assert footnote(fig) == "1 excluded/diverged run not shown"
     clean = runs[runs["status"] == "ok"]
-    fig = plots.noise_vs_signal_figure(clean, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS)
+    fig = plots.noise_vs_signal_figure(clean, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS, percent=True)
     assert footnote(fig) == ""
 
 
 def test_all_runs_diverged_still_renders(tmp_path, runs, comparisons):
     dead = runs.assign(status="diverged")
     path = plots.plot_noise_vs_signal(dead, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS,
-                                      tmp_path / "nvs.png")
+                                      tmp_path / "nvs.png", percent=True)
     assert_readable_png(path)
-    fig = plots.config_distributions_figure(dead, comparisons, "val_acc", sy.BASELINE, 0.002)
+    fig = plots.config_distributions_figure(dead, comparisons, "val_acc", sy.BASELINE, 0.002, percent=True)
     assert footnote(fig) == f"{len(dead)} excluded/diverged runs not shown"
 
 
 def test_loss_metric_is_not_shown_in_percent(runs):
-    fig = plots.noise_vs_signal_figure(runs, "val_loss", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS)
+    fig = plots.noise_vs_signal_figure(runs, "val_loss", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS, percent=False)
     assert fig.axes[0].get_ylabel() == "val_loss"
     assert "pp" not in fig.get_suptitle()
 
@@ -176,7 +171,7 @@ def test_loss_metric_is_not_shown_in_percent(runs):
 
 
 def test_config_distributions_colour_configs_by_verdict(runs, comparisons, noise_floor):
-    fig = plots.config_distributions_figure(runs, comparisons, "val_acc", sy.BASELINE, noise_floor)
+    fig = plots.config_distributions_figure(runs, comparisons, "val_acc", sy.BASELINE, noise_floor, percent=True)
     ax = fig.axes[0]
     colour_of = {t.get_text().split("\n")[0]: to_hex(t.get_color()) for t in ax.get_xticklabels()}
     for config, verdict in zip(comparisons["config"], comparisons["verdict"]):
@@ -188,7 +183,7 @@ def test_config_distributions_colour_configs_by_verdict(runs, comparisons, noise
 
 
 def test_config_distributions_shade_baseline_mean_plus_minus_noise_floor(runs, comparisons, noise_floor):
-    fig = plots.config_distributions_figure(runs, comparisons, "val_acc", sy.BASELINE, noise_floor)
+    fig = plots.config_distributions_figure(runs, comparisons, "val_acc", sy.BASELINE, noise_floor, percent=True)
     ax = fig.axes[0]
     base_mean = runs[(runs["config"] == sy.BASELINE) & (runs["status"] == "ok")]["val_acc"].mean() * 100
     bands = [p for p in ax.patches if isinstance(p, Rectangle)
@@ -200,7 +195,7 @@ def test_config_distributions_shade_baseline_mean_plus_minus_noise_floor(runs, c
 
 
 def test_config_distributions_without_noise_floor_or_comparisons(tmp_path, runs):
-    path = plots.plot_config_distributions(runs, None, "val_acc", sy.BASELINE, None, tmp_path / "cd.png")
+    path = plots.plot_config_distributions(runs, None, "val_acc", sy.BASELINE, None, tmp_path / "cd.png", percent=True)
     assert_readable_png(path)
 
 
@@ -210,7 +205,7 @@ def test_config_distributions_without_noise_floor_or_comparisons(tmp_path, runs)
 
 
 def test_differences_orders_rows_and_annotates_adjusted_p(comparisons, noise_floor):
-    fig = plots.differences_figure(comparisons, noise_floor, metric="val_acc")
+    fig = plots.differences_figure(comparisons, noise_floor, metric="val_acc", percent=True)
     ax = fig.axes[0]
     rows = [t.get_text() for t in ax.get_yticklabels()]
     # Largest difference at the top (last tick), most negative at the bottom.
@@ -228,12 +223,12 @@ def test_differences_orders_rows_and_annotates_adjusted_p(comparisons, noise_flo
     spans = [p for p in ax.patches if isinstance(p, Rectangle) and np.isclose(p.get_x(), lo)
              and np.isclose(p.get_x() + p.get_width(), hi)]
     assert len(spans) == 1
-    wide = plots.differences_figure(comparisons, noise_floor, metric="val_acc", margin=2 * noise_floor)
+    wide = plots.differences_figure(comparisons, noise_floor, metric="val_acc", margin=2 * noise_floor, percent=True)
     assert any(isinstance(p, Rectangle) and np.isclose(p.get_x(), 2 * lo) for p in wide.axes[0].patches)
 
 
 def test_differences_with_no_comparisons(tmp_path):
-    path = plots.plot_differences(pd.DataFrame(), None, tmp_path / "d.png")
+    path = plots.plot_differences(pd.DataFrame(), None, tmp_path / "d.png", percent=True)
     assert path.read_bytes()[:8] == PNG_SIGNATURE
 
 
@@ -243,7 +238,7 @@ def test_differences_with_no_comparisons(tmp_path):
 
 
 def test_learning_curve_panels_share_y_per_row(histories, runs):
-    fig = plots.learning_curves_figure(histories, "val_acc", sy.BASELINE, sy.SIGNAL_SEEDS, runs=runs)
+    fig = plots.learning_curves_figure(histories, "val_acc", sy.BASELINE, sy.SIGNAL_SEEDS, runs=runs, percent=True)
     fig.canvas.draw()
     assert len(fig.axes) == 4
     assert fig.axes[0].get_ylim() == fig.axes[1].get_ylim()
@@ -257,7 +252,7 @@ def test_learning_curve_panels_share_y_per_row(histories, runs):
 def test_learning_curves_drop_diverged_runs(histories, runs):
     diverged_config, diverged_seed = sy.DIVERGED
     for kwargs in ({"runs": runs}, {}):  # by status, and by non-finite values alone
-        fig = plots.learning_curves_figure(histories, "val_loss", sy.BASELINE, [diverged_seed], **kwargs)
+        fig = plots.learning_curves_figure(histories, "val_loss", sy.BASELINE, [diverged_seed], **kwargs, percent=False)
         signal_ax = fig.axes[1]
         labels = [l.get_label() for l in signal_ax.get_lines() if not l.get_label().startswith("_")]
         assert diverged_config not in labels
@@ -267,7 +262,7 @@ def test_learning_curves_drop_diverged_runs(histories, runs):
 
 
 def test_learning_curves_show_every_config_at_every_shared_seed(histories, runs):
-    fig = plots.learning_curves_figure(histories, "val_acc", sy.BASELINE, sy.SIGNAL_SEEDS, runs=runs)
+    fig = plots.learning_curves_figure(histories, "val_acc", sy.BASELINE, sy.SIGNAL_SEEDS, runs=runs, percent=True)
     lines = fig.axes[1].get_lines()
     means = [l for l in lines if not l.get_label().startswith("_")]
     thin = [l for l in lines if l.get_label().startswith("_")]
@@ -281,7 +276,7 @@ def test_learning_curves_show_every_config_at_every_shared_seed(histories, runs)
 
 
 def test_learning_curves_noise_panel_has_one_line_per_baseline_seed(histories):
-    fig = plots.learning_curves_figure(histories, "val_acc", sy.BASELINE, sy.SIGNAL_SEEDS)
+    fig = plots.learning_curves_figure(histories, "val_acc", sy.BASELINE, sy.SIGNAL_SEEDS, percent=True)
     lines = fig.axes[0].get_lines()
     # One per seed plus the bold mean curve.
     assert len(lines) == len(sy.NOISE_SEEDS) + 1
@@ -309,30 +304,39 @@ def test_importance_shows_the_tables_verdicts(importance):
 def test_names_with_dollar_signs_render_literally(tmp_path, runs, comparisons, noise_floor):
     odd = runs.replace({"config": {"lr_hi": "lr$x$_hi"}})
     comp = comparisons.replace({"config": {"lr_hi": "lr$x$_hi"}})
-    path = plots.plot_config_distributions(odd, comp, "val_acc", sy.BASELINE, noise_floor, tmp_path / "d.png")
+    path = plots.plot_config_distributions(odd, comp, "val_acc", sy.BASELINE, noise_floor, tmp_path / "d.png", percent=True)
     assert_readable_png(path)
-    fig = plots.differences_figure(comp, noise_floor)
+    fig = plots.differences_figure(comp, noise_floor, percent=True)
     assert r"lr\$x\$_hi" in [t.get_text() for t in fig.axes[0].get_yticklabels()]
 
 
 def test_noise_vs_signal_title_quotes_the_analysis_summary(runs):
     summary = {"noise_floor": 0.01, "hp_variance_share": 0.67, "hp_variance_share_ci": [0.23, 0.95]}
     fig = plots.noise_vs_signal_figure(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS,
-                                       summary=summary)
+                                       summary=summary, percent=True)
     title = fig._suptitle.get_text()
     assert "Hyperparameters explain 67 % (CI 23 to 95 %) of the spread" in title
     assert "noise floor (baseline seed std): 1.00 pp" in title
     assert "×" not in title            # no ratio whose null value is 1
     # without a summary the figure still states what it computed itself
-    own = plots.noise_vs_signal_figure(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS)
+    own = plots.noise_vs_signal_figure(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS, percent=True)
     assert "spread of the config means" in own._suptitle.get_text()
 
 
-def test_learning_curves_flag_runs_still_improving_beyond_the_noise_floor(histories, runs):
-    # The synthetic curves still climb about 1.5 pp over the last third of training.
+def test_learning_curves_flag_the_configs_the_analysis_found_still_improving(histories, runs):
+    # The synthetic curves still climb about 1.5 pp over the last third of training: more than the noise floor.
+    s = analyze(runs, "val_acc", baseline=sy.BASELINE, histories=histories).summary
+    assert s.not_converged and all(r.gain > s.noise_floor for r in s.not_converged)
     flagged = plots.learning_curves_figure(histories, "val_acc", sy.BASELINE, sy.SIGNAL_SEEDS, runs=runs,
-                                           noise_floor=0.002)
+                                           noise_floor=s.noise_floor, not_converged=s.not_converged, percent=True)
     assert "NOT CONVERGED" in flagged.get_suptitle() and "consider more epochs" in flagged.get_suptitle()
-    calm = plots.learning_curves_figure(histories, "val_acc", sy.BASELINE, sy.SIGNAL_SEEDS, runs=runs,
-                                        noise_floor=0.5)
-    assert "NOT CONVERGED" not in calm.get_suptitle()
+    assert s.not_converged[0].config in flagged.get_suptitle()
+    # Curves that levelled off: every epoch at its run's last value.
+    flat = histories.copy()
+    flat["val_acc"] = flat.groupby(["config", "seed"])["val_acc"].transform("last")
+    calm = analyze(runs, "val_acc", baseline=sy.BASELINE, histories=flat).summary
+    assert calm.not_converged == []
+    drawn = plots.learning_curves_figure(flat, "val_acc", sy.BASELINE, sy.SIGNAL_SEEDS, runs=runs,
+                                         noise_floor=calm.noise_floor, not_converged=calm.not_converged, percent=True)
+    assert "NOT CONVERGED" not in drawn.get_suptitle()
+    assert analyze(runs, "val_acc", baseline=sy.BASELINE).summary.not_converged is None

@@ -19,82 +19,13 @@ import yaml
 
 from noisefloor import cli, params as P, program
 from noisefloor.determinism import compare
-
-TOY = textwrap.dedent('''
-    import argparse, json, os, random, signal, sys
-    from pathlib import Path
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--lr", type=float); ap.add_argument("--behaviour"); ap.add_argument("--seed", type=int)
-    ap.add_argument("--out", type=Path)
-    a = ap.parse_args()
-
-    def score(lr, seed):
-        return 0.5 + 10 * lr + seed / 1000
-
-    acc = score(a.lr, a.seed)
-    if a.behaviour == "ignore_seed":
-        acc += random.SystemRandom().random() / 100
-    print("training", a.seed, file=sys.stderr)
-    resumed = (a.out / "checkpoint").exists()
-    if a.behaviour == "crash_once" and not resumed:    # an interrupted first attempt leaves a checkpoint
-        (a.out / "checkpoint").write_text("epoch 1")
-        sys.exit(3)
-    if a.behaviour == "exit1":
-        print("CUDA out of memory (pretend)", file=sys.stderr)
-        sys.exit(1)
-    history = "epoch,val_acc\\n1,%r\\n2,%r\\n" % (acc - 0.1, acc)
-    if a.behaviour == "no_newline":
-        history = history.rstrip()
-    if a.behaviour == "noepoch":
-        history = history.replace("epoch,", "step,")
-    (a.out / "history.csv").write_text(history)
-    metrics = {"val_acc": acc, "val_loss": 1 - acc, "note": "text is not a column"}
-    if a.behaviour == "crash_once":
-        metrics["resumed"] = int(resumed)
-    if a.behaviour == "text":
-        metrics["val_acc"] = "0.9"
-    if a.behaviour == "nan":
-        metrics["val_acc"] = float("nan")
-    if a.behaviour == "nokey":
-        del metrics["val_acc"]
-    if a.behaviour == "inf":
-        metrics["val_acc"] = float("inf")
-    if a.behaviour == "bigint":
-        metrics["val_acc"] = 10 ** 400
-    text = json.dumps(metrics)
-    if a.behaviour == "badjson":
-        text = text[:-1]
-    if a.behaviour == "list":
-        text = json.dumps([acc])
-    if a.behaviour != "nometrics":
-        (a.out / "metrics.json").write_text(text)
-    if a.behaviour == "kill_harness":    # the program finished, the harness dies before adopting it
-        os.kill(os.getppid(), signal.SIGKILL)
-''')
+from tests.helpers import toy_params
 
 ENTRY = textwrap.dedent('''
     def train(hyperparameters, seed, out):
         assert isinstance(hyperparameters["width"], int) and isinstance(hyperparameters["flag"], bool)
         return {"val_acc": 0.5 + hyperparameters["width"] / 1000 + seed / 1000, "steps": 3}
 ''')
-
-
-def toy_params(folder: Path, *, behaviour: str = "ok", command: str | None = None, extra: dict | None = None,
-               configs: dict | None = None) -> Path:
-    (folder / "toy.py").write_text(TOY)
-    raw = {
-        "program": {"command": command or "{python} toy.py --lr {lr} --behaviour {behaviour} --seed {seed} "
-                                          "--out {out}", "deps": ["toy.py"]},
-        "hyperparameters": {"lr": 0.01, "behaviour": behaviour},
-        "configs": configs if configs is not None else {"lr_hi": {"lr": 0.02}},
-        "seeds": {"noise": [0, 1, 2], "signal": [0, 1]},
-        "stats": {"n_boot": 200},
-    }
-    for key, value in (extra or {}).items():
-        raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
-    path = folder / "params.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return path
 
 
 def train(params: Path, config: str, *seeds: int) -> int:
@@ -125,6 +56,11 @@ def test_a_program_and_its_hyperparameters_resolve_per_config(tmp_path):
                         ("calm", 0), ("calm", 1)]
 
 
+def test_quoted_shell_characters_are_one_argument_and_pass(tmp_path):
+    command = "{python} toy.py --lr {lr} --behaviour {behaviour} --seed {seed} --out {out} --tag 'a|b>c' --re 'x$'"
+    assert P.load(toy_params(tmp_path, command=command)).program.command == command
+
+
 @pytest.mark.parametrize("command, message", [
     ("{python} toy.py --lr {lr} --behaviour {behaviour} --momentum {momentum} --seed {seed} --out {out}",
      "placeholder {momentum} names no hyperparameter"),
@@ -136,6 +72,12 @@ def test_a_program_and_its_hyperparameters_resolve_per_config(tmp_path):
      "placeholder {lr!r}: conversions are not supported"),
     ("{python} toy.py --lr {lr --behaviour {behaviour} --seed {seed} --out {out}",
      "malformed template (unexpected '{' in field name"),
+    ("{python} toy.py --lr ${lr} --behaviour {behaviour} --seed {seed} --out {out}",
+     "'${' is shell syntax, and no shell runs the command"),
+    ("{python} toy.py --lr {lr} --behaviour {behaviour} --seed {seed} --out {out} > log.txt",
+     "'>' is shell syntax"),
+    ("{python} toy.py --lr {lr} --behaviour {behaviour} --seed {seed} --out {out}|tee log", "'|' is shell syntax"),
+    ("cd {out} && {python} toy.py --lr {lr} --behaviour {behaviour} --seed {seed} --out {out}", "'&&' is shell"),
 ])
 def test_a_command_that_does_not_fit_the_hyperparameters_is_refused_by_name(tmp_path, command, message):
     with pytest.raises(P.ParamsError, match="program.command") as err:
@@ -337,7 +279,7 @@ def test_compare_ignores_timings_and_names_the_metric_that_differs():
 
 
 def _snakemake(workdir: Path, *args: str) -> str:
-    from tests.test_workflow import snakemake
+    from tests.helpers import snakemake
 
     proc = snakemake(workdir, *args)
     return proc.stdout + proc.stderr
@@ -356,7 +298,7 @@ TOY_ENTRY = textwrap.dedent('''
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["command", "entry"])
 def test_a_program_runs_under_snakemake_and_retrains_exactly_when_a_declared_dep_changes(tmp_path, kind):
-    from tests.test_workflow import SNAKEMAKE
+    from tests.helpers import SNAKEMAKE
 
     if SNAKEMAKE is None:
         pytest.skip("snakemake is not installed")

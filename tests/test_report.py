@@ -66,13 +66,8 @@ def page_text(html: str) -> str:
 
 
 # ---------------------------------------------------------------------------
-# inputs: the real analysis of a synthetic sweep
+# inputs: the real analysis of a synthetic sweep (the result fixture, in conftest.py)
 # ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def result():
-    return sy.analysis(sy.make_runs())
 
 
 @pytest.fixture

@@ -1,21 +1,10 @@
 """Runs tables as trackers export them: W&B, MLflow, this project's own."""
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from noisefloor.runs_table import TableError, busiest_config, normalize
-
-
-def wandb_export(seed=0):
-    """W&B's CSV export: a run name, config/* hyperparameters (the seed among them), summary metrics."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for lr, n in ((0.001, 10), (0.003, 4), (0.0003, 4)):
-        for s in range(n):
-            rows.append({"Name": f"run-{lr}-{s}", "State": "finished", "config/lr": lr, "config/batch_size": 64,
-                         "config/seed": s, "val_acc": 0.9 + rng.normal(0, 0.005)})
-    return pd.DataFrame(rows)
+from tests.helpers import wandb_export
 
 
 def test_a_wandb_export_gets_its_seed_hyperparameters_and_configs():

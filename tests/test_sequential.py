@@ -14,6 +14,7 @@ from noisefloor import adaptive, params as P
 from noisefloor.aggregate import run_dir
 from noisefloor.stats.sequential import Schedule, boundaries, family_alpha, replay, spent
 from noisefloor.stats.multiplicity import per_comparison_alpha
+from noisefloor.summary import Look
 
 
 def _continue_probability(b) -> float:
@@ -87,15 +88,15 @@ def test_a_clear_winner_stops_early_and_its_interval_is_that_looks():
     res = replay(runs, "m", SCHEDULE, n_boot=1)
     comp = res.result.comparisons.set_index("config")
     record = res.result.summary.adaptive
-    assert comp.loc["v0", "verdict"] == "better" and record["configs"]["v0"] == {
-        "round": 1, "stopped": "decided", "n": 4, "level": pytest.approx(res.boundaries.nominal[0])}
+    assert comp.loc["v0", "verdict"] == "better" and record.configs["v0"] == Look(
+        round=1, stopped="decided", n=4, level=pytest.approx(res.boundaries.nominal[0]))
     # Its interval is the first look's: the analysis of round 1's runs at that look's level.
     first = res.rounds[res.rounds["round"] == 1]
     assert (first["level"] == res.boundaries.nominal[0]).all()
     assert (comp["simultaneous_level"] == 0.95).all() and comp.loc["v0", "n"] == 4
     assert res.next_round == ()                     # the others: futile (a cap of 10 cannot show them equivalent)
     assert res.state == {"v0": "decided", "v1": "futile", "v2": "futile"}
-    assert record["runs"] == len(res.used) == 10 + 3 * 4 and record["runs_at_cap"] == 10 + 3 * 10
+    assert record.runs == len(res.used) == 10 + 3 * 4 and record.runs_at_cap == 10 + 3 * 10
     s = res.result.summary
     assert (s.n_better, s.n_inconclusive) == (1, 2)          # the summary counts the looks' verdicts
 
@@ -105,7 +106,7 @@ def test_the_next_round_is_what_the_open_variants_add():
     first = runs[(runs.config == "baseline") | (runs.seed < 4)]
     res = replay(first, "m", SCHEDULE, n_boot=1, futility=False)
     assert set(res.next_round) == {(v, s) for v in ("v0", "v1") for s in (4, 5, 6)}
-    assert (res.rounds["round"] == 1).all() and res.result.summary.adaptive["next_round"] == [
+    assert (res.rounds["round"] == 1).all() and res.result.summary.adaptive.next_round == [
         [v, s] for v in ("v0", "v1") for s in (4, 5, 6)]
     # With every run to the cap: rounds in order, each variant's seeds as its round gives them.
     full = replay(runs, "m", SCHEDULE, n_boot=1, futility=False)
@@ -201,11 +202,11 @@ def test_plan_says_what_the_next_round_trains_and_changes_nothing(tmp_path, smok
     done = adaptive.plan(p, runs)
     assert done.next_runs == () and done.why_done.startswith("every variant")
     assert math.isfinite(done.result.result.comparisons.set_index("config").loc["wide", "ci_low"])
-    assert done.result.result.summary.adaptive["configs"]["wide"]["n"] == 8
+    assert done.result.result.summary.adaptive.configs["wide"].n == 8
 
 
 def test_plan_without_an_adaptive_section_names_it(tmp_path):
-    from tests.conftest import SMOKE
+    from tests.helpers import SMOKE
 
     proc = nf("plan", "--params", SMOKE, "--runs-dir", tmp_path)
     assert proc.returncode != 0 and "no adaptive section" in proc.stderr and "Traceback" not in proc.stderr
@@ -230,7 +231,7 @@ def test_a_variant_the_look_cannot_test_stays_open_and_the_others_keep_their_lev
     assert first.loc["v1", "verdict"] == "insufficient_runs" and first.loc["v1", "stopped"] == "open"
     # two variants tested in round 1: each at the look's level, split over the two the look can test
     assert first.loc["v0", "verdict"] == "better"
-    assert res.result.summary.adaptive["configs"]["v0"]["level"] == pytest.approx(res.boundaries.nominal[0])
+    assert res.result.summary.adaptive.configs["v0"].level == pytest.approx(res.boundaries.nominal[0])
 
 
 def test_a_stopped_variants_seeds_columns_are_at_the_last_looks_level():

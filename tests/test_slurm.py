@@ -23,10 +23,8 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -36,12 +34,10 @@ import pytest
 import yaml
 
 from tests import slurm_cluster
-from tests.conftest import ROOT, SMOKE
+from tests.helpers import BIN, ROOT, SMOKE, SNAKEMAKE, snakemake_command
 
 
 PROFILE = ROOT / "workflow" / "profiles" / "slurm"
-BIN = Path(sys.executable).parent
-SNAKEMAKE = shutil.which("snakemake", path=str(BIN)) or shutil.which("snakemake")
 SWEEP_TIMEOUT_S = 900
 # Once Slurm has ended a job, Snakemake must report it within the plugin's
 # longest pause between two status polls (180 s) plus the polls' own time.
@@ -92,7 +88,7 @@ def _run_snakemake(workdir: Path, args: list[str], env: dict, timeout: float, wa
     user would (SIGINT makes it cancel its Slurm jobs and exit; SIGTERM would
     leave it waiting for them) and the test fails with the reason.
     """
-    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--config", "params=params.yaml", *args]
+    cmd = snakemake_command(workdir, "--config", "params=params.yaml", *args)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                             stdin=subprocess.DEVNULL)
     lines: list[str] = []

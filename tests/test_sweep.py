@@ -255,7 +255,7 @@ def test_the_runs_table_holds_the_confirmation_apart_from_the_search(smoke_raw, 
     assert table.groupby("stage").size().to_dict() == {"confirm": 4, "noise": 4, "search": 4, "signal": 2}
     histories = A.collect_histories(p, runs)
     assert list(histories.drop_duplicates(["config", "seed"])["config"]) == list(table["config"])
-    record = A.sweep_record(p, runs)
+    record = A.sweep_record(p, runs).to_dict()
     assert record["confirm"] == {"top_k": 2, "seeds": [2, 3], "configs": ["sweep_002", "sweep_000"]}
     assert record["configs"]["sweep_002"] == {"values": dict(p.sweep_configs["sweep_002"]), "score": 0.9,
                                               "config_hash": p.resolve("sweep_002").config_hash}
@@ -274,7 +274,7 @@ def test_sweep_show_lists_every_config_with_its_values_and_hash(smoke_raw, write
 
 
 def test_a_program_sweeps_its_own_hyperparameters(tmp_path):
-    from tests.test_program import toy_params
+    from tests.helpers import toy_params
 
     path = toy_params(tmp_path)
     raw = yaml.safe_load(path.read_text())
@@ -298,7 +298,7 @@ def test_a_program_sweeps_its_own_hyperparameters(tmp_path):
 def test_a_sweep_runs_under_snakemake_and_growing_it_trains_only_the_new_configs(tmp_path, smoke_raw):
     import pandas as pd
 
-    from tests.test_workflow import SNAKEMAKE, snakemake
+    from tests.helpers import SNAKEMAKE, snakemake
 
     if SNAKEMAKE is None:
         pytest.skip("snakemake is not installed")
@@ -348,17 +348,16 @@ def test_a_searchs_winner_at_fresh_seeds_shows_the_winners_curse_and_keeps_the_s
     s, comp = result.summary, result.comparisons.set_index("config")
     assert s.search_trials == 41 and s.search_winner == chosen[0]          # the search is whole: 40 + the baseline
     assert s.family_size == 2                                               # the verdicts: the confirmations alone
-    assert [c["config"] for c in s.search_confirmed] == chosen
+    assert [c.config for c in s.search_confirmed] == chosen
     for c in s.search_confirmed:
-        row = comp.loc[c["group"]]
-        assert c["search_diff"] == comp.loc[c["config"], "diff"]      # the verdict table's rows, both
-        assert (c["diff"], c["ci"], c["verdict"], c["n"]) == (row["diff"], [row["ci_low"], row["ci_high"]],
-                                                               row["verdict"], 10)
+        row = comp.loc[c.group]
+        assert c.search_diff == comp.loc[c.config, "diff"]      # the verdict table's rows, both
+        assert (c.diff, c.ci, c.verdict, c.n) == (row["diff"], [row["ci_low"], row["ci_high"]], row["verdict"], 10)
     winner = s.search_confirmed[0]
-    assert winner["search_diff"] > 1.5 * noise                  # the best of 40 by luck ...
-    assert abs(winner["diff"]) < winner["search_diff"] / 2      # ... is near the baseline at fresh seeds
-    assert winner["verdict"] != "better" and winner["ci"][0] < 0 < winner["ci"][1]
+    assert winner.search_diff > 1.5 * noise                  # the best of 40 by luck ...
+    assert abs(winner.diff) < winner.search_diff / 2         # ... is near the baseline at fresh seeds
+    assert winner.verdict != "better" and winner.ci[0] < 0 < winner.ci[1]
     text = answer_sentence(s, result.comparisons, fraction=True)
     assert "Run again at 10 fresh seeds" in text and "confirm the top configs" not in text
-    assert f"{chosen[0]} +{winner['search_diff'] * 100:.2f} pp in the search, {winner['diff'] * 100:+.2f} pp" in text
+    assert f"{chosen[0]} +{winner.search_diff * 100:.2f} pp in the search, {winner.diff * 100:+.2f} pp" in text
     assert "optimistic pick" not in text

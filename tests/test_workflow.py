@@ -1,39 +1,17 @@
 """End to end: the real Snakefile on the tiny smoke params, in a temporary directory."""
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import ROOT, SMOKE
+from tests.helpers import ROOT, SMOKE, SNAKEMAKE, metrics_stamps, snakemake
 
 pytestmark = pytest.mark.slow
-SNAKEMAKE = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or shutil.which("snakemake")
-
-
-def snakemake(workdir: Path, *args: str, check=True, params="params.yaml",
-              results=None) -> subprocess.CompletedProcess:
-    # A bare PATH, as for a user who calls .venv/bin/snakemake without activating
-    # the venv: no rule may depend on finding noisefloor (or python) there.
-    env = dict(os.environ, PATH=os.defpath)
-    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--cores", "2",
-           "--config", f"params={params}", *([f"results={results}"] if results else []), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def metrics_stamps(workdir: Path) -> dict[str, int]:
-    return {str(p.relative_to(workdir)): p.stat().st_mtime_ns
-            for p in sorted((workdir / "results" / "runs").rglob("metrics.json"))}
 
 
 @pytest.fixture
@@ -135,6 +113,21 @@ def test_adding_a_seed_trains_only_that_seed(own_sweep):
     assert set(after) - set(before) == {"results/runs/baseline/seed7/metrics.json"}
     assert all(after[k] == before[k] for k in before)
     assert len(pd.read_csv(own_sweep / "results" / "runs.csv")) == 8
+
+
+def test_a_project_path_with_a_space_works_and_nothing_is_written_outside_it(tmp_path):
+    """Every path a rule hands the shell is quoted: a folder named "my project" given by absolute paths from
+    another working directory (a run once failed there and wrote a file named "my" beside it)."""
+    if SNAKEMAKE is None:
+        pytest.skip("snakemake is not installed")
+    project, elsewhere = tmp_path / "my project", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    (project / "params.yaml").write_text(SMOKE.read_text())
+    snakemake(elsewhere, params=str(project / "params.yaml"), results=str(project / "results"))
+    assert (project / "results" / "report.html").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "my project"]
+    assert sorted(p.name for p in elsewhere.iterdir() if p.name != ".snakemake") == []
 
 
 def test_bad_params_stop_before_any_training(tmp_path):

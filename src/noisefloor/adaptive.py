@@ -9,6 +9,7 @@ runs table finds them (:mod:`noisefloor.aggregate`).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from .display import stopped_words
 from .errors import NoisefloorError
 from .params import Params
 from .pipeline import ADAPTIVE_RECORD
+from .records import RoundRecord
 
 
 class AdaptiveError(NoisefloorError, ValueError):
@@ -132,26 +134,26 @@ def record_path(folder: str | Path, k: int) -> Path:
     return Path(folder) / Path(ADAPTIVE_RECORD.format(round=k)).name
 
 
-def records(params: Params, runs_dir: str | Path, rounds: int | None = None) -> list[dict]:
+def records(params: Params, runs_dir: str | Path, rounds: int | None = None) -> list[RoundRecord]:
     """The records of rounds 1, 2, ... (at most ``rounds``), from one replay: each the runs the round after it
     adds (none when the experiment is done).
 
     Without an adaptive section: one record saying so, with nothing to add (the engines' step still runs).
     """
     if params.adaptive is None:
-        return [{"adaptive": None, "rounds": rounds or 1, "next_round": [], "why_done": "no adaptive section"}]
+        return [RoundRecord(rounds or 1, why_done="no adaptive section")]
     p = plan(params, runs_dir, rounds=rounds)
     if p.result is None:
         raise AdaptiveError(f"{runs_dir}: round 1 is not complete ({len(p.next_runs)} runs missing)")
     added = p.result.added
     nexts = [*added[1:], p.result.next_round]
-    return [{"adaptive": dict(vars(params.adaptive)), "rounds": k, "next_round": [[c, s] for c, s in nxt],
-             "why_done": p.why_done if k == len(added) else ""} for k, nxt in enumerate(nexts, start=1)]
+    return [RoundRecord(k, tuple((c, int(s)) for c, s in nxt), dict(vars(params.adaptive)),
+                        p.why_done if k == len(added) else "") for k, nxt in enumerate(nexts, start=1)]
 
 
-def record(params: Params, runs_dir: str | Path, rounds: int) -> dict:
+def record(params: Params, runs_dir: str | Path, rounds: int) -> RoundRecord:
     """The record of rounds 1 to ``rounds`` (Snakemake's checkpoint for round ``rounds``)."""
-    return {**records(params, runs_dir, rounds)[-1], "rounds": rounds}
+    return dataclasses.replace(records(params, runs_dir, rounds)[-1], rounds=rounds)
 
 
 def analyze(params: Params, runs: pd.DataFrame, metric: str, **how):
@@ -170,14 +172,14 @@ def plan_table(p: Plan, params: Params) -> pd.DataFrame:
     rows = []
     analysis = p.result.result if p.result is not None else None
     comp = analysis.comparisons.set_index("config") if analysis is not None else None
-    looks = analysis.summary.adaptive["configs"] if analysis is not None else {}
+    looks = analysis.summary.adaptive.configs if analysis is not None else {}
     for config in (params.baseline, *params.configs):
         if config == params.baseline:
             n = analysis.summary.n_baseline if analysis is not None else None
             verdict, state = "baseline", ""
         elif comp is not None and config in comp.index and config in looks:
             look = looks[config]
-            n, verdict, state = look["n"], comp.loc[config, "verdict"], stopped_words(look)
+            n, verdict, state = look.n, comp.loc[config, "verdict"], stopped_words(look)
         else:
             n, verdict, state = None, "", "open"
         rows.append({"config": config, "seeds": n, "verdict": verdict, "status": state,

@@ -8,23 +8,17 @@ file, not a silently mixed table.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import pandas as pd
 
+from .determinism import checked_run
 from .errors import NoisefloorError
 from .params import Params
-from .runfiles import HISTORY_FILE, METRICS_FILE
+from .records import ConfirmPlan, DecomposeRecord, SweepConfig, SweepRecord
+from .runfiles import HISTORY_FILE, METRICS_FILE, RUN_COLUMNS, RunRecord, RunRecordError
 from . import decompose as D, sweep as S
-
-RUN_COLUMNS = [
-    "config", "seed", "status", "val_acc", "best_val_acc", "best_epoch", "test_acc",
-    "val_loss", "test_loss", "train_loss", "epochs_run", "diverged_at_epoch",
-    "n_train", "n_val", "n_test", "device", "threads", "train_step", "wall_time_s", "slurm_job_id", "config_hash",
-    "code_fingerprint", "program", "repeat_identical", "repeat_note", "sources", "note",
-]
 
 
 class AggregateError(NoisefloorError, RuntimeError):
@@ -50,19 +44,21 @@ def run_dir(runs_dir: str | Path, config: str, seed: int) -> Path:
     return Path(runs_dir) / (folder or "") / config / f"seed{seed}"
 
 
-def read_metrics(params: Params, runs_dir: str | Path, config: str, seed: int) -> dict:
+def read_metrics(params: Params, runs_dir: str | Path, config: str, seed: int) -> RunRecord:
+    """Run (``config``, ``seed``)'s record; :class:`AggregateError` (one line, the file) unless it is there and
+    made by these params."""
     path = run_dir(runs_dir, config, seed) / METRICS_FILE
     try:
-        metrics = json.loads(path.read_text())
+        record = RunRecord.read(path)
     except FileNotFoundError:
         raise AggregateError(f"{path}: missing (run config={config} seed={seed} first)") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise AggregateError(f"{path}: unreadable metrics ({exc})") from None
+    except RunRecordError as exc:
+        raise AggregateError(str(exc)) from None
     expected = params.resolve(config).config_hash
-    if metrics.get("config_hash") != expected or metrics.get("seed") != seed:
-        raise AggregateError(f"{path}: written by other params (config hash {metrics.get('config_hash')}, "
+    if not record.made_by(expected, seed):
+        raise AggregateError(f"{path}: written by other params (config hash {record.config_hash}, "
                              f"expected {expected}); retrain it or point --runs-dir elsewhere")
-    return metrics
+    return record
 
 
 def search_scores(params: Params, runs_dir: str | Path) -> dict[str, float | None]:
@@ -71,7 +67,7 @@ def search_scores(params: Params, runs_dir: str | Path) -> dict[str, float | Non
     scores = {}
     for config in params.sweep_configs:
         values = [read_metrics(params, runs_dir, config, s) for s in params.sweep.seeds]
-        ok = [m.get(metric) for m in values if m.get("status") == "ok"]
+        ok = [m.get(metric) for m in values if m.status == "ok"]
         finite = len(ok) == len(values) and all(isinstance(v, (int, float)) and math.isfinite(v) for v in ok)
         scores[config] = float(sum(ok) / len(ok)) if finite else None
     return scores
@@ -89,18 +85,27 @@ def confirmed(params: Params, runs_dir: str | Path, scores: dict | None = None) 
 
 def stale_seeds(params: Params, runs_dir: str | Path, config: str, seeds) -> list[int]:
     """The seeds of ``config`` whose run is missing, unfinished, or made by other params or other code."""
+    return [seed for seed in seeds if finished_record(params, run_dir(runs_dir, config, seed), config, seed) is None]
+
+
+def finished_record(params: Params, folder: str | Path, config: str, seed: int) -> RunRecord | None:
+    """The ``metrics.json`` record in ``folder`` when it is run (``config``, ``seed``)'s, finished and current.
+
+    Current: the same config hash, seed and code fingerprint as these params
+    give it. A run skipped for want of CUDA is not finished once CUDA is here;
+    the run ``program.check_determinism`` repeats is finished once its record
+    holds the repeat's result.
+    """
     cfg = params.resolve(config)
-    out = []
-    for seed in seeds:
-        try:
-            m = json.loads((run_dir(runs_dir, config, seed) / METRICS_FILE).read_text())
-        except (OSError, json.JSONDecodeError):
-            out.append(seed)
-            continue
-        if (m.get("config_hash"), m.get("seed"), m.get("code_fingerprint")) != \
-                (cfg.config_hash, seed, cfg.code_fingerprint) or (m.get("status") == "skipped" and _cuda()):
-            out.append(seed)           # (a run skipped for want of CUDA runs once CUDA is here)
-    return out
+    try:
+        m = RunRecord.read(Path(folder) / METRICS_FILE)
+    except (OSError, RunRecordError):
+        return None                          # missing, unfinished or broken: trained again
+    if not m.made_by(cfg.config_hash, seed, cfg.code_fingerprint) or (m.status == "skipped" and _cuda()):
+        return None
+    if (config, seed) == checked_run(params) and "repeat_identical" not in m.values:
+        return None
+    return m
 
 
 def _cuda() -> bool:
@@ -109,34 +114,32 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def sweep_record(params: Params, runs_dir: str | Path) -> dict:
+def sweep_record(params: Params, runs_dir: str | Path) -> SweepRecord:
     """The search's record (``<runs>/sweep/sweep.json``): its configs, their scores, and the configs it confirms.
 
-    Written once the search's runs are in; ``{"sweep": null}`` for params without a sweep.
+    Built once the search's runs are in; an empty record (``{"sweep": null}``) for params without a sweep.
     """
     sweep = params.sweep
     if sweep is None:
-        return {"sweep": None}
+        return SweepRecord()
     scores = search_scores(params, runs_dir)
-    return {
-        "method": sweep.method, "sampler_seed": sweep.seed, "seeds": list(sweep.seeds),
-        "metric": params.stats.metric, "direction": params.stats.direction,
-        "configs": {c: {"values": dict(v), "config_hash": params.resolve(c).config_hash, "score": scores[c]}
-                    for c, v in params.sweep_configs.items()},
-        "confirm": None if not sweep.confirm_top_k else {
-            "top_k": sweep.confirm_top_k, "seeds": list(sweep.confirm_seeds),
-            "configs": confirmed(params, runs_dir, scores)},
-    }
+    return SweepRecord(
+        method=sweep.method, sampler_seed=sweep.seed, seeds=tuple(sweep.seeds),
+        metric=params.stats.metric, direction=params.stats.direction,
+        configs={c: SweepConfig(dict(v), params.resolve(c).config_hash, scores[c])
+                 for c, v in params.sweep_configs.items()},
+        confirm=None if not sweep.confirm_top_k else ConfirmPlan(
+            sweep.confirm_top_k, tuple(sweep.confirm_seeds), tuple(confirmed(params, runs_dir, scores))))
 
 
-def decompose_record(params: Params) -> dict:
-    """The decomposition's record (``<runs>/decompose/decompose.json``): its settings and configs, or null."""
+def decompose_record(params: Params) -> DecomposeRecord:
+    """The decomposition's record (``<runs>/decompose/decompose.json``): its settings and configs (empty: none)."""
     d = params.decompose
     if d is None:
-        return {"decompose": None}
-    return {"seeds": list(d.seeds), "sources": list(d.sources), "reference": d.reference,
-            "configs": {c: {"sources": list(s), "config_hash": params.resolve(c).config_hash}
-                        for c, s in params.decompose_configs.items()}}
+        return DecomposeRecord()
+    return DecomposeRecord(tuple(d.seeds), tuple(d.sources), d.reference,
+                           {c: {"sources": tuple(s), "config_hash": params.resolve(c).config_hash}
+                            for c, s in params.decompose_configs.items()})
 
 
 def experiment_runs(params: Params, runs_dir: str | Path) -> list[tuple[str, int, str]]:
@@ -175,7 +178,8 @@ def collect_runs(params: Params, runs_dir: str | Path, runs: list | None = None)
         # A user's program adds its own numbers (program_metrics), ahead of the record's columns.
         row = {c: m.get(c) for c in m.get("program_metrics", [])}
         # The record's columns it has (a program's run has no test set, epochs setting or device of its own).
-        row.update({c: m[c] for c in RUN_COLUMNS if c in m})
+        record = m.to_dict()
+        row.update({c: record[c] for c in RUN_COLUMNS if c in record})
         row.update(config=S.confirm_name(config) if stage == "confirm" else config, stage=stage)
         if stage == "decompose":
             row["source"] = D.source_of(config)

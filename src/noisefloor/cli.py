@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from .errors import NoisefloorError
+from .vocab import hp_column
 
 EXIT_BAD_INPUT = 2
 #: What a fork-server worker runs: this module's main, named so the server imports nothing from here.
@@ -76,57 +77,15 @@ def cmd_check(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from . import forkserver, params as P
-
-    # A warm server saves this process the ~5 s of importing torch; the run
-    # itself is the same code either way (see noisefloor.forkserver). A
-    # user's program imports what it needs itself.
-    if forkserver.enabled() and P.load(args.params).program.builtin:
-        rc = forkserver.run(ENTRY_POINT, args.raw_argv)
-        if rc is not None:
-            return rc
-    return train_here(args)
-
-
-def train_here(args) -> int:
-    """``noisefloor train`` in this process: each seed's run, by the built-in model or the user's program."""
-    from . import io, params as P
-    from .aggregate import run_dir
-    from .determinism import repeat
-    from .runfiles import METRICS_FILE
+    from . import params as P, runner
 
     p = P.load(args.params)
-    cfg = p.resolve(args.config)
-    check = (args.config, p.noise_seeds[0]) if p.program.check_determinism else None
-    for m in _train(p, args.config, args.seed, args.runs_dir):
-        if check == (p.baseline, m["seed"]):
-            # program.check_determinism: the baseline's first noise seed once more; its record says what happened.
-            folder = run_dir(args.runs_dir, cfg.name, m["seed"])
-            found = repeat(p, cfg.name, m["seed"], m, folder / "repeat", _log)
-            _log(f"[{args.config} seed={m['seed']}] determinism: {found.sentence()}")
-            io.write_json(folder / METRICS_FILE, {**m, "repeat_identical": found.identical,
-                                                  "repeat_note": found.sentence()})
+    rc = runner.hand_over(p, ENTRY_POINT, args.raw_argv)
+    if rc is not None:
+        return rc
+    list(runner.run(p, [(args.config, args.seed)], args.runs_dir, jobs=args.jobs, staging=args.staging_dir,
+                    log=_log))
     return 0
-
-
-def _train(p, config: str, seeds, runs_dir, splits=None):
-    """Train ``config`` at ``seeds`` (the built-in model or the user's program), saying each result; yields records."""
-    from .aggregate import run_dir
-
-    cfg, metric = p.resolve(config), p.stats.metric
-    if p.program.builtin:
-        from .train import train_seeds
-
-        records = train_seeds(cfg, seeds, runs_dir, splits=splits)
-    else:
-        from . import program
-
-        records = (program.run(cfg, s, run_dir(runs_dir, cfg.name, s), metric=metric, log=_log)
-                   for s in dict.fromkeys(seeds))
-    for m in records:
-        print(f"[{config} seed={m['seed']}] {m['status']}: {metric}={m.get(metric)} "
-              f"({m['wall_time_s']:.1f} s)", file=sys.stderr, flush=True)
-        yield m
 
 
 def _log(line: str) -> None:
@@ -135,19 +94,13 @@ def _log(line: str) -> None:
 
 def cmd_check_determinism(args) -> int:
     """Train one (config, seed) twice in a scratch folder and say whether every metric repeats."""
-    import tempfile
-
-    from . import params as P
-    from .determinism import compare, train_once
+    from . import params as P, runner
 
     p = P.load(args.params)
     config = args.config or p.baseline
     p.resolve(config)
     seed = p.seeds_for(config)[0] if args.seed is None else args.seed
-    with tempfile.TemporaryDirectory(prefix="noisefloor-determinism-") as scratch:
-        first = train_once(p, config, seed, Path(scratch) / "first", _log)
-        second = train_once(p, config, seed, Path(scratch) / "second", _log)
-    found = compare(config, seed, first, second)
+    found = runner.train_twice(p, config, seed, jobs=args.jobs, log=_log)
     print(f"check-determinism: {found.sentence()}", file=sys.stderr)
     return 0 if found.identical else 1
 
@@ -168,7 +121,7 @@ def cmd_sweep_show(args) -> int:
     if p.sweep is None:
         raise InputError(f"{args.params}: no sweep section")
     own = {"config", "seeds", "config_hash"}      # a hyperparameter of the same name shows as hp.<name>
-    rows = [{"config": name, **{f"hp.{k}" if k in own else k: v for k, v in values.items()},
+    rows = [{"config": name, **{hp_column(k) if k in own else k: v for k, v in values.items()},
              "seeds": " ".join(map(str, p.seeds_for(name))), "config_hash": p.resolve(name).config_hash}
             for name, values in p.sweep_configs.items()]
     sys.stdout.write(pd.DataFrame(rows).to_string(index=False) + "\n")
@@ -178,58 +131,30 @@ def cmd_sweep_show(args) -> int:
 
 def cmd_sweep_select(args) -> int:
     """The search's record, with the configs its confirmation re-runs (a Snakemake checkpoint's output)."""
-    from . import io, params as P
+    from . import params as P
     from .aggregate import sweep_record
 
     p = P.load(args.params)
     rec = sweep_record(p, args.runs_dir)
-    io.write_json(args.out, rec)
-    chosen = rec["confirm"]["configs"] if rec.get("confirm") else []
-    print(f"sweep: {len(rec.get('configs', {}))} configs searched; confirming {', '.join(chosen) or 'none'}",
+    rec.write(args.out)
+    print(f"sweep: {len(rec.configs)} configs searched; confirming {', '.join(rec.confirmed) or 'none'}",
           file=sys.stderr)
     return 0
 
 
 def cmd_sweep_train(args) -> int:
     """Every run of the sweep that is missing or stale, then its confirmation, then its record (DVC's sweep stage)."""
-    from . import io, params as P
-    from .aggregate import sweep_record
+    from . import params as P, runner
     from .sweep import FOLDER, RECORD
 
-    p = P.load(args.params)
-    splits = None
-    if p.sweep is not None:
-        if p.program.builtin:
-            from .data import load_dataset
-
-            splits = load_dataset(p.data)       # once for every config (a sweep searches model and train keys)
-        _train_missing(p, "search", [(c, p.sweep.seeds) for c in p.sweep_configs], args.runs_dir, splits)
-    # The search's runs are all in: its record knows the configs to confirm.
-    record = sweep_record(p, args.runs_dir)
-    if record.get("confirm"):
-        _train_missing(p, "confirm", [(c, p.sweep.confirm_seeds) for c in record["confirm"]["configs"]],
-                       args.runs_dir, splits)
-    io.write_json(Path(args.runs_dir) / FOLDER / RECORD, record)
+    record = runner.train_sweep(P.load(args.params), args.runs_dir, jobs=args.jobs, log=_log)
+    record.write(Path(args.runs_dir) / FOLDER / RECORD)
     return 0
-
-
-def _train_missing(p, phase: str, todo, runs_dir, splits) -> None:
-    """Train the (config, seeds) of ``todo`` whose runs are missing or were made by other params or code."""
-    from .aggregate import stale_seeds
-
-    trained = total = 0
-    label = "sweep: " if phase in ("search", "confirm") else ""
-    for config, seeds in todo:
-        missing = stale_seeds(p, runs_dir, config, seeds)
-        for _ in _train(p, config, missing, runs_dir, splits=splits):
-            trained += 1
-        total += len(seeds)
-    print(f"{label}{phase}: {trained} run(s) trained, {total - trained} already done", file=sys.stderr, flush=True)
 
 
 def cmd_decompose(args) -> int:
     """train: every decomposition run missing or stale, then the record (DVC's stage); record: the record alone."""
-    from . import io, params as P
+    from . import params as P, runner
     from .aggregate import decompose_record
     from .decompose import FOLDER, RECORD
 
@@ -237,42 +162,32 @@ def cmd_decompose(args) -> int:
     if args.action == "record":
         if not args.out:
             raise InputError("decompose record: --out is required (where the record goes)")
-        io.write_json(args.out, decompose_record(p))
+        decompose_record(p).write(args.out)
         return 0
     if p.decompose is not None:
-        _train_missing(p, "decompose", [(c, p.decompose.seeds) for c in p.decompose_configs], args.runs_dir, None)
-    io.write_json(Path(args.runs_dir) / FOLDER / RECORD, decompose_record(p))
+        runner.train_missing(p, "decompose", [(c, p.decompose.seeds) for c in p.decompose_configs], args.runs_dir,
+                             jobs=args.jobs, log=_log)
+    decompose_record(p).write(Path(args.runs_dir) / FOLDER / RECORD)
     return 0
 
 
 def cmd_adaptive(args) -> int:
     """train: every round's missing runs, round after round, then the records (DVC's stage); record: one record."""
-    from . import adaptive, io, params as P
+    from . import adaptive, params as P, runner
 
     p = P.load(args.params)
     if args.action == "record":
         if not args.out:
             raise InputError("adaptive record: --out is required (where the record goes)")
-        io.write_json(args.out, adaptive.record(p, args.runs_dir, args.rounds))
+        adaptive.record(p, args.runs_dir, args.rounds).write(args.out)
         return 0
     if not args.out:
         raise InputError("adaptive train: --out is required (the folder of the rounds' records)")
     if p.adaptive is not None:
-        tried = None
-        while True:
-            now = adaptive.plan(p, args.runs_dir)
-            if not now.next_runs:
-                break
-            if now.next_runs == tried:       # trained, yet still missing: never loop on a run that cannot finish
-                raise InputError(f"adaptive train: {len(tried)} run(s) left no metrics.json, e.g. "
-                                 f"config={tried[0][0]} seed={tried[0][1]}; see its log")
-            tried = now.next_runs
-            round_ = 1 if now.result is None else len(now.result.added) + 1
-            _train_missing(p, f"adaptive round {round_}", list(adaptive.by_config(now.next_runs).items()),
-                           args.runs_dir, None)
-        print(f"adaptive: {now.why_done}", file=sys.stderr)
+        why_done = runner.train_rounds(p, args.runs_dir, jobs=args.jobs, log=_log)
+        print(f"adaptive: {why_done}", file=sys.stderr)
     for k, rec in enumerate(adaptive.records(p, args.runs_dir), start=1):
-        io.write_json(adaptive.record_path(args.out, k), rec)
+        rec.write(adaptive.record_path(args.out, k))
     return 0
 
 
@@ -346,6 +261,7 @@ def cmd_analyze(args) -> int:
         n_boot=settings.n_boot,
         eval_size=_eval_size(runs, metric),
         hparams=args.hparams.split(",") if args.hparams else None,
+        histories=_read_csv(args.histories, "histories table") if args.histories else None,
     )
     if loaded is not None and loaded.adaptive is not None:
         from . import adaptive      # the rounds replayed: each variant's verdict from the look that stopped it
@@ -373,17 +289,15 @@ def cmd_analyze(args) -> int:
 
 def answer_line(s) -> str:
     """The analysis in one line: runs, noise floor, verdict counts (read from the summary)."""
-    from .display import format_spread, metric_is_fraction
+    from .display import format_spread
 
-    fraction = metric_is_fraction(s.metric, [s.noise_floor] if s.noise_floor is not None else None)
-    counts = ", ".join(f"{getattr(s, 'n_' + v)} {v.replace('_', ' ')}"
-                       for v in ("better", "worse", "equivalent", "inconclusive", "insufficient_runs"))
-    return (f"{s.n_runs} runs, noise floor {format_spread(s.noise_floor, fraction)} "
+    counts = ", ".join(f"{n} {v.replace('_', ' ')}" for v, n in s.verdict_counts().items())
+    return (f"{s.n_runs} runs, noise floor {format_spread(s.noise_floor, s.percent)} "
             f"({s.n_baseline} baseline seeds); variants: {counts}")
 
 
 def _read_summary(analysis: Path):
-    from .stats.summary import Summary
+    from .summary import Summary
 
     path = analysis / "summary.json"
     try:
@@ -452,19 +366,23 @@ def cmd_plot(args) -> int:
     # The analysed metric's curves when the runs recorded them per epoch; else validation accuracy.
     hist_metric = metric if histories is not None and metric in histories.columns else "val_acc"
     same = hist_metric == metric       # the noise floor is in this metric's units
+    # The analysis decided how its metric is shown; the fallback val_acc is the built-in model's
+    # validation accuracy, a fraction by definition.
+    percent, curves_percent = summary.percent, summary.percent if same else True
 
     # One drawing per figure of the pipeline's table (noisefloor.pipeline.FIGURES).
     draw = {
         "noise_vs_signal": lambda path: plots.plot_noise_vs_signal(
-            runs, metric, baseline, noise_seeds, signal_seeds, path, summary=summary),
+            runs, metric, baseline, noise_seeds, signal_seeds, path, summary=summary, percent=percent),
         "config_distributions": lambda path: plots.plot_config_distributions(
-            runs, comparisons, metric, baseline, summary.noise_floor, path),
+            runs, comparisons, metric, baseline, summary.noise_floor, path, percent=percent),
         "differences": lambda path: plots.plot_differences(
             comparisons, summary.noise_floor, path, metric=metric, margin=summary.equivalence_margin,
-            direction=summary.direction),
+            direction=summary.direction, percent=percent),
         "learning_curves": lambda path: plots.plot_learning_curves(
             histories, hist_metric, baseline, signal_seeds, path, runs=runs,
-            noise_floor=summary.noise_floor if same else None, direction=summary.direction if same else "max"),
+            noise_floor=summary.noise_floor if same else None,
+            not_converged=summary.not_converged if same else None, percent=curves_percent),
         "search_payoff": lambda path: plots.plot_search_payoff(runs, metric, baseline, path, summary=summary),
         "marginal_effects": lambda path: plots.plot_marginal_effects(runs, comparisons, metric, baseline, path,
                                                                      summary=summary),
@@ -514,6 +432,22 @@ def _table_options(s, *, hparams: bool = True) -> None:
                                          "(default: every hp.*, config/*, config.* and params.* column)")
 
 
+def _jobs_option(s) -> None:
+    s.add_argument("-j", "--jobs", type=_positive_int, metavar="N",
+                   help="runs trained at once, each in a process of its own (default: the CPUs this process may "
+                        "use over the runs' train.threads; results never depend on it)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows an option's default, unless its help already says it or it has none."""
 
@@ -548,6 +482,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", required=True, help="'baseline' or a name under configs:")
     s.add_argument("--seed", type=int, action="append", required=True, help="a seed to train (repeatable)")
     s.add_argument("--runs-dir", required=True, help="folder of the run outputs")
+    _jobs_option(s)
+    s.add_argument("--staging-dir",
+                   help="train ahead (how DVC's one-run stages train in parallel): keep JOBS runs training by "
+                        "starting the params' next missing runs into here, in processes that outlive this call, "
+                        "and take a run of this call from here when one was trained ahead, waiting while it "
+                        "trains (beside RUNS_DIR, on its file system; see docs/dvc.md)")
     s.set_defaults(func=cmd_train)
 
     s = command("check-determinism", "train one run twice: does its seed control all its randomness?",
@@ -557,6 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--params", default="params.yaml", help="the experiment's params file")
     s.add_argument("--config", help="the config to train (default: the baseline)")
     s.add_argument("--seed", type=int, help="the seed (default: the config's first seed)")
+    _jobs_option(s)
     s.set_defaults(func=cmd_check_determinism)
 
     s = command("sweep", "show, train or choose from the sweep's configs",
@@ -569,6 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--params", default="params.yaml", help="the experiment's params file")
     s.add_argument("--runs-dir", default="results/runs", help="the runs folder (train, select)")
     s.add_argument("--out", help="where select writes the search's record")
+    _jobs_option(s)
     s.set_defaults(func=cmd_sweep)
 
     s = command("decompose", "train the noise budget's runs, or write its record",
@@ -580,6 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--params", default="params.yaml", help="the experiment's params file")
     s.add_argument("--runs-dir", default="results/runs", help="the runs folder (train)")
     s.add_argument("--out", help="where record writes the record")
+    _jobs_option(s)
     s.set_defaults(func=cmd_decompose)
 
     s = command("plan", "where an adaptive experiment stands, and what its next round trains",
@@ -603,6 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--runs-dir", default="results/runs", help="the runs folder")
     s.add_argument("--rounds", type=int, default=1, help="record: the rounds replayed")
     s.add_argument("--out", help="train: the records' folder; record: the record's file")
+    _jobs_option(s)
     s.set_defaults(func=cmd_adaptive)
 
     s = command("aggregate", "collect the experiment's runs into one table",
@@ -622,6 +566,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "Settings default to PARAMS' stats section when given.")
     s.add_argument("runs", metavar="RUNS.csv", help="one row per training run")
     s.add_argument("--out", required=True, help="folder for the analysis files")
+    s.add_argument("--histories", help="per-epoch records (CSV: config, seed, epoch, the metric): checks that "
+                                       "the learning curves levelled off (summary.json's not_converged)")
     s.add_argument("--params", help="take defaults from this params file's stats section")
     s.add_argument("--metric", help="metric column (default: val_acc)")
     s.add_argument("--direction", choices=["max", "min"], help="max: larger is better (default); min")

@@ -5,23 +5,21 @@ all of its randomness (an unseeded data loader, a non-deterministic GPU
 kernel) has a second source of spread inside each seed, and it is measured as
 part of the noise floor. That is a fair floor for that program, but the user
 should know it: ``noisefloor check-determinism`` and
-``program.check_determinism`` say so plainly.
+``program.check_determinism`` say so plainly (:mod:`noisefloor.runner` trains the
+two runs; this module compares them).
 """
 
 from __future__ import annotations
 
 import math
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-#: Record fields that legitimately differ between two runs of the same (config, seed).
-VOLATILE = frozenset({"wall_time_s", "slurm_job_id", "resumed_from_epoch"})
+from .runfiles import VOLATILE_FIELDS
 
 
 def _comparable(key: str, value: Any) -> bool:
-    volatile = key in VOLATILE or "time" in key or "duration" in key or "elapsed" in key
+    volatile = key in VOLATILE_FIELDS or "time" in key or "duration" in key or "elapsed" in key
     return not volatile and (value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)))
 
 
@@ -78,22 +76,6 @@ def compare(config: str, seed: int, first: dict, second: dict) -> Repeat:
     return Repeat(config, int(seed), diffs)
 
 
-def train_once(params, config: str, seed: int, folder: Path, log: Callable[[str], None]) -> dict:
-    """Train (``config``, ``seed``) into ``folder`` with whichever program the params name; its record."""
-    cfg = params.resolve(config)
-    if params.program.builtin:
-        from .train import train_run
-
-        return train_run(cfg, seed, folder, log=log)
-    from . import program
-
-    return program.run(cfg, seed, folder, metric=params.stats.metric, log=log)
-
-
-def repeat(params, config: str, seed: int, first: dict, scratch: Path, log: Callable[[str], None]) -> Repeat:
-    """Train (``config``, ``seed``) once more in ``scratch`` (removed after) and compare with ``first``."""
-    try:
-        second = train_once(params, config, seed, scratch, log)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return compare(config, seed, first, second)
+def checked_run(params) -> tuple[str, int] | None:
+    """The run ``program.check_determinism`` trains twice (the baseline's first noise seed), or None."""
+    return (params.baseline, params.noise_seeds[0]) if params.program.check_determinism else None

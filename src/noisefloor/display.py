@@ -1,55 +1,55 @@
 """Display conventions shared by the figures and the HTML report.
 
-Both renderers must agree on when a metric is shown in percent, and on which
-colour means which verdict, otherwise a reader comparing a figure with the
-report's table would be misled. Nothing here computes statistics.
+Both renderers must agree on how a number is written and on which colour
+means which verdict, otherwise a reader comparing a figure with the report's
+table would be misled. Whether the metric is shown in percent is not decided
+here but by the analysis (``Summary.percent``); :class:`Units` carries that
+decision to the figures. Nothing here computes statistics.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Iterable
-
-import numpy as np
+from .vocab import Importance, Verdict
 
 #: Colour per comparison verdict (colour-blind friendly enough to tell apart,
 #: and the usual green = good, red = bad reading).
 VERDICT_COLORS = {
-    "better": "#1a9641",
-    "worse": "#d7191c",
-    "equivalent": "#2b83ba",
-    "inconclusive": "#7f7f7f",
-    "insufficient_runs": "#b8860b",
+    Verdict.BETTER: "#1a9641",
+    Verdict.WORSE: "#d7191c",
+    Verdict.EQUIVALENT: "#2b83ba",
+    Verdict.INCONCLUSIVE: "#7f7f7f",
+    Verdict.INSUFFICIENT_RUNS: "#b8860b",
     # hyperparameter importance
-    "matters": "#e08214",
-    "negligible": "#2b83ba",
+    Importance.MATTERS: "#e08214",
+    Importance.NEGLIGIBLE: "#2b83ba",
 }
-
-#: The comparison verdicts, in reading order.
-VERDICT_ORDER = ("better", "worse", "equivalent", "inconclusive", "insufficient_runs")
 
 #: Plain-words label per verdict.
 VERDICT_LABELS = {
-    "better": "better",
-    "worse": "worse",
-    "equivalent": "equivalent",
-    "inconclusive": "inconclusive",
-    "insufficient_runs": "too few runs",
-    "matters": "matters",
-    "negligible": "negligible",
+    Verdict.BETTER: "better",
+    Verdict.WORSE: "worse",
+    Verdict.EQUIVALENT: "equivalent",
+    Verdict.INCONCLUSIVE: "inconclusive",
+    Verdict.INSUFFICIENT_RUNS: "too few runs",
+    Importance.MATTERS: "matters",
+    Importance.NEGLIGIBLE: "negligible",
 }
 
 #: What each verdict means, in one line (the report's legend).
 VERDICT_MEANINGS = {
-    "better": "the whole simultaneous interval lies on the better side of 0",
-    "worse": "the whole simultaneous interval lies on the worse side of 0",
-    "equivalent": "the whole interval lies within ± the equivalence margin: any effect is smaller than that",
-    "inconclusive": "neither: the interval holds 0 and reaches past the margin; more seeds would decide",
-    "insufficient_runs": "fewer than two usable runs: no interval",
+    Verdict.BETTER: "the whole simultaneous interval lies on the better side of 0",
+    Verdict.WORSE: "the whole simultaneous interval lies on the worse side of 0",
+    Verdict.EQUIVALENT: "the whole interval lies within ± the equivalence margin: any effect is smaller than that",
+    Verdict.INCONCLUSIVE: "neither: the interval holds 0 and reaches past the margin; more seeds would decide",
+    Verdict.INSUFFICIENT_RUNS: "fewer than two usable runs: no interval",
 }
 
+#: The spending functions of an adaptive experiment, in prose.
+SPENDING_NAMES = {"obrien_fleming": "O'Brien-Fleming-type", "pocock": "Pocock-type"}
+
 #: How an adaptive experiment's variant stopped, in words (the report's table and `noisefloor plan`); the
-#: fields are the variant's entry of ``summary.adaptive["configs"]``.
+#: fields are its look's (:class:`noisefloor.summary.Look`, ``summary.adaptive.configs[name]``).
 STOPPED_WORDS = {
     "decided": "round {round}",
     "futile": "stopped in round {round}: the cap would not decide it",
@@ -59,9 +59,9 @@ STOPPED_WORDS = {
 }
 
 
-def stopped_words(look: dict) -> str:
-    """An adaptive variant's stop in words (:data:`STOPPED_WORDS`)."""
-    return STOPPED_WORDS[look["stopped"]].format(**look)
+def stopped_words(look) -> str:
+    """An adaptive variant's stop in words (:data:`STOPPED_WORDS`), from its :class:`~noisefloor.summary.Look`."""
+    return STOPPED_WORDS[look.stopped].format(round=look.round, n=look.n)
 
 
 #: Colour used for the baseline wherever it is drawn (not a verdict's colour).
@@ -102,36 +102,6 @@ def correction_name(correction) -> str:
         return "unadjusted"
     key = str(correction).strip().lower()
     return _CORRECTION_NAMES.get(key, str(correction))
-
-
-def metric_is_fraction(metric: str | None, values: Iterable | None = None) -> bool:
-    """Decide whether ``metric`` is a fraction in [0, 1] that should be shown in percent.
-
-    Parameters
-    ----------
-    metric : str or None
-        Metric name, e.g. ``"val_acc"``. Losses are never treated as fractions,
-        even when their values happen to lie in [0, 1].
-    values : iterable of float, optional
-        Observed values of the metric (means, per-run values, ...). When given,
-        every finite value must lie in [0, 1].
-
-    Returns
-    -------
-    bool
-        True when the metric should be displayed in percent (differences in
-        percentage points).
-    """
-    name = (metric or "").lower()
-    if "loss" in name:
-        return False
-    if values is not None:
-        arr = np.asarray(list(values), dtype=float).ravel()
-        arr = arr[np.isfinite(arr)]
-        if arr.size:
-            return bool(np.all((arr >= 0.0) & (arr <= 1.0)))
-    # No data to look at: fall back to the name.
-    return any(key in name for key in ("acc", "f1", "auc", "precision", "recall"))
 
 
 def is_missing(value) -> bool:
@@ -237,6 +207,40 @@ def format_share(value) -> str:
     return "n/a" if is_missing(value) else f"{float(value) * 100:.0f} %"
 
 
+class Units:
+    """How a figure writes the metric: the analysis' decision (``Summary.percent``) as scale and labels.
+
+    Parameters
+    ----------
+    metric : str
+        The metric's name (axis labels).
+    percent : bool
+        ``Summary.percent``: values in percent, differences and spreads in
+        percentage points; otherwise the metric's own units.
+    """
+
+    def __init__(self, metric: str | None, percent: bool):
+        self.metric = str(metric or "metric").replace("$", r"\$")
+        self.fraction = bool(percent)
+        self.scale = 100.0 if self.fraction else 1.0
+
+    @classmethod
+    def of(cls, summary) -> "Units":
+        """The units of an analysis' summary."""
+        return cls(summary.metric, summary.percent)
+
+    def axis_label(self, what: str | None = None) -> str:
+        base = what or self.metric
+        return f"{base} (%)" if self.fraction else base
+
+    def diff_axis_label(self, what: str) -> str:
+        return f"{what} (percentage points)" if self.fraction else f"{what} ({self.metric} units)"
+
+    def fmt_spread(self, value) -> str:
+        """A spread or an unsigned difference, with its unit (:func:`format_spread`)."""
+        return format_spread(value, self.fraction)
+
+
 #: A search's single-run configs shown (in the verdict table, the differences figure) before the rest fold away.
 SINGLE_RUNS_SHOWN = 5
 
@@ -254,7 +258,7 @@ def fold_single_runs(comparisons, direction: str = "max"):
         return comparisons, comparisons.iloc[:0]
     import pandas as pd
 
-    single = comparisons[(comparisons["n"] <= 1) & (comparisons["verdict"] == "insufficient_runs")]
+    single = comparisons[(comparisons["n"] <= 1) & (comparisons["verdict"] == Verdict.INSUFFICIENT_RUNS)]
     sign = -1.0 if direction == "min" else 1.0
     best_first = single.assign(_k=sign * pd.to_numeric(single["diff"], errors="coerce")) \
         .sort_values("_k", ascending=False, na_position="last", kind="stable")

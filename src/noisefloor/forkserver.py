@@ -434,7 +434,7 @@ def preload() -> None:
     import torch.utils.serialization  # noqa: F401
     import yaml  # noqa: F401
 
-    from . import aggregate, batched, data, io, models, params, protocol, train  # noqa: F401
+    from . import adaptive, aggregate, batched, data, io, models, params, protocol, runner, train  # noqa: F401
 
     if torch.cuda.is_initialized():  # pragma: no cover - a safety net for future imports
         raise RuntimeError("CUDA was initialised while preloading; a forked worker could not use it")
@@ -558,11 +558,12 @@ def _supervise(conn: socket.socket, request: dict, fds: list[int]) -> None:
     """Fork the worker, forward signals to it, report its exit; kill it if the client goes."""
     for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
         signal.signal(s, signal.SIG_DFL)
+    supervisor = os.getpid()
     worker = os.fork()
     if worker == 0:
         try:
             conn.close()
-            _work(request, fds)
+            _work(request, fds, supervisor)
         finally:
             os._exit(70)
     for fd in fds:                      # only the worker may hold the client's stdio
@@ -616,14 +617,23 @@ def _entry_point(target: str):
     return getattr(importlib.import_module(module), name)
 
 
-def _work(request: dict, fds: list[int]) -> None:
-    """Become the client's process (stdio, cwd, environment) and run its command."""
+def die_with_parent(parent: int) -> None:
+    """Have the kernel SIGKILL this forked process when its ``parent`` (pid) exits: no run outlives its caller.
+
+    Linux's ``PR_SET_PDEATHSIG``; elsewhere a no-op. A parent that died before
+    the call took effect ends this process at once.
+    """
     import ctypes
 
     with contextlib.suppress(Exception):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
-        if os.getppid() == 1:           # the supervisor died before prctl took effect
-            os._exit(70)
+    if os.getppid() != parent:
+        os._exit(70)
+
+
+def _work(request: dict, fds: list[int], supervisor: int) -> None:
+    """Become the client's process (stdio, cwd, environment) and run its command."""
+    die_with_parent(supervisor)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for fd, target in zip(fds, (0, 1, 2)):
         os.dup2(fd, target)

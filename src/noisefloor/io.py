@@ -9,6 +9,7 @@ never a half-written file.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -75,3 +76,27 @@ def save_figure(path: str | os.PathLike, fig, **kwargs) -> None:
     kwargs.setdefault("format", path.suffix.lstrip(".") or "png")
     with atomic_path(path) as tmp:
         fig.savefig(tmp, **kwargs)
+
+
+def files_under(path: str | os.PathLike) -> list[Path]:
+    """``path`` itself, or every file below the folder ``path`` (sorted; no ``__pycache__``, no ``.pyc``)."""
+    path = Path(path)
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*")
+                      if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+    return [path]
+
+
+def fingerprint(root: str | os.PathLike, files) -> str:
+    """A content hash of ``files`` in the given order (16 hex digits): each one's path relative to ``root`` and bytes.
+
+    What a run records as the code that shaped it: the built-in model's
+    modules (``pipeline.code_fingerprint``) or a user's declared deps
+    (``program.deps_fingerprint``). It changes exactly when a file is edited,
+    added, removed or renamed, and is the same on every machine.
+    """
+    digest = hashlib.sha256()
+    for path in files:
+        name = Path(os.path.relpath(path, root)).as_posix()      # a user's dep may lie outside the folder
+        digest.update(name.encode() + b"\0" + Path(path).read_bytes() + b"\0")
+    return digest.hexdigest()[:16]

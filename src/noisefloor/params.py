@@ -23,8 +23,9 @@ from typing import Any, Mapping
 import yaml
 
 from .errors import NoisefloorError
+from .vocab import hp_column
 
-CONFIG_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+
 #: The sources of randomness a built-in run's seed can vary (see noisefloor.decompose).
 SOURCES = ("init", "order", "dropout", "data")
 #: What a seed varies unless seeds.sources says otherwise: the data split stays fixed.
@@ -212,7 +213,7 @@ class ProgramConfig:
 
     def hyperparameters(self) -> dict[str, Any]:
         """The hyperparameters as flat ``hp.<key>`` columns (lists and mappings as JSON text)."""
-        return {f"hp.{k}": json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in self.hparams.items()}
+        return {hp_column(k): json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in self.hparams.items()}
 
 
 @dataclass(frozen=True)
@@ -292,8 +293,8 @@ class RunConfig:
     def hyperparameters(self) -> dict[str, Any]:
         """Model and training hyperparameters as flat ``hp.<key>`` columns."""
         skip = {"threads", "device", "keep_checkpoint", "seed_batch"}
-        out = {f"hp.{k}": v for k, v in dataclasses.asdict(self.model).items()}
-        out.update({f"hp.{k}": v for k, v in dataclasses.asdict(self.train).items() if k not in skip})
+        out = {hp_column(k): v for k, v in dataclasses.asdict(self.model).items()}
+        out.update({hp_column(k): v for k, v in dataclasses.asdict(self.train).items() if k not in skip})
         return out
 
 
@@ -381,6 +382,19 @@ class Params:
     def runs(self) -> list[tuple[str, int]]:
         """Every (config, seed) training run the experiment needs, in a stable order."""
         return [(name, seed) for name in self.config_names for seed in self.seeds_for(name)]
+
+    def seed_batches(self) -> list[tuple[str, tuple[int, ...]]]:
+        """(config, seeds) of each batched training job: a config with ``train.seed_batch`` K > 1 trains its
+        seeds in blocks of ``seed // K`` (one job, one stacked model, per block)."""
+        batches = []
+        for name in self.config_names:
+            k = self.resolve(name).seed_batch
+            if k > 1:
+                blocks: dict[int, list[int]] = {}
+                for s in sorted(self.seeds_for(name)):
+                    blocks.setdefault(s // k, []).append(s)
+                batches += [(name, tuple(seeds)) for _, seeds in sorted(blocks.items())]
+        return batches
 
 
 # --------------------------------------------------------------------------- loading

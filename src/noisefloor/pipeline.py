@@ -18,12 +18,13 @@ run; editing the report's code rewrites only the report; editing anything else
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import decompose as _decompose
+from .io import files_under, fingerprint
 from .sweep import FOLDER, RECORD
+from .vocab import Stage
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: Where the package's files are in the source tree (how dvc.yaml names them).
@@ -104,7 +105,7 @@ ANALYSIS_FILES: tuple[str, ...] = ("comparisons.csv", "importance.csv", "exclude
 # A run's numbers: the loop, the model, the data and its splits, the params'
 # resolution (defaults, the config hash) and the way results are written.
 RUN_CODE = ("batched.py", "data.py", "datasets", "io.py", "models.py", "params.py", "protocol.py",
-            "runfiles.py", "schemas", "train.py")
+            "runfiles.py", "schemas", "train.py", "vocab.py")
 
 
 @dataclass(frozen=True)
@@ -139,9 +140,26 @@ class Step:
 RUN_OUTPUTS = ("runs/{config}/seed{seed}/metrics.json", "runs/{config}/seed{seed}/history.csv")
 SWEEP_FOLDER = f"runs/{FOLDER}"
 DECOMPOSE_FOLDER = f"runs/{_decompose.FOLDER}"
+#: The folders of the runs folder that hold a group of configs' runs (a sweep's, the decomposition's).
+_GROUP_FOLDERS = (FOLDER, _decompose.FOLDER)
 #: An adaptive experiment's records (outside runs/: the stage that writes them reads runs/).
 ADAPTIVE_FOLDER = "adaptive"
 ADAPTIVE_RECORD = f"{ADAPTIVE_FOLDER}/round{{round}}.json"
+
+
+def run_outputs(params, config: str, seed: int) -> dict[str, str]:
+    """Run (``config``, ``seed``)'s outputs relative to the results folder, by file stem (``metrics``,
+    ``history``): a sweep's and the decomposition's configs keep theirs in folders of their own."""
+    step = Stage.TRAIN_SWEEP if config in params.sweep_configs else \
+        Stage.TRAIN_DECOMPOSE if config in params.decompose_configs else Stage.TRAIN_NOISE
+    return {Path(out).stem: out.format(config=config, seed=seed) for out in STEP[step].outputs}
+
+
+def runs_folder(path: str | Path, depth: int = 3) -> str:
+    """The runs folder above a file ``depth`` levels inside it (a run's file: ``<runs>/<config>/seed<s>/<file>``,
+    or one level deeper in a group's folder, ``<runs>/sweep/...``; a group's record: depth 2)."""
+    folder = Path(path).parents[depth - 1]
+    return str(folder.parent if depth == 3 and folder.name in _GROUP_FOLDERS else folder)
 
 
 def _runs_in(folder: str) -> tuple[str, ...]:
@@ -151,39 +169,41 @@ def _runs_in(folder: str) -> tuple[str, ...]:
 STEPS: tuple[Step, ...] = (
     # The noise condition (the baseline at every noise seed) and the signal
     # condition (every variant at every signal seed): the same code, one run per output pair.
-    Step("train_noise", RUN_OUTPUTS, RUN_CODE),
-    Step("train_signal", RUN_OUTPUTS, RUN_CODE),
+    Step(Stage.TRAIN_NOISE, RUN_OUTPUTS, RUN_CODE),
+    Step(Stage.TRAIN_SIGNAL, RUN_OUTPUTS, RUN_CODE),
     # A sweep's configs (the search, then the confirmation of its best) in a folder of their own.
     # Snakemake runs one job per run and learns which configs to confirm from a checkpoint,
     # sweep_select, that writes the search's record; DVC, whose stages are fixed before it runs
     # anything, does both in one stage that trains only what is missing (see docs/dvc.md).
-    Step("train_sweep", _runs_in(SWEEP_FOLDER), RUN_CODE, folder=SWEEP_FOLDER),
-    Step("sweep_select", (f"{SWEEP_FOLDER}/{RECORD}",),
-         ("aggregate.py", "io.py", "params.py", "runfiles.py", "schemas", "sweep.py"),
-         dvc_stage="train_sweep", folder=SWEEP_FOLDER),
+    Step(Stage.TRAIN_SWEEP, _runs_in(SWEEP_FOLDER), RUN_CODE, folder=SWEEP_FOLDER),
+    Step(Stage.SWEEP_SELECT, (f"{SWEEP_FOLDER}/{RECORD}",),
+         ("aggregate.py", "io.py", "params.py", "records.py", "runfiles.py", "schemas", "sweep.py", "vocab.py"),
+         dvc_stage=Stage.TRAIN_SWEEP, folder=SWEEP_FOLDER),
     # The noise budget by source (a decompose section): the baseline once per source, then all of
     # them; one job per run under Snakemake, one stage under DVC (as for a sweep), and the record.
-    Step("train_decompose", _runs_in(DECOMPOSE_FOLDER), RUN_CODE, folder=DECOMPOSE_FOLDER),
-    Step("decompose_record", (f"{DECOMPOSE_FOLDER}/{_decompose.RECORD}",),
-         ("aggregate.py", "decompose.py", "io.py", "params.py", "runfiles.py", "schemas", "sweep.py"),
-         dvc_stage="train_decompose", folder=DECOMPOSE_FOLDER),
+    Step(Stage.TRAIN_DECOMPOSE, _runs_in(DECOMPOSE_FOLDER), RUN_CODE, folder=DECOMPOSE_FOLDER),
+    Step(Stage.DECOMPOSE_RECORD, (f"{DECOMPOSE_FOLDER}/{_decompose.RECORD}",),
+         ("aggregate.py", "decompose.py", "io.py", "params.py", "records.py", "runfiles.py", "schemas", "sweep.py",
+          "vocab.py"),
+         dvc_stage=Stage.TRAIN_DECOMPOSE, folder=DECOMPOSE_FOLDER),
     # An adaptive experiment's rounds: Snakemake trains each round's runs with the training rules and
     # learns the next round from this checkpoint's record; DVC trains every round in one stage that
-    # also writes the records (it trains, so the runs' code is its code too).
-    Step("plan_round", (ADAPTIVE_RECORD,),
-         RUN_CODE + ("adaptive.py", "aggregate.py", "cli.py", "runs_table.py", "stats", "sweep.py", "decompose.py"),
-         dvc_stage="train_adaptive", folder=ADAPTIVE_FOLDER),
+    # also writes the records (it trains, so the runs' code is its code too, and the rounds' loop, runner.py).
+    Step(Stage.PLAN_ROUND, (ADAPTIVE_RECORD,),
+         RUN_CODE + ("adaptive.py", "aggregate.py", "cli.py", "records.py", "runner.py", "runs_table.py", "stats",
+                    "summary.py", "sweep.py", "decompose.py"),
+         dvc_stage=Stage.TRAIN_ADAPTIVE, folder=ADAPTIVE_FOLDER),
     # (sweep.py draws the sweep's configs: a change of a drawn value changes that config's hash, so the
     # runs follow it; the table of runs is aggregate's)
-    Step("aggregate", ("runs.csv", "histories.csv"),
-         ("aggregate.py", "decompose.py", "io.py", "params.py", "runfiles.py", "schemas", "sweep.py")),
-    Step("analyze", tuple(f"analysis/{name}" for name in ANALYSIS_FILES),
-         ("cli.py", "io.py", "runs_table.py", "stats", "tracking.py")),
-    Step("plot", tuple(f"plots/{f.file}" for f in FIGURES),
-         ("cli.py", "display.py", "io.py", "pipeline.py", "plots.py", "runs_table.py", "stats")),
-    Step("report_html", ("report.html",),
+    Step(Stage.AGGREGATE, ("runs.csv", "histories.csv"),
+         ("aggregate.py", "decompose.py", "io.py", "params.py", "runfiles.py", "schemas", "sweep.py", "vocab.py")),
+    Step(Stage.ANALYZE, tuple(f"analysis/{name}" for name in ANALYSIS_FILES),
+         ("cli.py", "io.py", "runs_table.py", "stats", "summary.py", "tracking.py", "vocab.py")),
+    Step(Stage.PLOT, tuple(f"plots/{f.file}" for f in FIGURES),
+         ("cli.py", "display.py", "io.py", "pipeline.py", "plots.py", "runs_table.py", "summary.py", "vocab.py")),
+    Step(Stage.REPORT_HTML, ("report.html",),
          ("cli.py", "display.py", "io.py", "pipeline.py", "provenance.py", "report.py", "runs_table.py",
-          "stats"), quotes_params=True),
+          "summary.py", "vocab.py"), quotes_params=True),
 )
 STEP = {s.name: s for s in STEPS}
 
@@ -210,12 +230,9 @@ def caption_rst(name: str) -> str:
 
 def _files(entry: str) -> list[Path]:
     path = PACKAGE_DIR / entry
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*")
-                      if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"{path}: listed as code of a pipeline step but missing")
-    return [path]
+    return files_under(path)
 
 
 @functools.lru_cache(maxsize=None)
@@ -226,16 +243,12 @@ def code_fingerprint(step: str) -> str:
     changes exactly when one of them is edited, added or removed, and is the
     same on every machine and under both engines.
     """
-    digest = hashlib.sha256()
-    for path in sorted({p for entry in STEP[step].code for p in _files(entry)}):
-        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
+    return fingerprint(PACKAGE_DIR, sorted({p for entry in STEP[step].code for p in _files(entry)}))
 
 
 def run_code_fingerprint() -> str:
     """The fingerprint a training run records (the same for both training steps)."""
-    return code_fingerprint("train_noise")
+    return code_fingerprint(Stage.TRAIN_NOISE)
 
 
 def code_deps(step: str) -> list[str]:

@@ -32,15 +32,16 @@ from matplotlib.patches import Patch
 
 from .display import (
     BASELINE_COLOR,
+    Units,
     fold_single_runs,
-    VERDICT_ORDER,
     correction_name,
     is_missing,
-    metric_is_fraction,
     verdict_color,
     verdict_label,
 )
 from .io import save_figure
+from .summary import NotConverged, Summary
+from .vocab import VERDICTS, Importance, Verdict, hp_column
 
 __all__ = [
     "DPI",
@@ -75,34 +76,6 @@ _FOOTNOTE_COLOR = "#555555"
 # --------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------
-
-
-class _Units:
-    """How a metric is displayed: scale factor and unit strings."""
-
-    def __init__(self, metric: str | None, values=None):
-        self.metric = str(metric or "metric").replace("$", r"\$")
-        self.fraction = metric_is_fraction(metric, values)
-        self.scale = 100.0 if self.fraction else 1.0
-        # Values in %, differences in percentage points.
-        self.value_unit = "%" if self.fraction else ""
-        self.diff_unit = "pp" if self.fraction else ""
-
-    def axis_label(self, what: str | None = None) -> str:
-        base = what or self.metric
-        return f"{base} (%)" if self.fraction else base
-
-    def diff_axis_label(self, what: str) -> str:
-        return f"{what} (percentage points)" if self.fraction else f"{what} ({self.metric} units)"
-
-    def fmt_spread(self, value: float) -> str:
-        """Format a spread (std, difference) in display units."""
-        if is_missing(value):
-            return "n/a"
-        v = float(value) * self.scale
-        if self.fraction:
-            return f"{v:.2f} pp"
-        return f"{_sig(v)}"
 
 
 def _sig(value: float, digits: int = 3) -> str:
@@ -266,7 +239,9 @@ def noise_vs_signal_figure(
     baseline: str,
     noise_seeds: Sequence[int],
     signal_seeds: Sequence[int],
-    summary: Mapping[str, Any] | None = None,
+    summary: Summary | Mapping[str, Any] | None = None,
+    *,
+    percent: bool,
 ) -> Figure:
     """Build the headline noise-vs-signal figure (see :func:`plot_noise_vs_signal`).
 
@@ -276,17 +251,19 @@ def noise_vs_signal_figure(
         Figure with two axes sharing the y axis: ``fig.axes[0]`` is the noise
         panel, ``fig.axes[1]`` the signal panel.
     """
+    if summary is not None and not isinstance(summary, Summary):
+        summary = Summary.from_dict(summary)          # summary.json's content
     noise_seeds = list(noise_seeds)
     signal_seeds = list(signal_seeds)
     noise_all = runs[(runs["config"] == baseline) & runs["seed"].isin(noise_seeds)]
     signal_all = runs[runs["seed"].isin(signal_seeds)]
-    noise, n_ex_noise = _split_ok(noise_all, metric)
+    noise, _ = _split_ok(noise_all, metric)
     signal, _ = _split_ok(signal_all, metric)
     # A run can sit in both conditions (baseline at a shared seed); count it once.
     shown_or_not = pd.concat([noise_all, signal_all]).drop_duplicates(subset=["config", "seed"])
     n_excluded = int((~_ok_mask(shown_or_not, metric)).sum())
 
-    units = _Units(metric, pd.concat([noise[metric], signal[metric]]))
+    units = Units(metric, percent)
     s = units.scale
 
     n_signal_configs = signal["config"].nunique()
@@ -300,8 +277,8 @@ def noise_vs_signal_figure(
 
     # ---- noise panel --------------------------------------------------------
     noise_vals = noise[metric].to_numpy(dtype=float) * s
-    if summary is not None and not is_missing(summary.get("noise_floor")):
-        noise_std = float(summary.get("noise_floor")) * s     # the analysis' own number, not a second one
+    if summary is not None and not is_missing(summary.noise_floor):
+        noise_std = float(summary.noise_floor) * s     # the analysis' own number, not a second one
     else:
         noise_std = float(np.std(noise_vals, ddof=1)) if noise_vals.size > 1 else np.nan
     noise_mean = float(np.mean(noise_vals)) if noise_vals.size else np.nan
@@ -378,12 +355,12 @@ def noise_vs_signal_figure(
     numbers = (f"noise floor: std {nf} over {_n(noise_vals.size, 'seed')}  |  "
                f"spread of the config means {sg} across {_n(n_configs, 'config')}")
     headline = f"{_t(metric)}: seed noise vs hyperparameter signal"
-    if summary is not None and not is_missing(summary.get("noise_floor")):
+    if summary is not None and not is_missing(summary.noise_floor):
         # The analysis' own numbers, so the figure and the report agree.
-        numbers = f"noise floor (baseline seed std): {fmt(float(summary['noise_floor']) * s) + unit}"
-        share = summary.get("hp_variance_share")
+        numbers = f"noise floor (baseline seed std): {fmt(float(summary.noise_floor) * s) + unit}"
+        share = summary.hp_variance_share
         if not is_missing(share):
-            lo, hi = summary.get("hp_variance_share_ci") or [None, None]
+            lo, hi = summary.hp_variance_share_ci or [None, None]
             ci = "" if is_missing(lo) or is_missing(hi) else f" (CI {lo * 100:.0f} to {hi * 100:.0f} %)"
             headline = (f"Hyperparameters explain {share * 100:.0f} %{ci} of the spread of {_t(metric)} "
                         "across configs at a fixed seed")
@@ -400,7 +377,8 @@ def plot_noise_vs_signal(
     signal_seeds: Sequence[int],
     path: str | os.PathLike,
     *,
-    summary: Mapping[str, Any] | None = None,
+    summary: Summary | Mapping[str, Any] | None = None,
+    percent: bool,
 ) -> Path:
     """Headline figure: the metric under the noise condition next to the signal condition.
 
@@ -416,7 +394,7 @@ def plot_noise_vs_signal(
         One row per run with at least ``config``, ``seed`` and ``metric``;
         rows whose ``status`` is not ``"ok"`` are left out and counted.
     metric : str
-        Column to plot (fractions in [0, 1] are shown in percent).
+        Column to plot.
     baseline : str
         Name of the baseline config.
     noise_seeds, signal_seeds : sequence of int
@@ -424,17 +402,22 @@ def plot_noise_vs_signal(
         condition (every config).
     path : str or os.PathLike
         Output PNG path.
-    summary : mapping, optional
-        The analysis summary: when given, the noise band and the title use
-        its ``noise_floor`` and ``hp_variance_share`` instead of numbers
-        computed from the runs shown.
+    summary : Summary or mapping, optional
+        The analysis summary (a mapping, such as ``summary.json``'s content,
+        is read with ``Summary.from_dict``): when given, the noise band and
+        the title use its ``noise_floor`` and ``hp_variance_share`` instead
+        of numbers computed from the runs shown.
+    percent : bool
+        ``Summary.percent``: the analysis' decision to show the metric in percent
+        (differences in percentage points) or in its own units.
 
     Returns
     -------
     pathlib.Path
         The written path.
     """
-    return _save(noise_vs_signal_figure(runs, metric, baseline, noise_seeds, signal_seeds, summary), path)
+    return _save(noise_vs_signal_figure(runs, metric, baseline, noise_seeds, signal_seeds, summary,
+                                       percent=percent), path)
 
 
 # --------------------------------------------------------------------------
@@ -454,10 +437,12 @@ def config_distributions_figure(
     metric: str,
     baseline: str,
     noise_floor: float | None,
+    *,
+    percent: bool,
 ) -> Figure:
     """Build the per-config distribution figure (see :func:`plot_config_distributions`)."""
     ok, n_excluded = _split_ok(runs, metric)
-    units = _Units(metric, ok[metric])
+    units = Units(metric, percent)
     s = units.scale
     verdicts = _verdicts(comparisons)
 
@@ -539,7 +524,7 @@ def config_distributions_figure(
     if have_band:
         handles.append(Patch(color=BASELINE_COLOR, alpha=0.25, lw=0,
                              label=f"± noise floor ({units.fmt_spread(noise_floor)})"))
-    present = [v for v in VERDICT_ORDER
+    present = [v for v in VERDICTS
                if v in {str(x) for x in verdicts.values()}]
     handles += [Patch(color=verdict_color(v), alpha=0.6, label=verdict_label(v)) for v in present]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8.5,
@@ -560,6 +545,8 @@ def plot_config_distributions(
     baseline: str,
     noise_floor: float | None,
     path: str | os.PathLike,
+    *,
+    percent: bool,
 ) -> Path:
     """Per-config distributions against the baseline's noise band.
 
@@ -583,13 +570,17 @@ def plot_config_distributions(
         Seed-noise standard deviation in metric units; no band when None.
     path : str or os.PathLike
         Output PNG path.
+    percent : bool
+        ``Summary.percent``: the analysis' decision to show the metric in percent
+        (differences in percentage points) or in its own units.
 
     Returns
     -------
     pathlib.Path
         The written path.
     """
-    return _save(config_distributions_figure(runs, comparisons, metric, baseline, noise_floor), path)
+    return _save(config_distributions_figure(runs, comparisons, metric, baseline, noise_floor, percent=percent),
+                 path)
 
 
 # --------------------------------------------------------------------------
@@ -611,6 +602,7 @@ def differences_figure(
     metric: str | None = None,
     margin: float | None = None,
     direction: str = "max",
+    percent: bool,
 ) -> Figure:
     """Build the forest plot of differences (see :func:`plot_differences`)."""
     comp = comparisons.copy() if comparisons is not None else pd.DataFrame()
@@ -618,11 +610,7 @@ def differences_figure(
     if len(comp):
         comp, folded = fold_single_runs(comp, direction)   # a search's single runs: the best few, as in the table
         comp, n_folded = comp.copy(), len(folded)
-    level_values = []
-    for col in ("mean", "baseline_mean"):
-        if col in comp:
-            level_values += list(pd.to_numeric(comp[col], errors="coerce"))
-    units = _Units(metric, level_values if level_values else None)
+    units = Units(metric, percent)
     s = units.scale
     baseline = str(comp["baseline"].iloc[0]) if "baseline" in comp and len(comp) else "baseline"
 
@@ -646,7 +634,7 @@ def differences_figure(
     if not is_missing(band):
         what = "equivalence margin" if not is_missing(margin) and margin != noise_floor else \
             "equivalence margin = noise floor"
-        ax.axvspan(-float(band) * s, float(band) * s, color=verdict_color("equivalent"), alpha=0.12, lw=0,
+        ax.axvspan(-float(band) * s, float(band) * s, color=verdict_color(Verdict.EQUIVALENT), alpha=0.12, lw=0,
                    zorder=0, label=f"± {what} ({units.fmt_spread(band)})")
     ax.axvline(0, color="#333333", lw=1, zorder=1)
 
@@ -701,6 +689,7 @@ def plot_differences(
     metric: str | None = None,
     margin: float | None = None,
     direction: str = "max",
+    percent: bool,
 ) -> Path:
     """Forest plot of each variant's difference from the baseline.
 
@@ -721,17 +710,21 @@ def plot_differences(
     path : str or os.PathLike
         Output PNG path.
     metric : str, optional
-        Metric name, used for the axis label and to decide on percent units.
+        Metric name, used for the axis label.
     direction : {"max", "min"}
         Which way the metric improves: a search's single-run configs are
         folded to the best few (:func:`noisefloor.display.fold_single_runs`).
+    percent : bool
+        ``Summary.percent``: the analysis' decision to show the metric in percent
+        (differences in percentage points) or in its own units.
 
     Returns
     -------
     pathlib.Path
         The written path.
     """
-    return _save(differences_figure(comparisons, noise_floor, metric=metric, margin=margin, direction=direction),
+    return _save(differences_figure(comparisons, noise_floor, metric=metric, margin=margin, direction=direction,
+                                    percent=percent),
                  path)
 
 
@@ -810,7 +803,8 @@ def learning_curves_figure(
     *,
     runs: pd.DataFrame | None = None,
     noise_floor: float | None = None,
-    direction: str = "max",
+    not_converged: list[NotConverged] | None = None,
+    percent: bool,
 ) -> Figure:
     """Build the learning-curve figure (see :func:`plot_learning_curves`).
 
@@ -831,7 +825,7 @@ def learning_curves_figure(
         fig.axes[0].set_axis_off()
         return fig
     h, n_bad = _curves(histories, metric, runs)
-    units = _Units(metric, h[metric])
+    units = Units(metric, percent)
     s = units.scale
     signal_seeds = list(signal_seeds)
     base = h[h["config"] == baseline]
@@ -870,16 +864,13 @@ def learning_curves_figure(
         # Epochs are whole numbers; never label 2.5.
         ax.xaxis.get_major_locator().set_params(integer=True)
     title = f"{_t(metric)} during training: spread between seeds (left) vs between configs (right)"
+    late = not_converged or []
     if not is_missing(noise_floor) and len(h):
-        from .stats.convergence import still_improving
-
-        late = still_improving(h, metric, noise_floor=float(noise_floor), direction=direction)
-        late = late[late["not_converged"]]
         if len(late):
-            r = late.iloc[0]
-            warning = (f"NOT CONVERGED: {', '.join(_t(c) for c in late['config'])} still improved by more than "
-                       f"the noise floor ({units.fmt_spread(noise_floor)}) over epochs {int(r['first_epoch'])}–"
-                       f"{int(r['last_epoch'])}: consider more epochs")
+            r = late[0]
+            warning = (f"NOT CONVERGED: {', '.join(_t(c.config) for c in late)} still improved by more than "
+                       f"the noise floor ({units.fmt_spread(noise_floor)}) over epochs {int(r.first_epoch)}–"
+                       f"{int(r.last_epoch)}: consider more epochs")
             # Wrapped to the figure's width: a long list of configs must not run off the image.
             title += "\n" + "\n".join(textwrap.wrap(warning, 120))
     fig.suptitle(title, fontsize=_TITLE_SIZE)
@@ -896,7 +887,8 @@ def plot_learning_curves(
     *,
     runs: pd.DataFrame | None = None,
     noise_floor: float | None = None,
-    direction: str = "max",
+    not_converged: list[NotConverged] | None = None,
+    percent: bool,
 ) -> Path:
     """Learning curves under the noise and the signal condition, same y axis.
 
@@ -924,19 +916,22 @@ def plot_learning_curves(
         with non-finite values are always left out. Both are counted in a
         footnote.
     noise_floor : float, optional
-        The analysis' noise floor of ``metric``: configs whose mean curve
-        still gained more than it over the last third of training are
-        flagged "not converged" (:func:`noisefloor.stats.still_improving`).
-    direction : {"max", "min"}
-        Which way ``metric`` improves.
+        The analysis' noise floor of ``metric``, quoted where configs are
+        flagged "not converged".
+    not_converged : list of NotConverged, optional
+        ``Summary.not_converged``: the configs whose mean curve still gained
+        more than the noise floor over the last third of training.
+    percent : bool
+        ``Summary.percent``: the analysis' decision to show the metric in percent
+        (differences in percentage points) or in its own units.
 
     Returns
     -------
     pathlib.Path
         The written path.
     """
-    return _save(learning_curves_figure(histories, metric, baseline, signal_seeds, runs=runs,
-                                        noise_floor=noise_floor, direction=direction), path)
+    return _save(learning_curves_figure(histories, metric, baseline, signal_seeds, runs=runs, percent=percent,
+                                        noise_floor=noise_floor, not_converged=not_converged), path)
 
 
 # --------------------------------------------------------------------------
@@ -983,7 +978,7 @@ def importance_figure(
             label += f", adjusted {_p_text(p_adj)}"
         ax.text(1.02, i, label, transform=trans, va="center", ha="left", fontsize=8.5,
                 color=verdict_color(imp["verdict"].iloc[i]), clip_on=False)
-    matters = [_t(h) for h, v in zip(imp["hparam"][::-1], imp["verdict"][::-1]) if v == "matters"]
+    matters = [_t(h) for h, v in zip(imp["hparam"][::-1], imp["verdict"][::-1]) if v == Importance.MATTERS]
     if matters:
         title = f"{len(matters)} of {n} hyperparameters move {what} beyond seed noise: {', '.join(matters)}"
     else:
@@ -1043,30 +1038,26 @@ def search_payoff_figure(runs: pd.DataFrame, metric: str, baseline: str, summary
         config at the search seed) and for re-rolling the baseline's seed, each
         with its bootstrap band, and the trials worth running marked.
     """
-    from .stats.expected_max import expected_max_curve, search_sample
-
     direction = summary.direction or "max"
     ok, n_bad = _split_ok(runs, metric)
-    values = ok[metric].to_numpy(dtype=float)
-    seed, _, searched = search_sample(values, ok["config"].to_numpy(dtype=object),
-                                      ok["seed"].to_numpy(dtype=object), baseline)
-    base = ok.loc[ok["config"] == baseline, metric].to_numpy(dtype=float)
-    units = _Units(metric, values)
+    units = Units.of(summary)
     s = units.scale
     fig = _new_figure(10, 5.2)
     ax = fig.add_subplot(1, 1, 1)
-    if summary.search_trials is None or len(base) < 2:
+    search, noise = summary.search_curve, summary.noise_curve
+    if search is None or noise is None or len(noise.n) < 2:
         ax.set_axis_off()
         _empty_message(ax, "No search to show: a search is several configs with one run each "
                            "(a sweep section), beside the baseline's seeds")
         return fig
     level = summary.confidence_level or 0.95
-    curves = [(f"search: {_n(len(searched), 'config')} at seed {_t(seed)}", searched, _SEARCH_COLOR),
-              (f"re-rolling the seed: {_t(baseline)} at {_n(len(base), 'seed')}", base, BASELINE_COLOR)]
-    for label, sample, color in curves:
-        c = expected_max_curve(sample, direction=direction, level=level)
-        ax.fill_between(c.n, c.low * s, c.high * s, color=color, alpha=0.18, linewidth=0)
-        ax.plot(c.n, c.estimate * s, color=color, linewidth=2.2, marker="o" if len(c.n) <= 30 else None,
+    curves = [(f"search: {_n(summary.search_trials, 'config')} at seed {_t(summary.search_seed)}", search,
+               _SEARCH_COLOR),
+              (f"re-rolling the seed: {_t(baseline)} at {_n(summary.n_baseline, 'seed')}", noise, BASELINE_COLOR)]
+    for label, c, color in curves:
+        n, low, high, estimate = (np.asarray(v, dtype=float) for v in (c.n, c.low, c.high, c.estimate))
+        ax.fill_between(n, low * s, high * s, color=color, alpha=0.18, linewidth=0)
+        ax.plot(n, estimate * s, color=color, linewidth=2.2, marker="o" if len(n) <= 30 else None,
                 markersize=3.5, label=f"{label} ({int(round(100 * level))} % bootstrap band)")
     worth = summary.trials_worth
     if worth is not None:
@@ -1074,7 +1065,7 @@ def search_payoff_figure(runs: pd.DataFrame, metric: str, baseline: str, summary
         ax.annotate(f"{_n(worth, 'trial')}: within one noise floor\nof the whole search's best",
                     xy=(worth, 0.03), xycoords=("data", "axes fraction"), xytext=(6, 0),
                     textcoords="offset points", fontsize=9, color=_FOOTNOTE_COLOR)
-    if max(len(searched), len(base)) >= 50:
+    if max(search.n[-1], noise.n[-1]) >= 50:
         ax.set_xscale("log")
     ax.set_xlabel("trials (configs tried, or seeds re-rolled)")
     ax.set_ylabel(units.axis_label(f"expected best {metric}"))
@@ -1089,7 +1080,7 @@ def search_payoff_figure(runs: pd.DataFrame, metric: str, baseline: str, summary
     if summary.search_winner_probability is not None:
         lead = (f"ahead by {units.fmt_spread(summary.search_winner_lead)}" if summary.search_winner_lead
                 else "tied with the runner-up")
-        title += (f"\nbest at seed {_t(seed)}: {_t(summary.search_winner)}, {lead}; "
+        title += (f"\nbest at seed {_t(summary.search_seed)}: {_t(summary.search_winner)}, {lead}; "
                   f"P = {summary.search_winner_probability:.2f} that it is truly the best of the top "
                   f"{summary.search_winner_top_k}")
     fig.suptitle(title, fontsize=_TITLE_SIZE)
@@ -1125,8 +1116,6 @@ MAX_MARGINAL_PANELS = 6
 def marginal_effects_figure(runs: pd.DataFrame, comparisons: pd.DataFrame, metric: str, baseline: str,
                             summary) -> Figure:
     """Build the marginal-effects figure (see :func:`plot_marginal_effects`)."""
-    from .stats.expected_max import search_sample
-
     ok, n_bad = _split_ok(runs, metric)
     table = summary.search_importance or []
     if not table:
@@ -1136,10 +1125,11 @@ def marginal_effects_figure(runs: pd.DataFrame, comparisons: pd.DataFrame, metri
         _empty_message(ax, "No search to break down: it takes at least 6 configs with one run each "
                            "(a sweep section) whose hyperparameters vary")
         return fig
-    seed, configs, scores = search_sample(ok[metric].to_numpy(dtype=float), ok["config"].to_numpy(dtype=object),
-                                          ok["seed"].to_numpy(dtype=object), baseline)
-    at = ok[ok["seed"] == seed].drop_duplicates("config").set_index("config").loc[list(configs)]
-    units = _Units(metric, scores)
+    # The search as the analysis took it: its configs' runs at the search seed.
+    at = ok[ok["seed"].astype(str) == str(summary.search_seed)].drop_duplicates("config") \
+        .set_index("config").loc[summary.search_configs]
+    seed, scores = summary.search_seed, at[metric].to_numpy(dtype=float)
+    units = Units.of(summary)
     s = units.scale
     panels = table[:MAX_MARGINAL_PANELS]
     ncols = min(3, len(panels))
@@ -1150,7 +1140,7 @@ def marginal_effects_figure(runs: pd.DataFrame, comparisons: pd.DataFrame, metri
         base_mean = float(comparisons["baseline_mean"].dropna().iloc[0])
     for k, row in enumerate(panels):
         ax = fig.add_subplot(nrows, ncols, k + 1, sharey=fig.axes[0] if k else None)
-        column = f"hp.{row['hparam']}" if f"hp.{row['hparam']}" in at.columns else row["hparam"]
+        column = hp_column(row.hparam) if hp_column(row.hparam) in at.columns else row.hparam
         values = at[column]
         numeric = pd.to_numeric(values, errors="coerce")
         if base_mean is not None and not is_missing(summary.noise_floor):
@@ -1172,8 +1162,8 @@ def marginal_effects_figure(runs: pd.DataFrame, comparisons: pd.DataFrame, metri
             jitter = (np.random.default_rng(0).random(len(pos)) - 0.5) * 0.2
             ax.scatter(pos + jitter, scores * s, s=22, color=_SEARCH_COLOR, alpha=0.8, edgecolor="none")
             ax.set_xticks(range(len(cats)), [_t(c) for c in cats])
-        ax.set_xlabel(_t(row["hparam"]))
-        ax.set_title(f"{_t(row['hparam'])}: {100 * row['net_share']:.0f} % of the spread (p {row['p_value']:.3g})",
+        ax.set_xlabel(_t(row.hparam))
+        ax.set_title(f"{_t(row.hparam)}: {100 * row.net_share:.0f} % of the spread (p {row.p_value:.3g})",
                      fontsize=10)
         ax.grid(alpha=0.3)
         if k % ncols == 0:
@@ -1223,11 +1213,11 @@ def noise_budget_figure(summary) -> Figure:
         floor the verdicts use as a line with its band.
     """
     rows = summary.noise_sources or []
-    units = _Units(summary.metric, [summary.noise_floor] if summary.noise_floor is not None else None)
+    units = Units.of(summary)
     s = units.scale
     fig = _new_figure(10, 5.2)
     ax = fig.add_subplot(1, 1, 1)
-    measured = [r for r in rows if r.get("sd") is not None]
+    measured = [r for r in rows if r.sd is not None]
     if not measured:
         ax.set_axis_off()
         _empty_message(ax, "No noise budget: add a decompose section to run the baseline once per source of "
@@ -1235,16 +1225,16 @@ def noise_budget_figure(summary) -> Figure:
         return fig
     level = int(round(100 * (summary.confidence_level or 0.95)))
     x = np.arange(len(measured))
-    ax.bar(x, [r["sd"] * s for r in measured], width=0.6, alpha=0.85,
-           color=[_ALL_SOURCES_COLOR if r["source"] == "all" else _SOURCE_COLOR for r in measured])
+    ax.bar(x, [r.sd * s for r in measured], width=0.6, alpha=0.85,
+           color=[_ALL_SOURCES_COLOR if r.source == "all" else _SOURCE_COLOR for r in measured])
     for i, r in enumerate(measured):
-        lo, hi = r["sd_ci"]
+        lo, hi = r.sd_ci
         if lo is not None and hi is not None:
-            ax.errorbar(i, r["sd"] * s, yerr=[[(r["sd"] - lo) * s], [(hi - r["sd"]) * s]], color="black",
+            ax.errorbar(i, r.sd * s, yerr=[[(r.sd - lo) * s], [(hi - r.sd) * s]], color="black",
                         capsize=5, linewidth=1.2)
-        share = r.get("share")
-        text = units.fmt_spread(r["sd"]) + (f"\n{100 * share:.0f} % of all" if share is not None else "")
-        ax.annotate(text, xy=(i, (hi if hi is not None else r["sd"]) * s), xytext=(0, 4),
+        share = r.share
+        text = units.fmt_spread(r.sd) + (f"\n{100 * share:.0f} % of all" if share is not None else "")
+        ax.annotate(text, xy=(i, (hi if hi is not None else r.sd) * s), xytext=(0, 4),
                     textcoords="offset points", ha="center", va="bottom", fontsize=9)
     floor, floor_ci = summary.noise_floor, summary.noise_floor_ci or [None, None]
     if floor is not None:
@@ -1255,12 +1245,12 @@ def noise_budget_figure(summary) -> Figure:
                    label=f"the noise floor the verdicts use: {included}, {_n(summary.n_baseline or 0, 'seed')} "
                          f"({units.fmt_spread(floor)}, {level} % CI shaded)")
         ax.legend(loc="upper left", fontsize=9, frameon=False)
-    labels = [("all sources\ntogether" if r["source"] == "all" else f"{r['source']}\nalone") + f"\n{r['n']} runs"
+    labels = [("all sources\ntogether" if r.source == "all" else f"{r.source}\nalone") + f"\n{r.n} runs"
               for r in measured]
     ax.set_xticks(x, labels)
     ax.set_xlim(-0.6, len(measured) - 0.4)
     ax.set_ylabel(units.diff_axis_label(f"standard deviation of {summary.metric}"))
-    top = max([(r["sd_ci"][1] or r["sd"]) for r in measured] + [floor_ci[1] or 0, floor or 0]) * s
+    top = max([(r.sd_ci[1] or r.sd) for r in measured] + [floor_ci[1] or 0, floor or 0]) * s
     ax.set_ylim(0, top * 1.35 if top > 0 else 1)
     ax.grid(axis="y", alpha=0.3)
     title = f"Where the noise comes from: each source of randomness alone ({level} % intervals)"

@@ -29,13 +29,13 @@ Nothing here imports torch: a program's run costs its own imports only.
 from __future__ import annotations
 
 import collections
-import hashlib
 import importlib
 import importlib.util
 import json
 import math
 import os
 import platform
+import re
 import shlex
 import shutil
 import string
@@ -47,7 +47,8 @@ from typing import Any, Callable, Mapping
 
 from . import __version__, io
 from .errors import NoisefloorError
-from .runfiles import HISTORY_FILE, METRICS_FILE
+from .runfiles import HISTORY_FILE, METRICS_FILE, OWN_FIELDS, RunRecord
+from .vocab import Stage
 
 #: Placeholders a command template may use besides the hyperparameters.
 RESERVED = {"seed": "the run's seed", "out": "the run's output folder (absolute)",
@@ -56,9 +57,6 @@ RESERVED = {"seed": "the run's seed", "out": "the run's output folder (absolute)
 WORK_DIR = "program"
 #: In the program's folder: which (config hash, seed, code) it belongs to.
 OWNER_FILE = ".noisefloor-run.json"
-#: Fields of noisefloor's own record; a program's number of the same name is not taken over them.
-RECORD_FIELDS = ("config", "seed", "config_hash", "status", "epochs_run", "wall_time_s", "threads", "device",
-                 "slurm_job_id", "code_fingerprint", "program", "program_metrics", "versions", "resolved_config")
 
 Log = Callable[[str], None]
 
@@ -109,6 +107,11 @@ def check_command(template: str, hyperparameters: Mapping[str, Any]) -> str | No
         shlex.split(template)
     except ValueError as exc:
         return str(exc)
+    shell = _shell_syntax(template)
+    if shell:
+        return (f"{shell!r} is shell syntax, and no shell runs the command (each word is one argument of the "
+                "program): use a placeholder such as {lr} for a value, and redirect or pipe inside the program "
+                "or a script it runs")
     unknown = [n for n in names if n not in hyperparameters and n not in RESERVED]
     if unknown:
         return (f"placeholder {{{unknown[0]}}} names no hyperparameter (hyperparameters: "
@@ -121,6 +124,18 @@ def check_command(template: str, hyperparameters: Mapping[str, Any]) -> str | No
         if required not in names:
             return f"no {{{required}}} placeholder: the program must receive {RESERVED[required]}"
     return None
+
+
+def _shell_syntax(template: str) -> str | None:
+    """The first piece of shell syntax outside quotes (a redirection, a pipe, ``;``, ``&``, ``$VAR``, ``${...}``,
+    ``$(...)``, a backquote), or None. A quoted word stays one argument, as the user meant."""
+    lexer = shlex.shlex(template, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    operators = [word for word in lexer if word and set(word) <= set("();<>|&")]
+    if operators:
+        return operators[0]
+    found = re.search(r"\$[A-Za-z_{(]|`", template)
+    return found.group(0) if found else None
 
 
 def check_rendering(template: str, hyperparameters: Mapping[str, Any]) -> str | None:
@@ -268,10 +283,10 @@ def check_dvc_stages(dvc_yaml: Path, deps, sweep: bool = False) -> str | None:
                    or dep.startswith(d.rstrip(os.sep) + os.sep) for d in map(os.path.normpath, listed))
 
     stages = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("stages") or {}
-    for name, needed in (("train_noise", ("program", "hyperparameters")),
-                         ("train_signal", ("program", "hyperparameters", "configs.${item.config}")),
-                         ("train_sweep", ("params.yaml",))):
-        if name == "train_sweep" and name not in stages and not sweep:
+    for name, needed in ((Stage.TRAIN_NOISE, ("program", "hyperparameters")),
+                         (Stage.TRAIN_SIGNAL, ("program", "hyperparameters", "configs.${item.config}")),
+                         (Stage.TRAIN_SWEEP, ("params.yaml",))):
+        if name == Stage.TRAIN_SWEEP and name not in stages and not sweep:
             continue
         if name not in stages:
             return f"{dvc_yaml}: no stage {name!r}"
@@ -289,26 +304,13 @@ def check_dvc_stages(dvc_yaml: Path, deps, sweep: bool = False) -> str | None:
 # --------------------------------------------------------------------------- what shapes the results
 
 
-def _dep_files(root: Path, dep: str) -> list[Path]:
-    path = root / dep
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*")
-                      if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
-    return [path]
-
-
 def deps_fingerprint(root: Path, deps) -> str:
     """A content hash of the program's declared deps (16 hex digits): their paths and bytes.
 
     What ``code_fingerprint`` records for a program's run, and what makes both
     engines retrain when the user's code changes. Undeclared files do not count.
     """
-    digest = hashlib.sha256()
-    for dep in deps:
-        for path in _dep_files(root, dep):
-            name = Path(os.path.relpath(path, root)).as_posix()      # a dep may lie outside the folder
-            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
+    return io.fingerprint(root, [path for dep in deps for path in io.files_under(Path(root) / dep)])
 
 
 # --------------------------------------------------------------------------- one run
@@ -360,7 +362,7 @@ def read_program_metrics(path: Path, metric: str, tag: str) -> tuple[dict[str, f
     def finite(v) -> bool:
         return not isinstance(v, float) or math.isfinite(v)     # an int is finite however large
 
-    numbers = {k: v if finite(v) else None for k, v in data.items() if _is_number(v) and k not in RECORD_FIELDS}
+    numbers = {k: v if finite(v) else None for k, v in data.items() if _is_number(v) and k not in OWN_FIELDS}
     return numbers, finite(data[metric])
 
 
@@ -463,7 +465,7 @@ def run(cfg, seed: int, run_dir: str | os.PathLike, *, metric: str, log: Log) ->
     if not finite:
         log(f"{tag} {metric} is not finite: recorded as diverged")
     io.write_text(run_dir / HISTORY_FILE, history[0] if history is not None else "epoch\n")
-    io.write_json(run_dir / METRICS_FILE, record)
+    RunRecord.from_dict(record).write(run_dir)
     if not spec.keep_outputs:
         shutil.rmtree(out, ignore_errors=True)
     return record

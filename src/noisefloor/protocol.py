@@ -40,7 +40,7 @@ from .data import Splits, load_dataset
 from .errors import NoisefloorError
 from .models import BiLSTMClassifier
 from .params import RunConfig, TrainParams
-from .runfiles import CHECKPOINT_FILE, HISTORY_COLUMNS, HISTORY_FILE, METRICS_FILE
+from .runfiles import CHECKPOINT_FILE, HISTORY_COLUMNS, HISTORY_FILE, RunRecord
 
 #: Evaluation runs in chunks of this many examples, the same in both loops.
 EVAL_CHUNK = 1000
@@ -404,7 +404,7 @@ def skip_run(cfg: RunConfig, seed: int, out_dir, note: str) -> dict:
               "wall_time_s": 0.0, "code_fingerprint": pipeline.run_code_fingerprint(),
               "resolved_config": cfg.as_dict(), "sources": "+".join(cfg.sources)}
     io.write_text(out / HISTORY_FILE, history_csv([]))
-    io.write_json(out / METRICS_FILE, record)
+    RunRecord.from_dict(record).write(out)
     return record
 
 
@@ -429,7 +429,7 @@ def finish(cfg: RunConfig, runs: Sequence[Run], setup: Setup, tests: Sequence[tu
                for run, test in zip(runs, tests)]
     for run, record in zip(runs, records):
         io.write_text(run.out_dir / HISTORY_FILE, history_csv(run.history))
-        io.write_json(run.out_dir / METRICS_FILE, record)
+        RunRecord.from_dict(record).write(run.out_dir)
     if not cfg.train.keep_checkpoint:
         for run in runs:
             run.checkpoint.unlink(missing_ok=True)

@@ -8,7 +8,7 @@ config names are user input.
 
 The first screen is the answer: the question, the verdict table (baseline
 first) and the noise floor. Everything else follows under "Details", each
-term with its one-line definition from :class:`noisefloor.stats.Summary`.
+term with its one-line definition from :class:`noisefloor.summary.Summary`.
 This module only formats numbers the statistics computed; it does no
 inference of its own.
 """
@@ -26,6 +26,7 @@ import pandas as pd
 from .display import (
     fold_single_runs,
     BASELINE_COLOR,
+    SPENDING_NAMES,
     VERDICT_COLORS,
     VERDICT_MEANINGS,
     correction_name,
@@ -38,15 +39,14 @@ from .display import (
     format_spread,
     format_variance,
     is_missing,
-    metric_is_fraction,
     shared_decimals,
     stopped_words,
     verdict_label,
 )
 from .io import write_text
 from .pipeline import FIGURE
-from .stats.sequential import SPENDING_NAMES
-from .stats.summary import Summary
+from .vocab import Verdict
+from .summary import Adaptive, Summary
 
 __all__ = ["render_report", "variant_sentence", "seeds_needed_sentence", "answer_sentence", "adaptive_sentence"]
 
@@ -61,16 +61,6 @@ def _get(row: Mapping | pd.Series, key: str, default=None):
     except (KeyError, IndexError):
         return default
     return default if value is None else value
-
-
-def _fraction(summary: Summary, comparisons: pd.DataFrame | None = None) -> bool:
-    """Whether the metric is shown in percent, decided once for the whole report."""
-    levels = [summary.noise_floor] if summary.noise_floor is not None else []
-    if comparisons is not None:
-        for col in ("mean", "baseline_mean"):
-            if col in comparisons:
-                levels += list(pd.to_numeric(comparisons[col], errors="coerce"))
-    return metric_is_fraction(summary.metric, levels or None)
 
 
 def variant_sentence(row: Mapping | pd.Series, summary: Summary, fraction: bool) -> str:
@@ -127,8 +117,8 @@ def answer_sentence(summary: Summary, comparisons: pd.DataFrame, fraction: bool)
                      f"{float(s.confidence_level) * 100:g} % CI {format_interval(ci[0], ci[1], fraction)}).")
         left_out = _left_out(s)
         if left_out:
-            parts.append(f"It leaves out {', '.join(r['source'] for r in left_out)}, and {left_out[0]['source']} "
-                         f"alone moves {s.metric} by ±{format_spread(left_out[0]['sd'], fraction)} (see where the "
+            parts.append(f"It leaves out {', '.join(r.source for r in left_out)}, and {left_out[0].source} "
+                         f"alone moves {s.metric} by ±{format_spread(left_out[0].sd, fraction)} (see where the "
                          "noise comes from, below).")
     if not s.n_variants:
         parts.append("No variant was compared with the baseline.")
@@ -137,14 +127,14 @@ def answer_sentence(summary: Summary, comparisons: pd.DataFrame, fraction: bool)
               (s.n_inconclusive, "inconclusive"), (s.n_insufficient_runs, "with too few runs")]
     said = ", ".join(f"{n} {word}" for n, word in counts if n)
     parts.append(f"Of {s.n_variants} variant{'' if s.n_variants == 1 else 's'}: {said}.")
-    decided = comparisons[comparisons["verdict"].isin(["better", "worse"])] if len(comparisons) else comparisons
+    decided = comparisons[comparisons["verdict"].isin([Verdict.BETTER, Verdict.WORSE])] if len(comparisons) else comparisons
     for _, r in decided.iterrows():
         parts.append(variant_sentence(r, s, fraction) + ".")
     if s.n_inconclusive:
         parts.append("Inconclusive means the data cannot yet tell; " + (
             "the table says where each variant stopped, and Details how many seeds would decide."
             if s.adaptive else "the table says how many seeds would decide."))
-    confirmation_groups = {c["group"] for c in s.search_confirmed or []}
+    confirmation_groups = {c.group for c in s.search_confirmed or []}
     if s.best_config is not None and s.n_variants > 1 and s.best_config not in confirmation_groups:
         parts.append(f"The best of several variants ({s.best_config}) is an optimistic pick until it is "
                      "confirmed on fresh seeds.")
@@ -177,17 +167,17 @@ def search_sentence(s: Summary, fraction: bool) -> str:
 
 def noise_budget_sentence(s: Summary, fraction: bool) -> str:
     """Where the noise comes from: each source alone, whether the parts add up, what the floor leaves out."""
-    rows = [r for r in s.noise_sources if r["sd"] is not None]
-    alone = sorted((r for r in rows if r["source"] != "all"), key=lambda r: -r["sd"])
-    whole = next((r for r in rows if r["source"] == "all"), None)
-    items = [f"{r['source']} ±{format_spread(r['sd'], fraction)}"
-             + (f" ({format_share(r['share'])} of all together)" if r["share"] is not None else "") for r in alone]
+    rows = [r for r in s.noise_sources if r.sd is not None]
+    alone = sorted((r for r in rows if r.source != "all"), key=lambda r: -r.sd)
+    whole = next((r for r in rows if r.source == "all"), None)
+    items = [f"{r.source} ±{format_spread(r.sd, fraction)}"
+             + (f" ({format_share(r.share)} of all together)" if r.share is not None else "") for r in alone]
     text = "Each source of randomness alone, the others held still: " + ", ".join(items)
     if whole is not None:
-        text += f"; all together ±{format_spread(whole['sd'], fraction)}"
+        text += f"; all together ±{format_spread(whole.sd, fraction)}"
     text += "."
     if s.noise_sources_largest is not None and len(alone) > 1:
-        runner = alone[1]["source"] if alone[0]["source"] == s.noise_sources_largest else alone[0]["source"]
+        runner = alone[1].source if alone[0].source == s.noise_sources_largest else alone[0].source
         clear = f" (not clearly above {runner})" if s.noise_sources_largest_clear is False else ""
         text += f" The largest is {s.noise_sources_largest}{clear}."
     if s.noise_sources_adds_up is not None:
@@ -201,7 +191,7 @@ def noise_budget_sentence(s: Summary, fraction: bool) -> str:
     left_out = _left_out(s)
     if left_out:
         text += (f" The noise floor the verdicts use varies {', '.join(s.noise_floor_sources)} and leaves out "
-                 f"{', '.join(r['source'] for r in left_out)}: add {'it' if len(left_out) == 1 else 'them'} to "
+                 f"{', '.join(r.source for r in left_out)}: add {'it' if len(left_out) == 1 else 'them'} to "
                  "seeds.sources to judge the configs against that noise too.")
     return text
 
@@ -211,24 +201,24 @@ def _left_out(s: Summary) -> list:
     if not s.noise_floor_sources or not s.noise_sources:
         return []
     # (numeric noise is not a seed's to vary: it is left out of every noise floor alike)
-    return sorted((r for r in s.noise_sources if r["source"] not in (*s.noise_floor_sources, "all", "numeric")
-                   and r["sd"] is not None), key=lambda r: -r["sd"])
+    return sorted((r for r in s.noise_sources if r.source not in (*s.noise_floor_sources, "all", "numeric")
+                   and r.sd is not None), key=lambda r: -r.sd)
 
 
 def confirmation_sentence(s: Summary, fraction: bool) -> str:
     """The search's best configs at fresh seeds: their lead in the search against their verdict now (unescaped)."""
     rows = s.search_confirmed
-    most = max(int(r["n"]) for r in rows)
+    most = max(int(r.n) for r in rows)
     items = []
     for r in rows:
-        lo, hi = r["ci"]
-        d = 2 if fraction else shared_decimals(r["search_diff"], r["diff"], lo, hi)
+        lo, hi = r.ci
+        d = 2 if fraction else shared_decimals(r.search_diff, r.diff, lo, hi)
         interval = f" (interval {format_interval(lo, hi, fraction, decimals=d)})" if not (is_missing(lo) or is_missing(hi)) \
             else ""
-        fewer = f" ({r['n']} usable runs)" if int(r["n"]) < most else ""
-        items.append(f"{r['config']} {format_diff(r['search_diff'], fraction, decimals=d)} in the search, "
-                     f"{format_diff(r['diff'], fraction, decimals=d)}{interval} at fresh seeds{fewer}: "
-                     f"{verdict_label(r['verdict'])}")
+        fewer = f" ({r.n} usable runs)" if int(r.n) < most else ""
+        items.append(f"{r.config} {format_diff(r.search_diff, fraction, decimals=d)} in the search, "
+                     f"{format_diff(r.diff, fraction, decimals=d)}{interval} at fresh seeds{fewer}: "
+                     f"{verdict_label(r.verdict)}")
     return (f"Run again at {most} fresh seeds and compared with the baseline there: " + "; ".join(items) + ".")
 
 
@@ -306,7 +296,7 @@ def _n(x) -> str:
 
 def _question(s: Summary) -> str:
     better = {"max": " (higher is better)", "min": " (lower is better)"}.get(str(s.direction), "")
-    ns = sorted({int(x["n"]) for x in (s.config_spreads or [])[1:] if x.get("n")})
+    ns = sorted({int(x.n) for x in (s.config_spreads or [])[1:] if x.n})
     seeds = f"{ns[0]}" if len(ns) == 1 else (f"{ns[0]} to {ns[-1]}" if ns else "no")
     question = (f"Does any variant change {escape(str(s.metric))}{better} beyond seed noise? "
                 f"Baseline <b>{escape(str(s.baseline))}</b> at {_n(s.n_baseline)} seeds")
@@ -345,15 +335,15 @@ def _verdict_table(comparisons: pd.DataFrame, s: Summary, fraction: bool) -> str
 def adaptive_sentence(s: Summary) -> str:
     """How an adaptive experiment was run: rounds, runs against the cap's, and what its intervals mean."""
     a = s.adaptive
-    return (f"Adaptive seeds: {a['rounds']} round{'' if a['rounds'] == 1 else 's'}, {a['step']} more seeds per "
-            f"round to each variant still open, at most {a['max_seeds']}; {a['runs']} runs trained, against "
-            f"{a['runs_at_cap']} with every config at the cap. Each round was tested at a group-sequential level "
-            f"({SPENDING_NAMES.get(a['spending'], a['spending'])} spending), so the intervals hold for all variants and all "
+    return (f"Adaptive seeds: {a.rounds} round{'' if a.rounds == 1 else 's'}, {a.step} more seeds per "
+            f"round to each variant still open, at most {a.max_seeds}; {a.runs} runs trained, against "
+            f"{a.runs_at_cap} with every config at the cap. Each round was tested at a group-sequential level "
+            f"({SPENDING_NAMES.get(a.spending, a.spending)} spending), so the intervals hold for all variants and all "
             f"rounds at once; a variant's interval is the one of the round that stopped it.")
 
 
 def _comparison_table(head: list[str], first: list[list[str]], comparisons: pd.DataFrame, fraction: bool,
-                      adaptive: dict | None = None) -> str:
+                      adaptive: Adaptive | None = None) -> str:
     """The verdict table's rows: ``first`` (the baseline's, already formatted), then one per comparison."""
     rows = list(first)
     for _, r in comparisons.iterrows():
@@ -373,9 +363,9 @@ def _comparison_table(head: list[str], first: list[list[str]], comparisons: pd.D
     return _table(head, rows, verdict_col=6, row_classes=["baseline"] * len(first) + [""] * len(comparisons))
 
 
-def _round_cell(r, adaptive: dict) -> str:
+def _round_cell(r, adaptive: Adaptive) -> str:
     """The round that stopped an adaptive experiment's variant, and why."""
-    look = adaptive.get("configs", {}).get(str(_get(r, "config")))
+    look = (adaptive.configs or {}).get(str(_get(r, "config")))
     return "" if look is None else escape(stopped_words(look))
 
 
@@ -417,8 +407,8 @@ def _details(s: Summary, comparisons: pd.DataFrame, importance: pd.DataFrame | N
     out = []
     # The noise floor, config by config.
     out.append('<h3 id="spreads">Run-to-run spread per config</h3>')
-    rows = [[str(x["config"]), str(x["n"]), format_spread(x.get("sd"), fraction),
-             format_spread(x.get("sd_robust"), fraction)] for x in (s.config_spreads or [])]
+    rows = [[str(x.config), str(x.n), format_spread(x.sd, fraction),
+             format_spread(x.sd_robust, fraction)] for x in (s.config_spreads or [])]
     out.append(_table(["Config", "Runs", "sd", "robust sd (MAD)"], rows))
     if s.noise_floor_pooled is not None:
         pooled = format_spread(s.noise_floor_pooled, fraction)
@@ -455,19 +445,19 @@ def _details(s: Summary, comparisons: pd.DataFrame, importance: pd.DataFrame | N
                    "baseline run) and ASO ε (almost stochastic order, &lt; 0.5 favours the variant; says little "
                    "under about 10 runs a side) describe; they never decide a verdict.</p>")
         needed = [seeds_needed_sentence(r, s, fraction) for _, r in comparisons.iterrows()
-                  if r.get("verdict") == "inconclusive"]
+                  if r.get("verdict") == Verdict.INCONCLUSIVE]
         if needed:
             out.append('<h3 id="seeds-needed">Seeds that would decide</h3><ul class="sentences">'
                        + "".join(f"<li>{escape(t)}</li>" for t in needed) + "</ul>")
     if s.noise_sources:
         out.append('<h3 id="noise-sources">Where the noise comes from</h3>')
         out.append(f"<p>{escape(noise_budget_sentence(s, fraction))}</p>")
-        rows = [[("all sources together" if r["source"] == "all" else f"{r['source']} alone"), _n(r["n"]),
-                 format_spread(r["sd"], fraction),
-                 format_interval(*(r["sd_ci"] or [None, None]), fraction),
-                 format_share(r["share"]) if r["share"] is not None else "",
-                 (f"{format_share(r['share_ci'][0])} to {format_share(r['share_ci'][1])}"
-                  if r.get("share_ci") else "")] for r in s.noise_sources]
+        rows = [[("all sources together" if r.source == "all" else f"{r.source} alone"), _n(r.n),
+                 format_spread(r.sd, fraction),
+                 format_interval(*(r.sd_ci or [None, None]), fraction),
+                 format_share(r.share) if r.share is not None else "",
+                 (f"{format_share(r.share_ci[0])} to {format_share(r.share_ci[1])}"
+                  if r.share_ci else "")] for r in s.noise_sources]
         out.append(_table(["Source", "Runs", "sd", "CI", "Share of all together", "CI"], rows))
     out.append('<h3 id="importance">Hyperparameters</h3>')
     out.append(_importance_table(importance, fraction))
@@ -506,16 +496,16 @@ def _detail_values(s: Summary, fraction: bool):
                                             f"{lead} among the top {s.search_winner_top_k}")
     if s.search_confirmed:
         yield "search_confirmed", "; ".join(
-            f"{r['config']}: {format_diff(r['search_diff'], fraction)} → {format_diff(r['diff'], fraction)} "
-            f"({verdict_label(r['verdict'])})" for r in s.search_confirmed)
+            f"{r.config}: {format_diff(r.search_diff, fraction)} → {format_diff(r.diff, fraction)} "
+            f"({verdict_label(r.verdict)})" for r in s.search_confirmed)
     if s.noise_floor_sources:
         yield "noise_floor_sources", ", ".join(s.noise_floor_sources)
     if s.noise_sources:
         yield "noise_sources", "; ".join(
-            f"{r['source']}: {format_spread(r['sd'], fraction)} over {r['n']} runs"
-            + (f" (CI {format_interval(r['sd_ci'][0], r['sd_ci'][1], fraction)})" if r["sd_ci"] else "")
-            + (f", {format_share(r['share'])} of all" if r["share"] is not None else "")
-            for r in s.noise_sources if r["sd"] is not None)
+            f"{r.source}: {format_spread(r.sd, fraction)} over {r.n} runs"
+            + (f" (CI {format_interval(r.sd_ci[0], r.sd_ci[1], fraction)})" if r.sd_ci else "")
+            + (f", {format_share(r.share)} of all" if r.share is not None else "")
+            for r in s.noise_sources if r.sd is not None)
     if s.noise_sources_adds_up is not None:
         yield "noise_sources_adds_up", (f"{s.noise_sources_adds_up} (ratio {format_plain(s.noise_sources_sum_ratio, 2)})")
     if s.noise_sources_skipped:
@@ -523,7 +513,7 @@ def _detail_values(s: Summary, fraction: bool):
     yield "per_comparison_alpha", format_plain(s.per_comparison_alpha, 3)
     yield "mde", (f"{format_spread(s.mde, fraction)} (with {_n(s.mde_n)} runs; "
                   f"{format_spread(s.mde_upper, fraction)} at the noise floor's upper bound)")
-    needed = "; ".join(f"{row['noise_floors']:g} noise floors: {_n(row['seeds'])} ({_n(row['seeds_upper'])})"
+    needed = "; ".join(f"{row.noise_floors:g} noise floors: {_n(row.seeds)} ({_n(row.seeds_upper)})"
                        for row in (s.seeds_needed_for or []))
     yield "seeds_needed_for", needed or "n/a"
     yield "seeds_for_equivalence", (f"{_n(s.seeds_for_equivalence)} ({_n(s.seeds_for_equivalence_upper)} at the "
@@ -645,7 +635,7 @@ def render_report(
         key = pd.to_numeric(comparisons["diff"], errors="coerce") * (1 if s.direction != "min" else -1)
         comparisons = comparisons.assign(_k=key).sort_values("_k", ascending=False, na_position="last") \
                                  .drop(columns="_k")
-    fraction = _fraction(s, comparisons)
+    fraction = s.percent
 
     parts = [
         "<!DOCTYPE html>",

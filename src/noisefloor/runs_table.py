@@ -21,9 +21,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .errors import NoisefloorError
+from .vocab import HP_PREFIX, hp_column
 
 #: Column prefixes that mark a hyperparameter, by the convention that writes them.
-HP_PREFIXES = ("hp.", "config/", "config.", "params.", "param.")
+HP_PREFIXES = (HP_PREFIX, "config/", "config.", "params.", "param.")
 
 
 class TableError(NoisefloorError, ValueError):
@@ -107,14 +108,14 @@ def normalize(runs: pd.DataFrame, *, source: str = "runs table", config_col: str
     hp.pop(seed_col, None)
 
     # --- hyperparameters, as hp.<name>
-    renamed = {c: f"hp.{n}" for c, n in hp.items() if c != f"hp.{n}"}
+    renamed = {c: hp_column(n) for c, n in hp.items() if c != hp_column(n)}
     clash = [n for n in renamed.values() if n in out.columns]
     if clash:
         raise TableError(f"{source}: column {clash[0]!r} is given twice (also as another prefix)")
     if len(set(renamed.values())) < len(renamed):
         raise TableError(f"{source}: two columns name the same hyperparameter: {', '.join(renamed)}")
     out = out.rename(columns=renamed)
-    hp_cols = [f"hp.{n}" for n in hp.values() if n != "seed"]
+    hp_cols = [hp_column(n) for n in hp.values() if n != "seed"]
 
     # --- config
     built = False

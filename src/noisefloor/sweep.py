@@ -34,10 +34,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-#: Distributions a random sweep can draw from (W&B's names and meanings).
-DISTRIBUTIONS = ("uniform", "int_uniform", "log_uniform_values", "q_uniform", "q_log_uniform_values",
-                 "categorical")
-#: Those a grid can enumerate.
+#: The distributions a grid can enumerate.
 ENUMERABLE = ("int_uniform", "categorical")
 PREFIX = "sweep_"
 #: The folder, under the runs folder, of the sweep's runs and its record (no config may take this name).

@@ -14,6 +14,8 @@ import math
 import numbers
 from typing import Any, Mapping
 
+from .summary import Summary
+
 # Order = column order in `dvc exp show`: the answer first, then its support.
 HEADLINE_KEYS = (
     "noise_floor",          # the baseline's seed-to-seed sd of the metric
@@ -46,8 +48,10 @@ def _plain(value: Any) -> Any:
     NumPy scalars become Python ones (the summary may come straight from the
     analysis, before its JSON round trip).
     """
-    if value is None or isinstance(value, (bool, str)):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, str):
+        return str(value)           # a vocabulary word (noisefloor.vocab) as its plain value
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
@@ -55,14 +59,19 @@ def _plain(value: Any) -> Any:
     return None
 
 
-def headline_metrics(summary: Mapping[str, Any]) -> dict[str, Any]:
+def _ends(pair) -> list:
+    """An interval's two ends (None for a missing one)."""
+    return (list(pair or []) + [None, None])[:2]
+
+
+def headline_metrics(summary: Summary | Mapping[str, Any]) -> dict[str, Any]:
     """The flat headline of an analysis summary.
 
     Parameters
     ----------
     summary : Summary or mapping
-        The analysis summary (:class:`noisefloor.stats.Summary`) or the
-        content of ``summary.json``.
+        The analysis summary (:class:`noisefloor.summary.Summary`) or the
+        content of ``summary.json`` (read with ``Summary.from_dict``).
 
     Returns
     -------
@@ -74,14 +83,12 @@ def headline_metrics(summary: Mapping[str, Any]) -> dict[str, Any]:
         order of magnitude (four significant digits of the noise floor),
         shares to 0.001.
     """
-    if hasattr(summary, "to_dict"):
-        summary = summary.to_dict()
-    flat = dict(summary)
-    for key in ("noise_floor_ci", "best_ci"):
-        low, high = (list(flat.get(key) or []) + [None, None])[:2]
-        flat[f"{key}_low"], flat[f"{key}_high"] = low, high
-    out = {"metric": _plain(summary.get("metric"))}
-    out.update({key: _plain(flat.get(key)) for key in HEADLINE_KEYS})
+    s = summary if isinstance(summary, Summary) else Summary.from_dict(summary)
+    # The intervals unfolded into their ends; every other headline key is a field of the summary.
+    ends = {**dict(zip(("noise_floor_ci_low", "noise_floor_ci_high"), _ends(s.noise_floor_ci))),
+            **dict(zip(("best_ci_low", "best_ci_high"), _ends(s.best_ci)))}
+    out = {"metric": _plain(s.metric)}
+    out.update({key: _plain(ends[key] if key in ends else getattr(s, key)) for key in HEADLINE_KEYS})
     # Every number to what it can mean: a difference of 2.8e-17 is 0.
     floor = out.get("noise_floor")
     decimals = 2 - math.floor(math.log10(floor)) + 1 if floor else 6

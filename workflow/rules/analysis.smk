@@ -31,7 +31,7 @@ rule aggregate:
         runs=[f"{c}:{s}:{P.resolve(c).config_hash}" for c, s in P.runs()],
         code=code("aggregate"),
         params_file=PARAMS_FILE,
-        runs_dir=lambda w, input: sweep_runs_folder(input.sweep),
+        runs_dir=lambda w, input: nf_pipeline.runs_folder(input.sweep, depth=2),
     conda:
         CONDA_ENV
     threads: LIGHT_THREADS
@@ -39,13 +39,14 @@ rule aggregate:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     shell:
-        "\"$NOISEFLOOR_PYTHON\" -m noisefloor aggregate --params {params.params_file} --runs-dir {params.runs_dir} "
-        "--out {output.runs} --histories-out {output.histories} 2> {log}"
+        "\"$NOISEFLOOR_PYTHON\" -m noisefloor aggregate --params {params.params_file:q} --runs-dir {params.runs_dir:q} "
+        "--out {output.runs:q} --histories-out {output.histories:q} 2> {log:q}"
 
 
 rule analyze:
     input:
         runs=rules.aggregate.output.runs,
+        histories=rules.aggregate.output.histories,
     output:
         **{
             name: report(path, caption=caption(name), category="Numbers") if name in ("summary", "comparisons")
@@ -66,7 +67,8 @@ rule analyze:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     shell:
-        "\"$NOISEFLOOR_PYTHON\" -m noisefloor analyze {input.runs} --params {params.params_file} --out {params.out} 2> {log}"
+        "\"$NOISEFLOOR_PYTHON\" -m noisefloor analyze {input.runs:q} --histories {input.histories:q} --params {params.params_file:q} "
+        "--out {params.out:q} 2> {log:q}"
 
 
 rule plot:
@@ -90,8 +92,8 @@ rule plot:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     shell:
-        "\"$NOISEFLOOR_PYTHON\" -m noisefloor plot --runs {input.runs} --histories {input.histories} "
-        "--analysis {params.analysis} --out {params.out} 2> {log}"
+        "\"$NOISEFLOOR_PYTHON\" -m noisefloor plot --runs {input.runs:q} --histories {input.histories:q} "
+        "--analysis {params.analysis:q} --out {params.out:q} 2> {log:q}"
 
 
 rule report_html:
@@ -116,5 +118,5 @@ rule report_html:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     shell:
-        "\"$NOISEFLOOR_PYTHON\" -m noisefloor report --params {input.params_file} --runs {input.runs} --analysis {params.analysis} "
-        "--plots {params.plots} --out {output.report} 2> {log}"
+        "\"$NOISEFLOOR_PYTHON\" -m noisefloor report --params {input.params_file:q} --runs {input.runs:q} --analysis {params.analysis:q} "
+        "--plots {params.plots:q} --out {output.report:q} 2> {log:q}"

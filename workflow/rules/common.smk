@@ -2,7 +2,6 @@
 # constraints and input functions. Logic lives in src/noisefloor/; the steps'
 # outputs, figures, captions and code come from noisefloor.pipeline (the same
 # table dvc.yaml is checked against).
-import json
 import os
 import sys
 from pathlib import Path
@@ -13,7 +12,8 @@ from noisefloor import data as nf_data
 from noisefloor import io as nf_io
 from noisefloor import params as nf_params
 from noisefloor import pipeline as nf_pipeline
-from noisefloor import aggregate as nf_aggregate
+from noisefloor import records as nf_records
+from noisefloor.vocab import Stage
 
 # params.yaml is read by noisefloor's own loader (the same schema and checks the
 # CLI and DVC use), not by `configfile:`, so every engine sees identical values.
@@ -91,23 +91,13 @@ def caption(name):
     return str(path)
 
 
-def run_folder(metrics):
-    """The runs folder above a run's metrics file (<runs>/<config>/seed<s>/<file>, or <runs>/sweep/..., or
-    <runs>/decompose/...)."""
-    path = Path(metrics).parents[2]
-    return str(path.parent if path.name in {folder for folder, _ in nf_aggregate.GROUPS} else path)
-
-
 SWEEP = list(P.sweep_configs)
 DECOMPOSE = list(P.decompose_configs)
 
 
 def run_outputs(config, seed):
-    """A run's outputs (metrics, history): a sweep's and the decomposition's configs keep theirs in folders of
-    their own."""
-    step = "train_sweep" if config in P.sweep_configs else "train_decompose" if config in P.decompose_configs \
-        else "train_noise"
-    return step_outputs(step, config=config, seed=seed)
+    """A run's outputs (metrics, history), under the results folder."""
+    return {name: f"{RESULTS}/{path}" for name, path in nf_pipeline.run_outputs(P, config, seed).items()}
 
 
 def get_run_metrics():
@@ -120,13 +110,8 @@ def get_confirm_metrics(wildcards):
     """metrics.json of the confirmation's runs: known once the search has run (the checkpoint's choice)."""
     if P.sweep is None or not P.sweep.confirm_top_k:
         return []
-    record = json.loads(Path(checkpoints.sweep_select.get().output.sweep).read_text())
-    return [run_outputs(c, s)["metrics"] for c in record["confirm"]["configs"] for s in P.sweep.confirm_seeds]
-
-
-def sweep_runs_folder(record):
-    """The runs folder above the sweep's record (<runs>/sweep/sweep.json)."""
-    return str(Path(record).parents[1])
+    record = nf_records.SweepRecord.read(checkpoints.sweep_select.get().output.sweep)
+    return [run_outputs(c, s)["metrics"] for c in record.confirmed for s in P.sweep.confirm_seeds]
 
 
 def get_decompose_record():
@@ -154,26 +139,14 @@ def unbatched(names):
     return alternatives([c for c in names if P.resolve(c).seed_batch == 1])
 
 
-def get_seed_batches():
-    """(config, seeds) of each batch job: the config's seeds grouped by seed // seed_batch."""
-    batches = []
-    for c in CONFIGS:
-        k = P.resolve(c).seed_batch
-        if k > 1:
-            blocks = {}
-            for s in sorted(P.seeds_for(c)):
-                blocks.setdefault(s // k, []).append(s)
-            batches += [(c, tuple(seeds)) for _, seeds in sorted(blocks.items())]
-    return batches
-
-
 def get_threads(wildcards):
     return P.resolve(wildcards.config).threads
 
 
 def get_final_outputs():
     """Every output of the steps after training (the report is the last)."""
-    return [path for step in ("aggregate", "analyze", "plot", "report_html") for path in step_outputs(step).values()]
+    return [path for step in (Stage.AGGREGATE, Stage.ANALYZE, Stage.PLOT, Stage.REPORT_HTML)
+            for path in step_outputs(step).values()]
 
 
 def adaptive_metrics(rounds=None):
@@ -182,10 +155,10 @@ def adaptive_metrics(rounds=None):
     pairs = list(P.runs())
     k = 1
     while rounds is None or k < rounds:
-        record = json.loads(Path(checkpoints.plan_round.get(round=k).output.record).read_text())
-        if not record["next_round"]:
+        record = nf_records.RoundRecord.read(checkpoints.plan_round.get(round=k).output.record)
+        if not record.next_round:
             break
-        pairs += [(c, int(s)) for c, s in record["next_round"]]
+        pairs += list(record.next_round)
         k += 1
     return [run_outputs(c, s)["metrics"] for c, s in pairs]
 

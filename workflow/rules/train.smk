@@ -3,10 +3,12 @@
 # variant at every signal seed) are two rules with the names of DVC's two
 # training stages; they run the same command.
 # Configs with train.seed_batch > 1 (a GPU option) train in batches instead, see below.
+# A job trains its own run(s) in one process (-j 1): Snakemake runs the jobs in
+# parallel itself, each holding its rule's threads.
 
 TRAIN_SHELL = (
-    "\"$NOISEFLOOR_PYTHON\" -m noisefloor train --params {params.params_file} --config {wildcards.config} "
-    "--seed {wildcards.seed} --runs-dir {params.runs_dir} 2> {log}"
+    "\"$NOISEFLOOR_PYTHON\" -m noisefloor train --params {params.params_file:q} --config {wildcards.config} "
+    "--seed {wildcards.seed} --runs-dir {params.runs_dir:q} -j 1 2> {log:q}"
 )
 
 
@@ -24,7 +26,7 @@ rule train_noise:
         config_hash=get_config_hash,
         code=code("train_noise"),
         params_file=PARAMS_FILE,
-        runs_dir=lambda w, output: run_folder(output.metrics),
+        runs_dir=lambda w, output: nf_pipeline.runs_folder(output.metrics),
     conda:
         CONDA_ENV
     # Scheduler requests (params' resources section; see docs/cluster.md). With
@@ -80,8 +82,8 @@ rule decompose_record:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     shell:
-        "\"$NOISEFLOOR_PYTHON\" -m noisefloor decompose record --params {params.params_file} "
-        "--out {output.decompose} 2> {log}"
+        "\"$NOISEFLOOR_PYTHON\" -m noisefloor decompose record --params {params.params_file:q} "
+        "--out {output.decompose:q} 2> {log:q}"
 
 
 # The search's record, and which of its configs to confirm at fresh seeds: known
@@ -97,7 +99,7 @@ checkpoint sweep_select:
     params:
         code=code("sweep_select"),
         params_file=PARAMS_FILE,
-        runs_dir=lambda w, output: sweep_runs_folder(output.sweep),
+        runs_dir=lambda w, output: nf_pipeline.runs_folder(output.sweep, depth=2),
     conda:
         CONDA_ENV
     threads: LIGHT_THREADS
@@ -105,15 +107,15 @@ checkpoint sweep_select:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     shell:
-        "\"$NOISEFLOOR_PYTHON\" -m noisefloor sweep select --params {params.params_file} --runs-dir {params.runs_dir} "
-        "--out {output.sweep} 2> {log}"
+        "\"$NOISEFLOOR_PYTHON\" -m noisefloor sweep select --params {params.params_file:q} --runs-dir {params.runs_dir:q} "
+        "--out {output.sweep:q} 2> {log:q}"
 
 
 # train.seed_batch = K > 1: one job per block of seeds (seeds K*b .. K*b+K-1 that
 # the config runs), trained as one batched model; still one metrics.json and
 # history.csv per (config, seed). The block is the unit of caching: adding a
 # seed to a block that has finished runs retrains that block.
-for _config, _seeds in get_seed_batches():
+for _config, _seeds in P.seed_batches():
 
     rule:
         name:
@@ -130,7 +132,7 @@ for _config, _seeds in get_seed_batches():
             seed_args=" ".join(f"--seed {s}" for s in _seeds),
             config=_config,
             params_file=PARAMS_FILE,
-            runs_dir=lambda w, output: run_folder(output.metrics[0]),
+            runs_dir=lambda w, output: nf_pipeline.runs_folder(output.metrics[0]),
         conda:
             CONDA_ENV
         threads: P.resolve(_config).threads
@@ -139,8 +141,8 @@ for _config, _seeds in get_seed_batches():
             runtime=P.resources.runtime,
             gpu=P.resources.gpus,
         shell:
-            "\"$NOISEFLOOR_PYTHON\" -m noisefloor train --params {params.params_file} --config {params.config} "
-            "{params.seed_args} --runs-dir {params.runs_dir} 2> {log}"
+            "\"$NOISEFLOOR_PYTHON\" -m noisefloor train --params {params.params_file:q} --config {params.config} "
+            "{params.seed_args} --runs-dir {params.runs_dir:q} -j 1 2> {log:q}"
 
 
 # An adaptive experiment (params' adaptive section): round k's record says what
@@ -169,5 +171,5 @@ checkpoint plan_round:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     shell:
-        "\"$NOISEFLOOR_PYTHON\" -m noisefloor adaptive record --params {params.params_file} "
-        "--runs-dir {params.runs_dir} --rounds {wildcards.round} --out {output.record} 2> {log}"
+        "\"$NOISEFLOOR_PYTHON\" -m noisefloor adaptive record --params {params.params_file:q} "
+        "--runs-dir {params.runs_dir:q} --rounds {wildcards.round} --out {output.record:q} 2> {log:q}"

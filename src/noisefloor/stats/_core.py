@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as _sps
 
 from ..errors import NoisefloorError
 
 DIRECTIONS = ("max", "min")
-ALTERNATIVES = ("two-sided", "less", "greater")
 
 
 class AnalysisError(NoisefloorError, ValueError):
@@ -45,19 +42,6 @@ def _check_unit_interval(name: str, value: float) -> None:
         raise AnalysisError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
 
 
-def _check_alternative(alternative: str) -> None:
-    if alternative not in ALTERNATIVES:
-        raise AnalysisError(f"alternative must be one of {', '.join(ALTERNATIVES)}; got {alternative!r}")
-
-
-def _t_pvalue(t, df, alternative: str):
-    if alternative == "two-sided":
-        return 2.0 * _sps.t.sf(np.abs(t), df)
-    if alternative == "greater":
-        return _sps.t.sf(t, df)
-    return _sps.t.cdf(t, df)
-
-
 def _rng(random_state) -> np.random.Generator:
     if isinstance(random_state, np.random.Generator):
         return random_state
@@ -76,25 +60,6 @@ def _seed_sequence(random_state) -> np.random.SeedSequence:
 def _check_direction(direction: str) -> None:
     if direction not in DIRECTIONS:
         raise AnalysisError(f"direction must be 'max' or 'min'; got {direction!r}")
-
-
-def _json_value(x):
-    """Plain Python scalar for JSON; None for missing, NaN or infinite."""
-    if x is None:
-        return None
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        return float(x) if math.isfinite(x) else None
-    if isinstance(x, str):
-        return x
-    if isinstance(x, dict):
-        return {str(k): _json_value(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple, np.ndarray)):
-        return [_json_value(v) for v in x]
-    return str(x)
 
 
 def _plain(x):

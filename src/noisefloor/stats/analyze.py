@@ -1,50 +1,29 @@
 """``analyze``: a runs table in, the whole answer out (no I/O).
 
-Validation and exclusions first, then the noise floor, the signal, every
-variant against the baseline (:mod:`.compare`), hyperparameter importance
-(:mod:`.importance`) and power (:mod:`.power`), gathered into a typed
-:class:`~noisefloor.stats.summary.Summary` and three tables.
+Validation and exclusions first; then the sections of :mod:`.sections`, in
+order (the runs, the noise floor, the verdicts, signal against noise, power,
+hyperparameter importance, the search, where the noise comes from,
+convergence), each contributing its part of one typed
+:class:`~noisefloor.summary.Summary`, beside three tables.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from ._core import AnalysisError, _check_direction, _check_unit_interval, _int_or_none, _plain, _seed_sequence
-from .aso import aso
-from .compare import METHOD, ComparisonResult, compare_variants, seed_share
-from .expected_max import expected_max, search_sample, trials_worth
-from .importance import hparam_importance, resolve_hparams
-from .marginal import marginal_importance
-from .noise_sources import noise_budget
-from .moderation import OUTLIER_LEVEL
+from ._core import AnalysisError, _check_direction, _check_unit_interval, _plain
+from .importance import resolve_hparams
 from .multiplicity import SINGLE_STEP
-from .power import detectable_difference, seeds_for_equivalence, seeds_to_detect
-from .summary import Summary
-from .twosample import cohens_d, prob_superior
-from .variance import (brown_forsythe_test, fixed_seed_signal, hp_variance_share, noise_floor, robust_sd,
-                       welch_anova)
-from .winner import winner
+from .sections import (Runs, Settings, convergence_section, importance_section, noise_budget_section,
+                       noise_floor_section, power_section, runs_section, search_section, signal_section,
+                       verdicts_section)
 from ..runs_table import without_decomposition
-from ..sweep import confirm_name
-
-#: A search's marginal importance needs at least this many configs (fewer cannot tell a level from a run).
-MIN_SEARCH_FOR_IMPORTANCE = 6
-
-#: Columns of ``AnalysisResult.comparisons``, in order, whatever the arguments.
-COMPARISON_COLUMNS = (
-    "config", "baseline", "n", "n_baseline", "n_paired", "mean", "mean_raw", "std", "std_moderated",
-    "baseline_mean",
-    "diff", "ci_low", "ci_high", "simultaneous_level", "diff_over_noise", "method", "beta", "statistic",
-    "df", "p_value", "p_adjusted", "correction", "verdict", "note", "mde", "mde_upper", "seeds_needed",
-    "seeds_needed_upper", "seeds_needed_to", "seeds_for_margin", "effect_size", "prob_superior", "aso_eps",
-)
+from ..summary import Summary
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,7 +35,7 @@ class AnalysisResult:
     summary : Summary
         The typed summary (``summary.to_dict()`` is ``summary.json``).
     comparisons : pandas.DataFrame
-        One row per variant, columns :data:`COMPARISON_COLUMNS`.
+        One row per variant, columns :data:`~noisefloor.stats.sections.COMPARISON_COLUMNS`.
     importance : pandas.DataFrame
         One row per hyperparameter, columns
         :data:`~noisefloor.stats.importance.IMPORTANCE_COLUMNS`.
@@ -152,12 +131,6 @@ def _exclusion_reasons(runs: pd.DataFrame, values: pd.Series) -> pd.Series:
 
 
 
-def _is_proportion(metric: str, values: np.ndarray) -> bool:
-    """An accuracy-like metric: a share of examples, in [0, 1]."""
-    name = metric.lower()
-    return "acc" in name and "loss" not in name and bool(np.all((values >= 0) & (values <= 1)))
-
-
 def analyze(
     runs: pd.DataFrame,
     metric: str,
@@ -174,6 +147,7 @@ def analyze(
     hparams: Sequence[str] | None = None,
     random_state: int | None = 0,
     looks: pd.DataFrame | None = None,
+    histories: pd.DataFrame | None = None,
 ) -> AnalysisResult:
     """Compare every config of a sweep with the baseline against seed noise.
 
@@ -216,6 +190,10 @@ def analyze(
         :func:`noisefloor.stats.sequential.replay`): each replaces its
         variant's comparison here, the verdict and interval of the look that
         stopped it, simultaneous at ``1 - alpha`` across the looks.
+    histories : pandas.DataFrame, optional
+        Per-epoch records (``config``, ``seed``, ``epoch`` and the metric):
+        the usable runs' curves are checked for convergence
+        (``summary.not_converged``).
 
     Returns
     -------
@@ -268,8 +246,29 @@ def analyze(
     """
     _validate_arguments(direction, correction, alpha, confidence_level, power, n_boot, eval_size,
                         equivalence_margin)
-    # The decomposition's runs (stage "decompose") answer where the noise comes from, apart from the rest.
-    sources = _noise_sources(runs, metric, confidence_level)
+    s = Settings(direction=direction, alpha=alpha, correction=correction, confidence_level=confidence_level,
+                 power=power, equivalence_margin=equivalence_margin, n_boot=n_boot, eval_size=eval_size,
+                 random_state=random_state)
+    r = _prepare(runs, metric, baseline, hparams)
+    floor = noise_floor_section(r, s)
+    verdicts = verdicts_section(r, s, floor, looks)
+    summary = _compose(
+        runs_section(r, s),
+        floor.fields,
+        verdicts.fields,
+        signal_section(r, s, verdicts),
+        power_section(r, s, floor, verdicts),
+        search_section(r, s, floor, verdicts),
+        # The decomposition's runs (stage "decompose") answer where the noise comes from, apart from the rest.
+        noise_budget_section(runs, metric, s),              # (runs is a table: _prepare checked it)
+        convergence_section(histories, r, s, floor),
+    )
+    return AnalysisResult(summary=summary, comparisons=verdicts.comparisons,
+                          importance=importance_section(r, s, floor, verdicts), excluded=r.excluded)
+
+
+def _prepare(runs, metric: str, baseline: str, hparams) -> Runs:
+    """The table checked, its exclusions made, as :class:`~.sections.Runs` (raises AnalysisError)."""
     if isinstance(runs, pd.DataFrame):
         runs = without_decomposition(runs)
     hp_columns = resolve_hparams(runs, hparams) if isinstance(runs, pd.DataFrame) else []
@@ -289,316 +288,19 @@ def analyze(
         raise AnalysisError(
             f"baseline config {baseline!r} has {n_base} usable run(s) ({n_out} excluded); need at least 2"
         )
-
     y = usable[metric].to_numpy(dtype=float)
-    cfg = usable["config"].to_numpy(dtype=object)
-    seeds = usable["seed"].to_numpy(dtype=object)
-    b = y[is_base]
-
-    # --- the noise floor: the baseline's own --------------------------------
-    floor = noise_floor(b)
-    floor_ci = floor.confidence_interval(confidence_level)
-    sd = floor.std if floor.std > 0 else math.nan          # no spread: power is undefined
-    sd_upper = floor_ci.high if floor.std > 0 else math.nan
-    margin = float(equivalence_margin) if equivalence_margin is not None else floor.std
-
-    # --- every variant against the baseline ---------------------------------
-    variants = [c for c in pd.unique(runs["config"]) if c != baseline]
-    vc = compare_variants(y, cfg, seeds, baseline=baseline, variants=variants, alpha=alpha,
-                          correction=correction, margin=margin, direction=direction)
-    fam, verdict, two_way, block = vc.family, vc.verdicts, vc.two_way, vc.block
-    beta = seed_share(floor.variance, two_way)
-    spread = {c: vc.spreads.get(c, (math.nan, math.nan, 0.0)) for c in [baseline] + variants}
-    sd_v = np.sqrt(np.array([spread[c][0] for c in variants], dtype=float))
-    prior_v = np.array([spread[c][2] for c in variants], dtype=float)
-    sd_b = math.sqrt(spread[baseline][0]) if floor.std > 0 else math.nan
-    prior_b = spread[baseline][2]
-    df_v = np.array([spread[c][1] for c in variants], dtype=float)    # the df each spread rests on
-    upper = sd_upper / sd if sd > 0 else math.nan      # the noise floor at its upper bound, as a factor
-    res = pd.DataFrame([r.__dict__ for r in vc.results],
-                       columns=list(ComparisonResult.__dataclass_fields__))
-    n_v = res["n"].to_numpy(dtype=float)
-    diff = res["estimate"].to_numpy(dtype=float)
-    by_config = {c: np.flatnonzero(cfg == c) for c in variants}
-
-    # --- power at the family's level ----------------------------------------
-    a1 = fam.per_comparison_alpha
-    ok = n_v >= 2
-    mde = np.full(len(res), np.nan)
-    mde_up = np.full(len(res), np.nan)
-    for_margin = np.full(len(res), np.nan)
-    # A variant whose spread is moderated is tested on its own degrees of freedom when its spread looks
-    # improbably large, which happens at the flag's level even when it is not: power counts both.
-    own = dict(prior_df=prior_v, prior_df_baseline=prior_b, alpha=a1)
-    if ok.any():
-        mde[ok] = detectable_difference(n_v[ok], n_base, sd=sd_v[ok], sd_baseline=sd_b, prior_df=prior_v[ok],
-                                        prior_df_baseline=prior_b, alpha=a1, power=power, flag_rate=OUTLIER_LEVEL)
-        mde_up[ok] = mde[ok] * upper
-        for_margin[ok] = seeds_to_detect(np.full(int(ok.sum()), margin), sd_v[ok], n_baseline=n_base, power=power,
-                                         sd_baseline=sd_b, prior_df=prior_v[ok], prior_df_baseline=prior_b, alpha=a1,
-                                         flag_rate=OUTLIER_LEVEL, sd_df=df_v[ok])
-
-    def needed(scale):
-        kw = dict(n_baseline=n_base, power=power, sd_baseline=sd_b * scale, **own)
-        # Expected over what the variant's spread may truly be: one on 3 df may be far larger.
-        detect = np.asarray(seeds_to_detect(diff, sd_v * scale, sd_df=df_v, flag_rate=OUTLIER_LEVEL, **kw),
-                            dtype=float)
-        equiv = np.asarray(seeds_for_equivalence(diff, sd_v * scale, margin, sd_df=df_v, **kw), dtype=float)
-        best = np.fmin(detect, equiv)
-        to = np.where(np.isnan(best), None, np.where(equiv <= np.nan_to_num(detect, nan=np.inf), "equivalence",
-                                                      "detect"))
-        undecided = (verdict == "inconclusive") & (res["note"].to_numpy(dtype=object) == "")
-        return np.where(undecided, best, np.nan), np.where(undecided, to, None)
-
-    need, need_to = needed(1.0)
-    need_up, _ = needed(upper)
-
-    # --- descriptive columns -------------------------------------------------
-    child = _seed_sequence(random_state).spawn(max(1, len(variants)))
-    sign = 1.0 if direction == "max" else -1.0
-    descriptive = []
-    for c, seq in zip(variants, child):
-        v = y[by_config[c]]
-        enough = v.size >= 2
-        descriptive.append({
-            "std": float(v.std(ddof=1)) if enough else math.nan,
-            "effect_size": cohens_d(v, b) if enough else math.nan,
-            "prob_superior": prob_superior(v, b, direction=direction),
-            "aso_eps": aso(sign * v, sign * b, confidence_level=confidence_level, num_bootstrap_iterations=n_boot,
-                           random_state=np.random.default_rng(seq)).eps_min if enough else math.nan,
-        })
-    desc = pd.DataFrame(descriptive, columns=["std", "effect_size", "prob_superior", "aso_eps"])
-
-    comp = pd.DataFrame({
-        "config": variants,
-        "baseline": baseline,
-        "n": res["n"],
-        "n_baseline": n_base,
-        "n_paired": res["n_paired"],
-        "mean": res["mean"],
-        "mean_raw": res["mean_raw"],
-        "std": desc["std"],
-        "std_moderated": sd_v,
-        "baseline_mean": float(b.mean()),
-        "diff": diff,
-        "ci_low": fam.ci_low,
-        "ci_high": fam.ci_high,
-        "simultaneous_level": 1.0 - alpha,
-        "diff_over_noise": diff / sd,
-        "method": METHOD,
-        "beta": res["beta"],
-        "statistic": res["statistic"],
-        "df": res["df"],
-        "p_value": res["pvalue"],
-        "p_adjusted": fam.p_adjusted,
-        "correction": correction,
-        "verdict": verdict,
-        "note": res["note"],
-        "mde": mde,
-        "mde_upper": mde_up,
-        "seeds_needed": pd.array(np.where(np.isnan(need), None, need), dtype="Int64"),
-        "seeds_needed_upper": pd.array(np.where(np.isnan(need_up), None, need_up), dtype="Int64"),
-        "seeds_needed_to": need_to,
-        "seeds_for_margin": pd.array(np.where(np.isnan(for_margin), None, for_margin), dtype="Int64"),
-        "effect_size": desc["effect_size"],
-        "prob_superior": desc["prob_superior"],
-        "aso_eps": desc["aso_eps"],
-    }, columns=list(COMPARISON_COLUMNS))
-    if looks is not None and len(looks):
-        comp = _with_looks(comp, looks, alpha)
-    for col in ("n", "n_baseline", "n_paired"):
-        comp[col] = comp[col].astype(int)
-
-    # --- hyperparameter importance ------------------------------------------
-    importance = hparam_importance(usable, metric, comp, baseline=baseline, hparams=hp_columns,
-                                   noise_floor=sd, alpha=alpha, correction=correction)
-
-    summary = _summary(
-        metric=metric, direction=direction, baseline=baseline, alpha=alpha, correction=correction,
-        confidence_level=confidence_level, power=power, y=y, cfg=cfg, seeds=seeds, b=b, floor=floor,
-        floor_ci=floor_ci, sd=sd, sd_upper=sd_upper, margin=margin, margin_given=equivalence_margin is not None,
-        excluded=excluded, two_way=two_way, block=block, beta=beta, comp=comp, fam=fam, eval_size=eval_size,
-        usable=usable, hp_columns=hp_columns, random_state=random_state, noise_sources=sources,
-        prior_df=float(np.median(prior_v[ok])) if ok.any() else 0.0, prior_df_baseline=prior_b)
-    return AnalysisResult(summary=summary, comparisons=comp.reset_index(drop=True), importance=importance,
-                          excluded=excluded)
+    return Runs(metric=metric, baseline=baseline, usable=usable, excluded=excluded, y=y,
+                cfg=usable["config"].to_numpy(dtype=object), seeds=usable["seed"].to_numpy(dtype=object),
+                b=y[is_base], variants=[c for c in pd.unique(runs["config"]) if c != baseline],
+                hp_columns=hp_columns)
 
 
-def _with_looks(comp: pd.DataFrame, looks: pd.DataFrame, alpha: float) -> pd.DataFrame:
-    """``comp`` with each variant in ``looks`` given the row of the look that stopped it."""
-    rows = looks.set_index("config")
-    out = comp.set_index("config")
-    for config in rows.index.intersection(out.index):
-        out.loc[config, :] = rows.loc[config, out.columns]
-        out.loc[config, "simultaneous_level"] = 1.0 - alpha
-    return out.reset_index()[list(COMPARISON_COLUMNS)]
-
-
-def _noise_sources(runs, metric, confidence_level) -> dict:
-    """The summary's noise-by-source fields, from the decomposition's runs and the baseline's ``sources``."""
-    if not isinstance(runs, pd.DataFrame) or "stage" not in runs.columns:
-        return {}
-    out = {}
-    stage = runs["stage"].astype(str)
-    if "sources" in runs.columns:
-        floor = runs.loc[stage == "noise", "sources"].dropna().unique()
-        if len(floor) == 1:
-            out["noise_floor_sources"] = str(floor[0]).split("+")
-    dec = runs[stage == "decompose"]
-    if not len(dec) or "source" not in dec.columns or metric not in dec.columns:
-        return out
-    status = dec["status"].astype(str) if "status" in dec.columns else pd.Series("ok", index=dec.index)
-    values = pd.to_numeric(dec[metric], errors="coerce")
-    usable = (status == "ok") & np.isfinite(values)
-    by_source = {str(k): values[usable & (dec["source"] == k)].to_numpy(dtype=float)
-                 for k in pd.unique(dec["source"])}
-    skipped = [k for k, v in by_source.items() if not len(v) and (status[dec["source"] == k] == "skipped").all()]
-    budget = noise_budget({k: v for k, v in by_source.items() if len(v)}, confidence_level=confidence_level)
-    out.update(
-        noise_sources=[{"source": r.source, "n": r.n, "sd": r.sd, "sd_ci": list(r.sd_ci), "share": r.share,
-                        "share_ci": None if r.share_ci is None else list(r.share_ci)} for r in budget.sources],
-        noise_sources_sum_ratio=budget.sum_ratio,
-        noise_sources_sum_ratio_ci=None if budget.sum_ratio_ci is None else list(budget.sum_ratio_ci),
-        noise_sources_adds_up=budget.adds_up, noise_sources_largest=budget.largest,
-        noise_sources_largest_clear=budget.largest_clear, noise_sources_skipped=skipped or None)
-    return out
-
-
-def _confirmed(comp, direction) -> list[dict]:
-    """Each searched config run again at fresh seeds (best first): its row in the search beside its row there.
-
-    Both differences are the verdict table's (``diff``: seed-adjusted, variant minus baseline).
-    """
-    rows = comp.set_index("config")
-    out = []
-    for config in rows.index:
-        group = confirm_name(str(config))
-        if group not in rows.index:
-            continue
-        r = rows.loc[group]
-        out.append({"config": str(config), "group": group, "search_diff": _plain(rows.loc[config, "diff"]),
-                    "n": int(r["n"]), "diff": _plain(r["diff"]), "ci": [_plain(r["ci_low"]), _plain(r["ci_high"])],
-                    "verdict": r["verdict"]})
-    sign = -1.0 if direction == "max" else 1.0
-    return sorted(out, key=lambda r: sign * r["search_diff"] if np.isfinite(r["search_diff"]) else np.inf)
-
-
-def _summary(*, metric, direction, baseline, alpha, correction, confidence_level, power, y, cfg, seeds, b,
-             floor, floor_ci, sd, sd_upper, margin, margin_given, excluded, two_way, block, beta, comp, fam,
-             eval_size, usable, hp_columns, random_state, noise_sources, prior_df=0.0,
-             prior_df_baseline=0.0) -> Summary:
-    n_base = b.size
-    # Spread per config, baseline first.
-    spreads = []
-    for c in [baseline] + [c for c in pd.unique(cfg) if c != baseline]:
-        v = y[cfg == c]
-        spreads.append({"config": c, "n": int(v.size), "sd": float(v.std(ddof=1)) if v.size >= 2 else None,
-                        "sd_robust": robust_sd(v) if v.size >= 2 else None})
-    bf_p = brown_forsythe_test(y, cfg)
-    pooled = noise_floor(y, cfg)
-    show_pooled = np.isfinite(bf_p) and bf_p >= alpha
-    wa = welch_anova(y, cfg)
-
-    # The share of the signal condition's variance that hyperparameters explain.
-    if two_way is not None:
-        share = hp_variance_share(two_way=two_way, confidence_level=confidence_level)
-    else:
-        frame = pd.DataFrame({"c": cfg, "s": seeds, "v": y})
-        counts = frame.groupby("s", sort=False)["c"].nunique()
-        busiest = counts.idxmax() if len(counts) and counts.max() >= 2 else None
-        signal = frame.loc[frame["s"] == busiest, "v"].to_numpy() if busiest is not None else None
-        share = hp_variance_share(signal_values=signal, noise_values=b, confidence_level=confidence_level)
-
-    sampling = None
-    if eval_size is not None and len(y) and _is_proportion(metric, y):
-        p = float(b.mean())
-        sampling = math.sqrt(p * (1 - p) / eval_size)
-    on_test = metric.lower().startswith("test")
-
-    # The search: every config at one seed, its expected best against the number of trials.
-    search_seed, searched_configs, searched = search_sample(y, cfg, seeds, baseline)
-    n_trials = len(searched)
-    lead = winner(searched_configs, searched, np.ones(n_trials), floor.std, direction=direction)
-    marginal = None
-    if n_trials >= MIN_SEARCH_FOR_IMPORTANCE and hp_columns:
-        at = usable[usable["seed"] == search_seed].drop_duplicates("config").set_index("config")
-        rows = at.loc[list(searched_configs)]
-        marginal = marginal_importance(searched, {c.removeprefix("hp."): rows[c] for c in hp_columns},
-                                       random_state=_seed_sequence(random_state).spawn(1)[0])
-    search_curve = expected_max(searched, direction=direction)
-    confirmed = _confirmed(comp, direction)
-    noise_best = expected_max(b, n_trials, direction=direction)[-1] if n_trials and len(b) else None
-
-    verdicts = comp["verdict"]
-    eligible = comp[comp["n"] >= 2]
-    best = None
-    if len(eligible) and eligible["diff"].notna().any():
-        d = eligible["diff"].to_numpy(dtype=float)
-        best = eligible.iloc[int(np.nanargmax(d) if direction == "max" else np.nanargmin(d))]
-
-    a1 = fam.per_comparison_alpha
-    typical = Counter(int(n) for n in comp["n"] if n >= 2).most_common(1)
-    mde_n = typical[0][0] if typical else None
-    mde = mde_up = None
-    # A variant as noisy as the baseline, its spread moderated as the typical variant's is (the flag
-    # counts only where a spread is moderated: comparison_power).
-    design = dict(alpha=a1, power=power, prior_df=prior_df, prior_df_baseline=prior_df_baseline)
-    detect = dict(flag_rate=OUTLIER_LEVEL, **design)
-    if mde_n is not None:
-        mde = detectable_difference(mde_n, n_base, sd=sd, **detect)
-        mde_up = detectable_difference(mde_n, n_base, sd=sd_upper, **detect)
-    needed_for = []
-    for k in (0.5, 1.0, 2.0):
-        needed_for.append({
-            "noise_floors": k,
-            "diff": k * sd,
-            "seeds": _int_or_none(seeds_to_detect(k * sd, sd, n_baseline=n_base, **detect)),
-            "seeds_upper": _int_or_none(seeds_to_detect(k * sd, sd_upper, n_baseline=n_base, **detect)),
-        })
-
-    return Summary(
-        metric=metric, direction=direction, baseline=baseline, alpha=alpha, correction=correction,
-        confidence_level=confidence_level, power=power,
-        n_runs=int(len(y)), n_configs=int(pd.unique(cfg).size), n_variants=int(len(comp)), n_baseline=int(n_base),
-        baseline_mean=float(b.mean()),
-        n_excluded=int(len(excluded)),
-        excluded_by_reason={str(k): int(v) for k, v in excluded["reason"].value_counts(sort=False).items()},
-        noise_floor=floor.std, noise_floor_ci=[floor_ci.low, floor_ci.high], noise_floor_df=floor.df,
-        noise_floor_robust=robust_sd(b), config_spreads=spreads, equal_variance_pvalue=bf_p,
-        noise_floor_pooled=pooled.std if show_pooled else None,
-        noise_floor_pooled_df=pooled.df if show_pooled else None,
-        eval_size=eval_size,
-        val_sampling_floor=None if on_test else sampling, test_sampling_floor=sampling if on_test else None,
-        configs_differ_pvalue=wa.pvalue, configs_differ_f=wa.statistic, configs_differ_df=[wa.df_num, wa.df_den],
-        hp_variance_share=share.share, hp_variance_share_ci=[share.ci_low, share.ci_high],
-        hp_variance_share_method=share.method if np.isfinite(share.share) else None,
-        signal_fixed_seed=fixed_seed_signal(y, cfg, seeds),
-        var_config=None if two_way is None else two_way.var_config,
-        var_seed=None if two_way is None else two_way.var_seed,
-        var_residual=None if two_way is None else two_way.var_residual,
-        two_way_configs=None if block is None else list(block.configs),
-        two_way_n_seeds=None if two_way is None else two_way.n_seeds,
-        seed_share=beta if two_way is not None else None,
-        search_seed=search_seed, search_trials=n_trials or None,
-        search_expected_best=search_curve[-1] if n_trials else None, noise_expected_best=noise_best,
-        trials_worth=trials_worth(search_curve, floor.std) if n_trials else None,
-        search_winner=None if lead is None else lead.config, search_winner_lead=None if lead is None else lead.lead,
-        search_winner_top_k=None if lead is None else lead.top_k,
-        search_winner_probability=None if lead is None else lead.probability,
-        search_importance=None if marginal is None or not len(marginal) else marginal.to_dict("records"),
-        search_confirmed=confirmed or None,
-        **noise_sources,
-        family_size=fam.family_size, per_comparison_alpha=a1,
-        equivalence_margin=margin, equivalence_margin_source="params" if margin_given else "noise floor",
-        n_better=int((verdicts == "better").sum()), n_worse=int((verdicts == "worse").sum()),
-        n_equivalent=int((verdicts == "equivalent").sum()), n_inconclusive=int((verdicts == "inconclusive").sum()),
-        n_insufficient_runs=int((verdicts == "insufficient_runs").sum()),
-        best_config=None if best is None else best["config"],
-        best_diff=None if best is None else best["diff"],
-        best_ci=None if best is None else [best["ci_low"], best["ci_high"]],
-        best_verdict=None if best is None else best["verdict"],
-        mde=mde, mde_upper=mde_up, mde_n=mde_n, seeds_needed_for=needed_for,
-        seeds_for_equivalence=_int_or_none(seeds_for_equivalence(0.0, sd, margin, n_baseline=n_base, **design)),
-        seeds_for_equivalence_upper=_int_or_none(seeds_for_equivalence(0.0, sd_upper, margin, n_baseline=n_base,
-                                                                       **design)),
-    )._cleaned()
+def _compose(*parts) -> Summary:
+    """One summary from the sections' parts; a field set by two sections is a bug, caught here."""
+    fields: dict = {}
+    for part in parts:
+        twice = fields.keys() & part.keys()
+        if twice:
+            raise AssertionError(f"summary fields set by two sections: {sorted(twice)}")
+        fields.update(part)
+    return Summary(**fields)._cleaned()

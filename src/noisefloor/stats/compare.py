@@ -69,8 +69,8 @@ from ._core import ROUNDING, _check_direction, _sort_key, is_constant
 from .moderation import moderate_variances
 from .multiplicity import adjust_pvalues, many_to_one_adjust, many_to_one_alpha, per_comparison_alpha
 from .variance import largest_complete_block, two_way_anova
+from ..vocab import Verdict
 
-VERDICTS = ("better", "worse", "equivalent", "inconclusive", "insufficient_runs")
 
 #: The comparison's method, as written in ``comparisons.csv``.
 METHOD = "seed_adjusted"
@@ -380,12 +380,12 @@ def decide_verdicts(ci_low, ci_high, *, margin: float, direction: str = "max") -
     _check_direction(direction)
     lo = np.asarray(ci_low, dtype=float)
     hi = np.asarray(ci_high, dtype=float)
-    out = np.full(lo.shape, "inconclusive", dtype=object)
+    out = np.full(lo.shape, Verdict.INCONCLUSIVE, dtype=object)
     up, down = lo > 0, hi < 0
-    out[up] = "better" if direction == "max" else "worse"
-    out[down] = "worse" if direction == "max" else "better"
+    out[up] = Verdict.BETTER if direction == "max" else Verdict.WORSE
+    out[down] = Verdict.WORSE if direction == "max" else Verdict.BETTER
     if np.isfinite(margin) and margin > 0:
-        out[~up & ~down & (lo > -margin) & (hi < margin)] = "equivalent"
+        out[~up & ~down & (lo > -margin) & (hi < margin)] = Verdict.EQUIVALENT
     return out
 
 
@@ -402,7 +402,7 @@ class VariantComparisons:
     family : FamilyResult
         Simultaneous intervals and adjusted p-values.
     verdicts : numpy.ndarray
-        One of :data:`VERDICTS` per variant.
+        One of :data:`noisefloor.vocab.VERDICTS` per variant.
     block : CompleteBlock or None
         The configs x seeds block the seed effect was estimated from.
     two_way : TwoWayAnovaResult or None
@@ -506,5 +506,5 @@ def compare_variants(values, configs, seeds, *, baseline: str, variants=None, al
     if margin is None:
         margin = float(b.std(ddof=1))
     verdicts = decide_verdicts(fam.ci_low, fam.ci_high, margin=margin, direction=direction)
-    verdicts[np.array([r.n < 2 for r in results], dtype=bool)] = "insufficient_runs"
+    verdicts[np.array([r.n < 2 for r in results], dtype=bool)] = Verdict.INSUFFICIENT_RUNS
     return VariantComparisons(list(variants), results, fam, verdicts, block, two_way, spreads)

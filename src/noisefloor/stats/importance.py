@@ -29,24 +29,24 @@ import pandas as pd
 from ._core import AnalysisError
 from .multiplicity import adjust_pvalues
 from .variance import welch_anova
+from ..vocab import Importance, Verdict, hp_column, hp_name, is_hp_column
 
 IMPORTANCE_COLUMNS = (
     "hparam", "column", "design", "n_levels", "n_runs", "configs", "effect", "effect_over_noise",
     "test", "p_value", "p_adjusted", "verdict",
 )
-IMPORTANCE_VERDICTS = ("matters", "negligible", "inconclusive", "insufficient_runs")
 
 
 def resolve_hparams(runs: pd.DataFrame, hparams) -> list[str]:
     """The hyperparameter columns: every ``hp.*`` column, or the named ones."""
     if hparams is None:
-        return [c for c in runs.columns if isinstance(c, str) and c.startswith("hp.")]
+        return [c for c in runs.columns if is_hp_column(c)]
     out = []
     for name in hparams:
         if name in runs.columns:
             out.append(name)
-        elif f"hp.{name}" in runs.columns:
-            out.append(f"hp.{name}")
+        elif hp_column(name) in runs.columns:
+            out.append(hp_column(name))
         else:
             raise AnalysisError(f"hyperparameter {name!r} has no column 'hp.{name}' in the runs table")
     return out
@@ -101,7 +101,7 @@ def hparam_importance(
         if per_config[col].nunique(dropna=False) < 2:
             continue
         row = dict.fromkeys(IMPORTANCE_COLUMNS, math.nan)
-        row.update(hparam=col[3:] if col.startswith("hp.") else col, column=col)
+        row.update(hparam=hp_name(col), column=col)
         oat = []
         if baseline in per_config.index:
             base = per_config.loc[baseline]
@@ -114,15 +114,15 @@ def hparam_importance(
         if oat:
             sub = comp.loc[oat]
             verdicts = set(sub["verdict"])
-            tested = sub[sub["verdict"] != "insufficient_runs"]
-            if verdicts & {"better", "worse"}:
-                verdict = "matters"
-            elif len(tested) and set(tested["verdict"]) == {"equivalent"}:
-                verdict = "negligible"
+            tested = sub[sub["verdict"] != Verdict.INSUFFICIENT_RUNS]
+            if verdicts & {Verdict.BETTER, Verdict.WORSE}:
+                verdict = Importance.MATTERS
+            elif len(tested) and set(tested["verdict"]) == {Verdict.EQUIVALENT}:
+                verdict = Importance.NEGLIGIBLE
             elif not len(tested):
-                verdict = "insufficient_runs"
+                verdict = Importance.INSUFFICIENT_RUNS
             else:
-                verdict = "inconclusive"
+                verdict = Importance.INCONCLUSIVE
             levels = {repr(per_config.loc[baseline, col])} | {repr(per_config.loc[c, col]) for c in oat}
             diffs = sub["diff"].to_numpy(dtype=float)
             effect = float(np.nanmax(np.abs(diffs))) if np.isfinite(diffs).any() else math.nan
@@ -151,6 +151,6 @@ def hparam_importance(
         # Hyperparameters outside the variants' family: a family of their own.
         p_adj = adjust_pvalues(out.loc[own, "p_value"].to_numpy(dtype=float), correction)
         out.loc[own, "p_adjusted"] = p_adj
-        out.loc[own, "verdict"] = np.where(np.isnan(p_adj), "insufficient_runs",
-                                           np.where(p_adj < alpha, "matters", "inconclusive"))
+        out.loc[own, "verdict"] = np.where(np.isnan(p_adj), Importance.INSUFFICIENT_RUNS,
+                                           np.where(p_adj < alpha, Importance.MATTERS, Importance.INCONCLUSIVE))
     return out

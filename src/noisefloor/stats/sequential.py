@@ -35,12 +35,10 @@ from scipy import optimize
 from scipy import special as _special
 
 from ._core import _check_unit_interval
-from .compare import VERDICTS
 from .multiplicity import per_comparison_alpha
-
-#: The spending functions (Lan & DeMets 1983; Kim & DeMets 1987 for the Pocock type), and their names in prose.
-SPENDING = ("obrien_fleming", "pocock")
-SPENDING_NAMES = {"obrien_fleming": "O'Brien-Fleming-type", "pocock": "Pocock-type"}
+# The spending functions (vocab.SPENDING): Lan & DeMets 1983; Kim & DeMets 1987 for the Pocock type.
+from ..summary import Adaptive, Look
+from ..vocab import DECIDED, SPENDING
 
 #: Grid points per unit of z in the numerical integration (Jennison & Turnbull use about 12 per sd with
 #: Simpson's rule; a finer trapezoid costs nothing here and keeps the spent error within 1e-6).
@@ -225,8 +223,6 @@ def family_alpha(per_comparison: float, m: int, correction: str = "sidak") -> fl
     return -math.expm1(m * math.log1p(-per_comparison))
 
 
-#: How a variant's looks ended: decided (better, worse, equivalent), or stopped undecided.
-DECIDED = VERDICTS[:3]
 #: The power a variant must still have at the cap to go on (futility below it).
 FUTILITY_POWER = 0.5
 #: A stopped variant's columns taken at the last look's level (what more seeds would do), not its look's.
@@ -393,14 +389,14 @@ def replay(runs: pd.DataFrame, metric: str, schedule: Schedule, *, baseline: str
         result = analyze(runs.loc[pairs.isin(set(used))], metric, baseline=baseline, alpha=alpha,
                          correction=correction, equivalence_margin=margin, looks=looks, **analyze_kw)
         stop = {r["config"]: r for r in history}          # each variant's last look
-        record = {
-            "spending": spending, "max_seeds": schedule.max_seeds, "step": schedule.step,
-            "rounds": int(max(r["round"] for r in history)), "runs": len(used),
-            "runs_at_cap": schedule.baseline_count(schedule.rounds) + len(variants) * schedule.max_seeds,
-            "configs": {v: {"round": int(stop[v]["round"]), "stopped": state[v], "n": int(stop[v]["n"]),
-                            "level": float(stop[v]["level"])} for v in variants if v in stop},
-            "next_round": [[c, int(s)] for c, s in nxt],
-        }
+        record = Adaptive(
+            spending=spending, max_seeds=schedule.max_seeds, step=schedule.step,
+            rounds=int(max(r["round"] for r in history)), runs=len(used),
+            runs_at_cap=schedule.baseline_count(schedule.rounds) + len(variants) * schedule.max_seeds,
+            configs={v: Look(round=int(stop[v]["round"]), stopped=state[v], n=int(stop[v]["n"]),
+                             level=float(stop[v]["level"])) for v in variants if v in stop},
+            next_round=[[c, int(s)] for c, s in nxt],
+        )
         source = "params" if equivalence_margin is not None else "noise floor"
         result = dataclasses.replace(result, summary=dataclasses.replace(
             result.summary, adaptive=record, equivalence_margin_source=source))
