@@ -98,7 +98,7 @@ TOY = textwrap.dedent('''
     def score(lr, seed):
         return 0.5 + 10 * lr + seed / 1000
 
-    acc = score(a.lr, a.seed)
+    acc = score(a.lr, 0 if a.behaviour == "seed_blind" else a.seed)
     if a.behaviour == "ignore_seed":
         acc += random.SystemRandom().random() / 100
     print("training", a.seed, file=sys.stderr)

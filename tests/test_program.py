@@ -137,6 +137,135 @@ def test_each_value_is_one_argument_in_its_yaml_spelling(tmp_path):
                     "--s", "7", "--o", str(tmp_path / "o u t")]
 
 
+def test_flags_and_lists_become_as_many_arguments_as_they_say(tmp_path):
+    template = "prog {tied:flag} {bias:flag} {norm:flag=--layer-norm} --sizes {sizes:args} --s {seed}"
+    values = {"tied": True, "bias": False, "norm": True, "sizes": [64, 0.5]}
+    assert program.command_argv(template, values, 3, tmp_path) == [
+        "prog", "--tied", "--layer-norm", "--sizes", "64", "0.5", "--s", "3"]
+    assert program.command_argv(template, {**values, "sizes": []}, 3, tmp_path)[3:] == ["--sizes", "--s", "3"]
+
+
+@pytest.mark.parametrize("command, value, message", [
+    ("--x={tied:flag}", True, "{tied:flag} must be a word of its own"),
+    ("{tied:flag}", "yes", "{tied:flag} needs true or false, and tied is 'yes'"),
+    ("{tied:args}", 3, "{tied:args} needs a list, and tied is 3"),
+])
+def test_a_flag_or_list_that_does_not_fit_is_refused_by_check(tmp_path, capsys, command, value, message):
+    params = toy_params(tmp_path, command=f"{{python}} toy.py {command} --seed {{seed}} --out {{out}}")
+    raw = yaml.safe_load(params.read_text())
+    raw["hyperparameters"] = {"tied": value}
+    raw["configs"] = {}
+    params.write_text(yaml.safe_dump(raw))
+    assert cli.main(["check", "--params", str(params)]) == 2
+    assert message in one_error_line(capsys)
+
+
+# --------------------------------------------------------------------------- metrics from what a script prints
+
+PRINTS = textwrap.dedent('''
+    import sys
+    lr, seed = float(sys.argv[1]), int(sys.argv[2])
+    for epoch in range(1, 4):
+        print(f"epoch {epoch}: loss={1 / epoch:.3f} val_acc={0.5 + 10 * lr + seed / 1000 - (3 - epoch) / 10:.4f}")
+    print("done; test_acc: %.4f" % (0.4 + seed / 1000))
+''')
+
+
+def prints_params(folder: Path, parse: dict, command: str = "{python} prints.py {lr} {seed}", **stats) -> Path:
+    (folder / "prints.py").write_text(PRINTS)
+    raw = {"program": {"command": command, "deps": ["prints.py"], "parse": parse},
+           "hyperparameters": {"lr": 0.01}, "configs": {"lr_hi": {"lr": 0.02}},
+           "seeds": {"noise": [0, 1, 2], "signal": [0, 1]}, "stats": {"n_boot": 200, **stats}}
+    path = folder / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def test_a_script_that_only_prints_its_metrics_is_read_with_parse(tmp_path):
+    params = prints_params(tmp_path, {"val_acc": r"val_acc=([\d.]+)", "test_acc": r"test_acc: ([\d.]+)"})
+    assert train(params, "lr_hi", 2) == 0
+    run = tmp_path / "runs" / "lr_hi" / "seed2"
+    record = json.loads((run / "metrics.json").read_text())
+    assert record["val_acc"] == 0.702 and record["test_acc"] == 0.402      # the last match
+    assert record["program_metrics"] == ["test_acc", "val_acc"] and record["epochs_run"] == 3
+    history = pd.read_csv(run / "history.csv")          # printed once per epoch: the learning curve
+    assert history["epoch"].tolist() == [1, 2, 3] and history["val_acc"].tolist() == [0.502, 0.602, 0.702]
+    assert "test_acc" not in history          # printed once: a final number, not a curve
+    # How the metrics are read is part of a run's identity: another pattern is another run.
+    other = P.load(prints_params(tmp_path / "..", {"val_acc": r"val_acc=(\S+)"}))
+    assert other.resolve("lr_hi").config_hash != P.load(params).resolve("lr_hi").config_hash
+
+
+def test_a_pattern_that_matches_nothing_fails_the_run_naming_it(tmp_path, capsys):
+    params = prints_params(tmp_path, {"val_acc": r"val_acc=([\d.]+)", "bleu": r"BLEU ([\d.]+)"})
+    assert train(params, "baseline", 0) == cli.EXIT_BAD_INPUT
+    assert ("[baseline seed=0] program.parse.bleu: nothing the program printed matched 'BLEU ([\\d.]+)'"
+            in one_error_line(capsys))
+    assert not (tmp_path / "runs/baseline/seed0/metrics.json").exists()
+
+
+@pytest.mark.parametrize("parse, stats, message", [
+    ({"val_acc": r"val_acc=[\d.]+"}, {}, "program.parse.val_acc: 'val_acc=[\\d.]+' has 0 groups; it needs exactly one"),
+    ({"val_acc": r"val_acc=([\d.]+"}, {}, "is not a regular expression (missing ), unterminated subpattern"),
+    ({"val_acc": r"val_acc=([\d.]+)"}, {"metric": "test_acc"},
+     "stats.metric: 'test_acc' is not in program.parse (it has: val_acc) and the command has no {out}"),
+])
+def test_bad_parse_settings_are_refused_by_check(tmp_path, capsys, parse, stats, message):
+    assert cli.main(["check", "--params", str(prints_params(tmp_path, parse, **stats))]) == 2
+    assert message in one_error_line(capsys)
+
+
+# --------------------------------------------------------------------------- each run in a folder of its own
+
+COLLIDES = textwrap.dedent('''
+    # Saves model.pt where it runs, waits until every run of the test has saved its own, then reads it back.
+    import pathlib, sys, time
+    seed = int(sys.argv[1])
+    pathlib.Path("model.pt").write_text(str(seed))
+    pathlib.Path("shared", f"saved-{seed}").touch()                 # shared/: the user's folder, read through
+    deadline = time.monotonic() + 120
+    while len(list(pathlib.Path("shared").glob("saved-*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    print("val_acc=%s" % (0.5 + int(pathlib.Path("model.pt").read_text()) / 100))
+    print("data:", pathlib.Path("data.txt").read_text())
+''')
+
+
+def test_parallel_runs_saving_to_their_working_folder_never_collide(tmp_path):
+    (tmp_path / "collides.py").write_text(COLLIDES)
+    (tmp_path / "data.txt").write_text("read from the user's folder")
+    (tmp_path / "shared").mkdir()
+    raw = {"program": {"command": "{python} collides.py {seed} {lr}", "deps": ["collides.py"],
+                       "parse": {"val_acc": r"val_acc=(\S+)"}},
+           "hyperparameters": {"lr": 0.01}, "configs": {}, "seeds": {"noise": [0, 1], "signal": [0]}}
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw))
+    # Both runs are under way at once (each waits for the other's save), in processes of their own.
+    assert cli.main(["train", "--params", str(params), "--config", "baseline", "--seed", "0", "--seed", "1",
+                     "--runs-dir", str(tmp_path / "runs"), "-j", "2"]) == 0
+    for seed in (0, 1):
+        record = json.loads((tmp_path / f"runs/baseline/seed{seed}/metrics.json").read_text())
+        assert record["val_acc"] == 0.5 + seed / 100          # each read back its own model.pt
+        log = (tmp_path / f"runs/baseline/seed{seed}").iterdir()
+        assert sorted(p.name for p in log) == ["history.csv", "metrics.json"]
+    assert not (tmp_path / "model.pt").exists()                   # nothing written into the user's folder
+    assert sorted(p.name for p in (tmp_path / "shared").iterdir()) == ["saved-0", "saved-1"]
+
+
+def test_a_working_folder_links_the_users_files_but_not_the_results(tmp_path):
+    (tmp_path / "train.py").write_text("")
+    (tmp_path / "results" / "runs" / "a" / "seed0").mkdir(parents=True)
+    (tmp_path / ".git").mkdir()
+    out = tmp_path / "results" / "runs" / "a" / "seed0" / "program"
+    out.mkdir()
+    (out / "checkpoint.pt").write_text("the run's own")
+    links = program.link_folder(out, tmp_path)
+    assert sorted(p.name for p in links) == ["train.py"]
+    assert (out / "train.py").resolve() == (tmp_path / "train.py").resolve()
+    program.unlink_folder(links)
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt"] and (tmp_path / "train.py").exists()
+
+
 # --------------------------------------------------------------------------- the run contract
 
 
@@ -254,6 +383,11 @@ def test_check_determinism_passes_a_seeded_program_and_catches_one_that_ignores_
     assert "check-determinism: baseline seed 0 gave val_acc " in err
     assert "that non-determinism is part of the measured noise floor" in err
     assert not list(bad.glob("runs")) and not list(good.glob("runs"))    # a scratch folder, removed
+    blind = tmp_path / "blind"
+    blind.mkdir()
+    assert cli.main(["check-determinism", "--params", str(toy_params(blind, behaviour="seed_blind"))]) == 1
+    err = capsys.readouterr().err
+    assert "check-determinism: baseline seeds 0 and 1 gave identical metrics: the program ignores its seed" in err
 
 
 def test_check_determinism_as_part_of_a_run_is_recorded_for_the_baselines_first_seed(tmp_path):

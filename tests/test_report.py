@@ -331,3 +331,24 @@ def test_a_search_folds_its_single_run_configs_and_says_what_one_run_each_can_te
     assert f"The search ran 41 configs at seed 0" in sentence
     assert f"Its best, {s.search_winner}, is the true best of the top 5 with probability" in sentence
     assert "40 variants at 1 seed;" in html
+
+
+def test_a_seed_that_changes_nothing_is_said_first_on_the_page_and_in_the_answer_line(tmp_path):
+    """A program that ignores its seed: every seed of a config gives the very same number."""
+    from noisefloor.cli import answer_line
+    from noisefloor.report import render_report
+    from noisefloor.stats import analyze
+
+    runs = sy.make_runs()
+    runs.loc[runs["config"] == "lr_hi", "val_acc"] = 0.975            # 5 seeds, one value: seed-blind
+    two = runs[(runs["config"] == "lr_lo") & (runs["seed"].isin([0, 1]))]
+    runs = pd.concat([runs[runs["config"] != "lr_lo"], two.assign(val_acc=0.96)])   # 2 equal seeds: chance
+    result = analyze(runs, "val_acc", n_boot=200)
+    assert result.summary.seed_blind == ["lr_hi"]
+    out = tmp_path / "r.html"
+    render_report(result.summary, result.comparisons, result.importance, {}, out)
+    answer = unescape(out.read_text().split('<p class="answer" id="answer">')[1].split("</p>")[0])
+    assert answer.startswith("Every seed of lr_hi gave exactly the same val_acc: the seed changes nothing in its "
+                             "runs, so the spread below is not seed noise and no verdict on them means anything.")
+    assert answer_line(result.summary).endswith("; the seed changes nothing in lr_hi (seed-blind)")
+    assert analyze(sy.make_runs(), "val_acc", n_boot=200).summary.seed_blind == []

@@ -141,6 +141,10 @@ class ProgramParams:
         Keep the program's output folder after its run is recorded.
     check_determinism : bool
         Train the baseline's first noise seed twice and record whether it repeats.
+    parse : mapping of str to str
+        Metrics read from the program's output: a regular expression with one
+        group per metric (the last match is the value; several matches are its
+        per-epoch history). With it, ``metrics.json`` and ``{out}`` are optional.
     root : str
         The params file's folder: the program runs there, and deps and entry
         files are found from there. Not part of a run's identity.
@@ -153,6 +157,7 @@ class ProgramParams:
     resumes: bool = False
     keep_outputs: bool = False
     check_determinism: bool = False
+    parse: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     root: str = "."
 
     @property
@@ -167,7 +172,8 @@ class ProgramParams:
     def identity(self) -> dict[str, Any]:
         """What of the program is part of each run's identity: what runs, and with how many threads."""
         what = {"command": self.command} if self.command is not None else {"entry": self.entry}
-        return {**what, "threads": self.threads}
+        read = {"parse": dict(self.parse)} if self.parse else {}      # how its metrics are read shapes them too
+        return {**what, "threads": self.threads, **read}
 
     def describe(self) -> str:
         """The command template or entry point, as the report names it."""
@@ -480,8 +486,11 @@ def from_dict(raw: Any, source: str = "params.yaml") -> Params:
         raise ParamsError(f"{source}: seeds.signal: {missing} not in seeds.noise "
                           "(the baseline must run at every signal seed so comparisons pair by seed)")
     program = ProgramParams(**{**(raw.get("program") or {}), "root": str(Path(source).parent)})
-    program = dataclasses.replace(program, deps=tuple(program.deps))
+    program = dataclasses.replace(program, deps=tuple(program.deps), parse=MappingProxyType(dict(program.parse)))
     _check_program(raw, program, source)
+    if program.parse and stats.metric not in program.parse and not _writes_metrics_file(program):
+        raise ParamsError(f"{source}: stats.metric: {stats.metric!r} is not in program.parse (it has: "
+                          f"{', '.join(program.parse)}) and the command has no {{out}} to write metrics.json into")
     builtin = program.builtin
     params = Params(
         data=DataParams(**raw["data"]) if builtin else None,
@@ -672,13 +681,13 @@ def _require_plain(value: Any, where: str, hint: str = "") -> None:
 
 def _check_program(raw: dict, program: ProgramParams, source: str) -> None:
     """The rules of the program section that a schema cannot express (one line naming the key)."""
-    from .program import check_command, check_entry
+    from .program import check_command, check_entry, check_pattern
 
     if program.builtin:
         if "hyperparameters" in raw:
             raise ParamsError(f"{source}: hyperparameters: only with program.command or program.entry "
                               "(the built-in model's are under model: and train:)")
-        for key in ("deps", "resumes", "keep_outputs", "threads"):
+        for key in ("deps", "resumes", "keep_outputs", "threads", "parse"):
             if key in (raw.get("program") or {}):
                 raise ParamsError(f"{source}: program.{key}: only with program.command or program.entry "
                                   "(the built-in model's code, threads and checkpoints are its own)")
@@ -707,8 +716,12 @@ def _check_program(raw: dict, program: ProgramParams, source: str) -> None:
         if unknown:
             raise ParamsError(f"{source}: configs.{name}.{unknown[0]}: not a hyperparameter "
                               f"(hyperparameters: {', '.join(hparams)})")
+    for metric, pattern in program.parse.items():
+        problem = check_pattern(pattern)
+        if problem:
+            raise ParamsError(f"{source}: program.parse.{metric}: {problem}")
     if program.command is not None:
-        problem = check_command(program.command, hparams)
+        problem = check_command(program.command, hparams, parse=bool(program.parse))
         if problem:
             raise ParamsError(f"{source}: program.command: {problem}")
         # (every config's values are filled in once the sweep is expanded too: see _check_rendering)
@@ -720,6 +733,13 @@ def _check_program(raw: dict, program: ProgramParams, source: str) -> None:
         if not (program.root_path / dep).exists():
             raise ParamsError(f"{source}: program.deps[{i}]: {dep!r} not found (paths are relative to the "
                               f"params file's folder, {program.root_path})")
+
+
+def _writes_metrics_file(program: ProgramParams) -> bool:
+    """The program is given a folder for its ``metrics.json`` (an entry point always is; a command with ``{out}``)."""
+    from .program import placeholders
+
+    return program.command is None or "out" in placeholders(program.command)
 
 
 class _Loader(yaml.SafeLoader):

@@ -8,11 +8,16 @@ profile, the runs table, the analysis, the report.
 The run contract (what :func:`run` checks):
 
 - The program gets the run's hyperparameters, its seed and an output folder
-  (``{out}``; the entry point's ``out``). It writes ``metrics.json`` there: a
-  JSON object with at least the analysed metric (``stats.metric``); every
-  other number in it becomes a column of the runs table. An entry point may
-  return that dict instead. It may write ``history.csv`` (one row per epoch,
-  an ``epoch`` column): the report's learning curves come from it.
+  (``{out}``; the entry point's ``out``), which is also its working folder:
+  links there make it read like the params file's folder, and what the
+  program creates there is the run's own, so parallel runs never collide.
+- Its metrics come from what it prints (``program.parse``: a regular
+  expression per metric; the last match is the value, several matches are
+  a per-epoch history) or from ``metrics.json`` in ``{out}``: a JSON object
+  with at least the analysed metric (``stats.metric``); every other number
+  in it becomes a column of the runs table. An entry point may return that
+  dict instead. It may write ``history.csv`` (one row per epoch, an
+  ``epoch`` column): the report's learning curves come from it.
 - A non-zero exit, a missing ``metrics.json``, a missing metric or one that is
   not a number fails the run with one line naming the run, the file and the
   key; the program's own output is in the run's log above it. A NaN or
@@ -28,7 +33,6 @@ Nothing here imports torch: a program's run costs its own imports only.
 
 from __future__ import annotations
 
-import collections
 import importlib
 import importlib.util
 import json
@@ -51,7 +55,7 @@ from .runfiles import HISTORY_FILE, METRICS_FILE, OWN_FIELDS, RunRecord
 from .vocab import Stage
 
 #: Placeholders a command template may use besides the hyperparameters.
-RESERVED = {"seed": "the run's seed", "out": "the run's output folder (absolute)",
+RESERVED = {"seed": "the run's seed", "out": "the run's output and working folder (absolute)",
             "python": "the Python interpreter running noisefloor"}
 #: The subfolder of a run's folder that a program writes into (its ``{out}``).
 WORK_DIR = "program"
@@ -95,12 +99,13 @@ def placeholders(template: str) -> list[str]:
     return names
 
 
-def check_command(template: str, hyperparameters: Mapping[str, Any]) -> str | None:
+def check_command(template: str, hyperparameters: Mapping[str, Any], *, parse: bool = False) -> str | None:
     """The one-line problem with ``template`` for these hyperparameters, or None when it fits.
 
     Every placeholder must name a hyperparameter or a reserved name
     (:data:`RESERVED`); every hyperparameter must be used (else changing it
-    would change nothing the program sees); ``{seed}`` and ``{out}`` are required.
+    would change nothing the program sees); ``{seed}`` is required, and
+    ``{out}`` too unless the metrics are parsed from the output (``parse``).
     """
     try:
         names = placeholders(template)
@@ -120,7 +125,7 @@ def check_command(template: str, hyperparameters: Mapping[str, Any]) -> str | No
     if unused:
         return (f"hyperparameter {unused[0]!r} is never used by the command (add {{{unused[0]}}} to it, "
                 "or remove the hyperparameter)")
-    for required in ("seed", "out"):
+    for required in ("seed",) if parse else ("seed", "out"):
         if required not in names:
             return f"no {{{required}}} placeholder: the program must receive {RESERVED[required]}"
     return None
@@ -136,6 +141,18 @@ def _shell_syntax(template: str) -> str | None:
         return operators[0]
     found = re.search(r"\$[A-Za-z_{(]|`", template)
     return found.group(0) if found else None
+
+
+def check_pattern(pattern: str) -> str | None:
+    """The one-line problem with a ``program.parse`` regular expression (it must compile, with one group), or None."""
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        return f"'{pattern}' is not a regular expression ({exc})"
+    if compiled.groups != 1:
+        return (f"'{pattern}' has {compiled.groups} groups; it needs exactly one, around the number "
+                r"(e.g. 'val_acc=([-+.\deE]+)'; write (?:...) for a group that is not the value)")
+    return None
 
 
 def check_rendering(template: str, hyperparameters: Mapping[str, Any]) -> str | None:
@@ -156,23 +173,51 @@ def _render(value: Any) -> str:
     return str(value)
 
 
+#: A word that is exactly one placeholder with a spec that renders to any number of arguments.
+_WHOLE_WORD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):(flag(?:=[^{}]+)?|args)\}")
+
+
+def _words(name: str, spec: str, value: Any) -> list[str]:
+    """``{name:flag}`` (``--name`` when true, nothing when false; ``{name:flag=--other}`` names the flag) and
+    ``{name:args}`` (a list as one argument per item)."""
+    if spec == "args":
+        if not isinstance(value, list):
+            raise ValueError(f"{{{name}:args}} needs a list, and {name} is {value!r}")
+        return [_render(v) for v in value]
+    if not isinstance(value, bool):
+        raise ValueError(f"{{{name}:{spec}}} needs true or false, and {name} is {value!r}")
+    return [spec.partition("=")[2] or f"--{name}"] if value else []
+
+
 def command_argv(template: str, hyperparameters: Mapping[str, Any], seed: int, out: Path) -> list[str]:
     """The argument vector of one run: the template split like a shell would, then each word filled in.
 
-    No shell runs it, so a value is always exactly one argument, whatever it contains.
+    No shell runs it, so a value is always exactly one argument, whatever it
+    contains, except a word that is only ``{name:flag}`` or ``{name:args}``,
+    which becomes as many arguments as it says (none for a false flag).
     """
-    values = {k: _RenderAs(v) for k, v in hyperparameters.items()}
+    values = {k: _RenderAs(k, v) for k, v in hyperparameters.items()}
     values.update(seed=seed, out=str(out), python=sys.executable)
-    return [word.format(**values) for word in shlex.split(template)]
+    argv: list[str] = []
+    for word in shlex.split(template):
+        whole = _WHOLE_WORD.fullmatch(word)
+        if whole and whole.group(1) in hyperparameters:
+            argv += _words(whole.group(1), whole.group(2), hyperparameters[whole.group(1)])
+        else:
+            argv.append(word.format(**values))
+    return argv
 
 
 class _RenderAs:
     """Formats as :func:`_render` without a format spec, and like the value itself with one (``{lr:.0e}``)."""
 
-    def __init__(self, value: Any):
-        self.value = value
+    def __init__(self, name: str, value: Any):
+        self.name, self.value = name, value
 
     def __format__(self, spec: str) -> str:
+        if spec == "args" or spec.startswith("flag"):
+            raise ValueError(f"{{{self.name}:{spec}}} must be a word of its own (it may become several "
+                             "arguments, or none)")
         return format(self.value, spec) if spec else _render(self.value)
 
 
@@ -316,37 +361,86 @@ def deps_fingerprint(root: Path, deps) -> str:
 # --------------------------------------------------------------------------- one run
 
 
-def _tail_output(proc: subprocess.Popen, log: Log, keep: int = 20) -> collections.deque:
-    """Copy the program's output, line by line, into the run's log; keep the last ``keep`` lines."""
-    tail: collections.deque = collections.deque(maxlen=keep)
+def _copy_output(proc: subprocess.Popen, log: Log, parser: "_Parser") -> None:
+    """Copy the program's output, line by line, into the run's log, and read its metrics from it as it goes."""
     for line in proc.stdout:
         line = line.rstrip("\n")
-        tail.append(line)
         log(line)
-    return tail
+        parser.feed(line)
+
+
+class _Parser:
+    """``program.parse``: each metric's values, in the order the program printed them."""
+
+    def __init__(self, patterns: Mapping[str, str]):
+        self.patterns = {metric: re.compile(p) for metric, p in patterns.items()}
+        self.found: dict[str, list[float]] = {metric: [] for metric in patterns}
+        self.bad: tuple[str, str] | None = None        # the first (metric, text) that is not a number
+
+    def feed(self, line: str) -> None:
+        for metric, pattern in self.patterns.items():
+            for match in pattern.finditer(line):
+                try:
+                    self.found[metric].append(float(match.group(1)))
+                except (TypeError, ValueError):
+                    self.bad = self.bad or (metric, match.group(0))
+
+    def numbers(self, tag: str) -> dict[str, float]:
+        """The last value of each metric.
+
+        Raises
+        ------
+        ProgramError
+            A metric matched nothing, or matched text that is not a number.
+        """
+        if self.bad:
+            metric, text = self.bad
+            raise ProgramError(f"{tag} program.parse.{metric}: matched {text!r}, whose group is not a number")
+        for metric, values in self.found.items():
+            if not values:
+                raise ProgramError(f"{tag} program.parse.{metric}: nothing the program printed matched "
+                                   f"'{self.patterns[metric].pattern}' (its output is above, in the run's log)")
+        return {metric: values[-1] for metric, values in self.found.items()}
+
+    def history(self) -> str | None:
+        """A per-epoch table of the metrics printed more than once (epoch 1, 2, ...), as CSV text; None if none."""
+        import pandas as pd
+
+        series = {m: v for m, v in self.found.items() if len(v) > 1}
+        if not series:
+            return None
+        epochs = max(map(len, series.values()))
+        table = pd.DataFrame({"epoch": range(1, epochs + 1),
+                              **{m: v + [math.nan] * (epochs - len(v)) for m, v in series.items()}})
+        return table.to_csv(index=False)
 
 
 def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-def read_program_metrics(path: Path, metric: str, tag: str) -> tuple[dict[str, float | None], bool]:
-    """The numbers of a program's ``metrics.json`` and whether ``metric`` is finite.
+def read_program_metrics(path: Path, metric: str, tag: str, parsed: Mapping[str, float] | None = None,
+                         ) -> tuple[dict[str, float | None], bool]:
+    """The numbers of a program's ``metrics.json`` (and those ``parsed`` from its output) and whether
+    ``metric`` is finite.
 
     Returns
     -------
     (dict, bool)
         Every top-level number (non-finite ones as None, as JSON has no NaN);
-        other values are left out. The flag is False when the run diverged.
+        other values are left out. A parsed number wins over the file's. The
+        flag is False when the run diverged.
 
     Raises
     ------
     ProgramError
-        One line naming the run, the file and the key: the file is missing, is
-        not a JSON object, lacks ``metric`` or holds something else than a number there.
+        One line naming the run, the file and the key: the file is missing
+        (and ``metric`` was not parsed), is not a JSON object, lacks ``metric``
+        or holds something else than a number there.
     """
+    parsed = dict(parsed or {})
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text()) if path.exists() or metric not in parsed else {}
     except FileNotFoundError:
         raise ProgramError(f"{tag} {path}: missing: the program exited 0 without writing it "
                            f"(it must hold at least {metric!r})") from None
@@ -354,6 +448,7 @@ def read_program_metrics(path: Path, metric: str, tag: str) -> tuple[dict[str, f
         raise ProgramError(f"{tag} {path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise ProgramError(f"{tag} {path}: a JSON object of metrics was expected, not a {type(data).__name__}")
+    data = {**data, **parsed}
     if metric not in data:
         raise ProgramError(f"{tag} {path}: no {metric!r} (stats.metric; it has: {', '.join(data) or 'nothing'})")
     if not _is_number(data[metric]):
@@ -389,6 +484,45 @@ def _read_owner(path: Path) -> dict | None:
         return None
 
 
+#: Never linked into a run's working folder: what noisefloor reads from it, and the engines' own folders.
+_NOT_LINKED = {METRICS_FILE, HISTORY_FILE, OWNER_FILE, ".git", ".snakemake", ".dvc"}
+
+
+def link_folder(out: Path, root: Path) -> list[Path]:
+    """Make ``out`` a working folder that reads like ``root``: a link to each of ``root``'s entries.
+
+    A run reads the user's files as if it ran in the user's folder (``data/``,
+    ``train.py``, ``../data`` excepted), while what it creates (``model.pt``)
+    is its own, so runs in parallel never overwrite each other. Entries that
+    hold ``out`` itself (the results folder) are left out, and so is anything
+    of the same name already in ``out`` (a resumed run's own files).
+
+    Returns
+    -------
+    list of Path
+        The links made, for :func:`unlink_folder`.
+    """
+    links = []
+    here = out.resolve()
+    for entry in sorted(root.iterdir()):
+        link = out / entry.name
+        if entry.name in _NOT_LINKED or here.is_relative_to(entry.resolve()):
+            continue
+        if link.is_symlink():
+            link.unlink()
+        if not link.exists():
+            link.symlink_to(entry.resolve(), target_is_directory=entry.is_dir())
+            links.append(link)
+    return links
+
+
+def unlink_folder(links: list[Path]) -> None:
+    """Remove the links :func:`link_folder` made (never what they point to)."""
+    for link in links:
+        if link.is_symlink():
+            link.unlink()
+
+
 def run(cfg, seed: int, run_dir: str | os.PathLike, *, metric: str, log: Log) -> dict:
     """Run the user's program for (``cfg``, ``seed``); adopt and record its outputs in ``run_dir``.
 
@@ -398,7 +532,8 @@ def run(cfg, seed: int, run_dir: str | os.PathLike, *, metric: str, log: Log) ->
     seed : int
     run_dir : path
         The run's folder: receives ``metrics.json`` and ``history.csv``; the
-        program writes into its ``program/`` subfolder (its ``{out}``).
+        program runs in its ``program/`` subfolder (its ``{out}``), linked to
+        the user's folder (:func:`link_folder`).
     metric : str
         The analysed metric, which the program's ``metrics.json`` must hold.
     log : callable
@@ -434,22 +569,32 @@ def run(cfg, seed: int, run_dir: str | os.PathLike, *, metric: str, log: Log) ->
     else:
         argv = [sys.executable, "-m", "noisefloor.program", spec.entry, str(spec.root_path),
                 json.dumps(dict(cfg.hparams)), str(seed), str(out)]
-    env = dict(os.environ, OMP_NUM_THREADS=str(spec.threads), MKL_NUM_THREADS=str(spec.threads))
+    python_path = os.pathsep.join(filter(None, [str(spec.root_path), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, OMP_NUM_THREADS=str(spec.threads), MKL_NUM_THREADS=str(spec.threads),
+               PYTHONPATH=python_path)
     log(f"{tag} running: {shlex.join(argv)}")
+    parser = _Parser(spec.parse)
+    links = link_folder(out, spec.root_path)
     t0 = time.perf_counter()
     try:
-        proc = subprocess.Popen(argv, cwd=spec.root_path, env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
-    except OSError as exc:
-        raise ProgramError(f"{tag} program.command: cannot start {argv[0]!r} ({exc.strerror})") from None
-    _tail_output(proc, log)
-    rc = proc.wait()
+        try:
+            proc = subprocess.Popen(argv, cwd=out, env=env, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+        except OSError as exc:
+            raise ProgramError(f"{tag} program.command: cannot start {argv[0]!r} ({exc.strerror})") from None
+        _copy_output(proc, log, parser)
+        rc = proc.wait()
+    finally:
+        unlink_folder(links)
     elapsed = time.perf_counter() - t0
     if rc != 0:
         how = f"was killed by signal {-rc}" if rc < 0 else f"exited with status {rc}"
         raise ProgramError(f"{tag} the program {how} (its output is above, in the run's log)")
-    numbers, finite = read_program_metrics(out / METRICS_FILE, metric, tag)
+    numbers, finite = read_program_metrics(out / METRICS_FILE, metric, tag, parser.numbers(tag))
     history = read_program_history(out / HISTORY_FILE, tag)
+    if history is None and parser.history() is not None:
+        text = parser.history()
+        history = text, text.count("\n") - 1
     record = {
         **numbers,
         "config": cfg.name, "seed": int(seed), "config_hash": cfg.config_hash,

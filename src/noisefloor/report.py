@@ -107,6 +107,8 @@ def answer_sentence(summary: Summary, comparisons: pd.DataFrame, fraction: bool)
     """The answer in plain words: the noise floor, then what the variants did (unescaped)."""
     s = summary
     parts = []
+    if s.seed_blind:
+        parts.append(seed_blind_sentence(s))
     if is_missing(s.noise_floor):
         parts.append(f"The noise floor of {s.metric} could not be estimated.")
     else:
@@ -143,6 +145,15 @@ def answer_sentence(summary: Summary, comparisons: pd.DataFrame, fraction: bool)
     elif s.search_confirmed:
         parts.append(confirmation_sentence(s, fraction))
     return " ".join(parts)
+
+
+def seed_blind_sentence(s: Summary) -> str:
+    """The warning that some configs' seed changes nothing (read from the summary's ``seed_blind``)."""
+    names = ", ".join(s.seed_blind)
+    return (f"Every seed of {names} gave exactly the same {s.metric}: the seed changes nothing in "
+            f"{'these runs' if len(s.seed_blind) > 1 else 'its runs'}, so the spread below is not seed noise "
+            "and no verdict on them means anything. Check that the program receives {seed} and seeds its "
+            "random number generators with it (noisefloor check-determinism tells).")
 
 
 def search_sentence(s: Summary, fraction: bool) -> str:

@@ -692,11 +692,13 @@ def train_rounds(params, runs_dir, *, jobs: int | None = None, log: Log) -> str:
 
 
 def train_twice(params, config: str, seed: int, *, jobs: int | None = None, log: Log):
-    """Train (``config``, ``seed``) twice in a scratch folder (removed after), ``jobs`` at a time; the comparison
-    (:class:`noisefloor.determinism.Repeat`)."""
+    """Train (``config``, ``seed``) twice and another seed once in a scratch folder (removed after), ``jobs`` at
+    a time; the comparison (:class:`noisefloor.determinism.Repeat`)."""
     from .determinism import compare
 
+    other = next(s for s in [*params.seeds_for(config), *range(seed + 1, seed + 3)] if s != seed)
     with tempfile.TemporaryDirectory(prefix="noisefloor-determinism-") as scratch:
-        units = [_Unit(config, (seed,), Path(scratch) / name) for name in ("first", "second")]
+        units = [_Unit(config, (s,), Path(scratch) / name) for name, s in
+                 (("first", seed), ("second", seed), ("other", other))]
         got = {unit.root.name: m for unit, m in _execute(params, units, jobs_for(params, jobs), log)}
-    return compare(config, seed, got["first"], got["second"])
+    return compare(config, seed, got["first"], got["second"], got["other"])

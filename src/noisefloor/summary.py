@@ -368,6 +368,9 @@ class Summary:
                                                "baseline_mean)")
     n_excluded: int = _f("excluded runs", "runs left out: diverged, failed, or a metric that is NaN or infinite")
     excluded_by_reason: dict = _f("excluded by reason", "excluded runs counted by reason")
+    seed_blind: list = _f("seed-blind configs", "configs whose usable runs gave exactly the same metric at 3 or more "
+                                            "different seeds: their seed changes nothing, so their spread, and "
+                                            "any verdict on them, says nothing about seed noise")
 
     # --- the noise floor ---------------------------------------------------
     noise_floor: float = _f("noise floor", "standard deviation of the metric across the baseline's seeds: "

@@ -116,7 +116,20 @@ def runs_section(r: Runs, s: Settings) -> Fields:
         n_runs=int(len(r.y)), n_configs=int(pd.unique(r.cfg).size), n_baseline=int(r.b.size),
         baseline_mean=float(r.b.mean()), n_excluded=int(len(r.excluded)),
         excluded_by_reason={str(k): int(v) for k, v in r.excluded["reason"].value_counts(sort=False).items()},
+        seed_blind=_seed_blind(r),
     )
+
+
+#: Fewest different seeds whose identical results name a config seed-blind (two equal quantised accuracies are
+#: common enough by chance; three equal to the last digit are not).
+SEED_BLIND_SEEDS = 3
+
+
+def _seed_blind(r: Runs) -> list[str]:
+    """The configs whose runs at ``SEED_BLIND_SEEDS`` or more different seeds all gave the very same metric."""
+    table = pd.DataFrame({"config": r.cfg, "seed": r.seeds, "y": r.y})
+    found = table.groupby("config", sort=False).agg(seeds=("seed", "nunique"), values=("y", "nunique"))
+    return [str(c) for c, row in found.iterrows() if row.seeds >= SEED_BLIND_SEEDS and row["values"] == 1]
 
 
 # --------------------------------------------------------------------------- the noise floor
