@@ -48,7 +48,10 @@ def cmd_check(args) -> int:
         if dvc_yaml.is_file():          # DVC knows a program's deps and params from its stages only
             from .program import check_dvc_stages
 
-            problem = check_dvc_stages(dvc_yaml, p.program.deps, sweep=p.sweep is not None)
+            from .deploy import dvc_staleness
+
+            problem = dvc_staleness(p, dvc_yaml) or check_dvc_stages(dvc_yaml, p.program.deps,
+                                                                     sweep=p.sweep is not None)
             if problem:
                 raise InputError(problem)
     confirm = ""
@@ -103,6 +106,28 @@ def cmd_check_determinism(args) -> int:
     found = runner.train_twice(p, config, seed, jobs=args.jobs, log=_log)
     print(f"check-determinism: {found.sentence()}", file=sys.stderr)
     return 0 if found.controlled else 1
+
+
+def cmd_status(args) -> int:
+    """Where the runs stand, and one line per reason a finished run will train again."""
+    from . import params as P, status
+
+    for line in status.status(P.load(args.params), args.runs_dir).lines():
+        print(f"status: {line}", file=sys.stderr)
+    return 0
+
+
+def cmd_init(args) -> int:
+    """Write what runs noisefloor's workflow in a folder of one's own (:mod:`noisefloor.deploy`)."""
+    from . import deploy
+
+    try:
+        deploy.init(Path(args.folder), program=args.program, dvc=args.dvc, log=_log)
+    except deploy.InitError as exc:
+        raise InputError(str(exc)) from None
+    if not args.dvc:
+        _log("init: next: edit params.yaml, then `noisefloor check`, `snakemake --cores 2` (or `dvc repro`)")
+    return 0
 
 
 def cmd_sweep(args) -> int:
@@ -490,6 +515,25 @@ def build_parser() -> argparse.ArgumentParser:
                         "and take a run of this call from here when one was trained ahead, waiting while it "
                         "trains (beside RUNS_DIR, on its file system; see docs/dvc.md)")
     s.set_defaults(func=cmd_train)
+
+    s = command("status", "where the runs stand, and why finished runs will train again",
+                "Reads PARAMS and RUNS_DIR; writes nothing. One line per reason a finished run is stale "
+                "(params changed, program deps changed with the files named, ...) with its count, then how "
+                "many runs are finished and how many will train. Either engine retrains exactly those.")
+    s.add_argument("--params", default="params.yaml", help="the experiment's params file")
+    s.add_argument("--runs-dir", default="results/runs", help="the runs folder (default: results/runs)")
+    s.set_defaults(func=cmd_status)
+
+    s = command("init", "set up a folder of your own: Snakefile, params.yaml, dvc.yaml, profile, .gitignore",
+                "Writes a Snakefile that imports noisefloor's workflow from the installed package, a params.yaml "
+                "with every key commented (a skeleton for your own script with --program), Snakemake's default "
+                "profile, the .gitignore lines, and, once the params load, a dvc.yaml generated from them. "
+                "Never overwrites a file that exists; --dvc regenerates only dvc.yaml (after program.deps "
+                "change; `noisefloor check` says when).")
+    s.add_argument("folder", nargs="?", default=".", help="the project's folder (default: here)")
+    s.add_argument("--program", action="store_true", help="params for your own training script")
+    s.add_argument("--dvc", action="store_true", help="only (re)generate dvc.yaml from params.yaml")
+    s.set_defaults(func=cmd_init)
 
     s = command("check-determinism", "train one run twice and another seed once: does the seed control the run?",
                 "Trains (CONFIG, SEED) twice and CONFIG at another seed once, in a scratch folder (removed "

@@ -177,6 +177,20 @@ def _seconds(age: int | None) -> str:
     return "unknown (scontrol show config failed)" if age is None else f"{age} s"
 
 
+def onstart(workflow) -> None:
+    """The workflow's ``onstart`` handler: :func:`prepare_slurm`, a problem ending the run with one line.
+
+    Snakemake takes ``onstart`` from the main Snakefile only, never from a
+    module: a project's Snakefile (``noisefloor init``) names this handler
+    itself, and the packaged workflow's ``cluster.smk`` does when it is the
+    main Snakefile.
+    """
+    try:
+        prepare_slurm(workflow)
+    except ClusterError as exc:
+        sys.exit(f"noisefloor: error: {exc}")
+
+
 def prepare_slurm(workflow) -> StatusChoice | None:
     """The ``onstart`` hook: make a Slurm run see its jobs end, before any is submitted.
 

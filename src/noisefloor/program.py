@@ -349,6 +349,14 @@ def check_dvc_stages(dvc_yaml: Path, deps, sweep: bool = False) -> str | None:
 # --------------------------------------------------------------------------- what shapes the results
 
 
+def code_files(root: Path, deps) -> dict[str, str]:
+    """Each file under ``deps``: its path (relative to ``root``) -> its content hash; what a run records so that a
+    later edit can be named by file (``noisefloor status``)."""
+    root = Path(root)
+    return {Path(os.path.relpath(p, root)).as_posix(): io.fingerprint(root, [p])
+            for dep in deps for p in io.files_under(root / dep)}
+
+
 def deps_fingerprint(root: Path, deps) -> str:
     """A content hash of the program's declared deps (16 hex digits): their paths and bytes.
 
@@ -603,6 +611,7 @@ def run(cfg, seed: int, run_dir: str | os.PathLike, *, metric: str, log: Log) ->
         "wall_time_s": elapsed, "threads": spec.threads, "device": None,
         "slurm_job_id": os.environ.get("SLURM_JOB_ID") or None,
         "code_fingerprint": cfg.code_fingerprint, "program": spec.describe(),
+        "code_files": code_files(spec.root_path, spec.deps),
         "program_metrics": sorted(numbers),
         "versions": {"python": platform.python_version(), "noisefloor": __version__},
         "resolved_config": cfg.as_dict(),

@@ -70,6 +70,7 @@ RECORD_FIELDS: tuple[RecordField, ...] = (
     RecordField("note", column=True),
     RecordField("resumed_from_epoch", volatile=True),
     RecordField("program_metrics", own=True),
+    RecordField("code_files", own=True),
     RecordField("versions", own=True),
     RecordField("resolved_config", own=True),
 )

@@ -416,7 +416,8 @@ class Summary:
                                                             "share, not a verdict)")
     var_config: float = _f("config variance", "two-way ANOVA component: variance of the config means")
     var_seed: float = _f("seed variance", "two-way ANOVA component: variance shared by all configs at one "
-                                          "seed (same initial weights and data order)", null="0")
+                                          "seed (whatever the seed fixes: the built-in model's initial weights "
+                                          "and data order; a program's own randomness)", null="0")
     var_residual: float = _f("residual variance", "two-way ANOVA component: what neither config nor seed "
                                                   "explains")
     two_way_configs: list = _f("two-way configs", "the configs of the block the components come from")

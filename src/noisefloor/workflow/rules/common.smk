@@ -9,6 +9,7 @@ from pathlib import Path
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from noisefloor import data as nf_data
+from noisefloor import determinism as nf_determinism
 from noisefloor import io as nf_io
 from noisefloor import params as nf_params
 from noisefloor import pipeline as nf_pipeline
@@ -32,10 +33,10 @@ except (nf_params.ParamsError, nf_data.DataError) as exc:
 # cluster job's Snakemake sets it again). It is set here, not passed as a param,
 # so moving the checkout or the venv reruns nothing. With
 # --software-deployment-method conda, each job runs in workflow/envs/noisefloor.yaml
-# instead, with that environment's python and this checkout's code.
+# instead, with that environment's python and this installation's noisefloor.
 if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
     os.environ.update(NOISEFLOOR_PYTHON="python", PYTHONPATH=os.pathsep.join(
-        filter(None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")])))
+        filter(None, [str(Path(nf_params.__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])))
 else:
     os.environ.update(NOISEFLOOR_PYTHON=sys.executable)
 # The software every rule needs (documented for every rule; used with --sdm conda).
@@ -60,6 +61,16 @@ VARIANTS = [c for c in CONFIGS if c != BASELINE and c not in P.decompose_configs
 
 wildcard_constraints:
     seed=r"\d+",
+
+
+# Why finished runs will train again, one line per reason, before anything is scheduled
+# (Snakemake's own words are "Params have changed" and two hashes). Not in a cluster job's
+# Snakemake, which runs one job.
+if workflow.is_main_process:
+    from noisefloor import status as nf_status
+
+    for _line in nf_status.status(P, f"{RESULTS}/runs").lines()[:-1]:
+        print(f"noisefloor: {_line}", file=sys.stderr)
 
 
 def step_outputs(step, **wildcards):
@@ -127,6 +138,11 @@ def get_sweep_record():
 def get_config_hash(wildcards):
     """Everything that shapes a run except its seed: a changed value retrains only its config."""
     return P.resolve(wildcards.config).config_hash
+
+
+def get_repeat(wildcards):
+    """program.check_determinism: whether this run is trained twice (turning the check on reruns that run)."""
+    return (wildcards.config, int(wildcards.seed)) == nf_determinism.checked_run(P)
 
 
 def alternatives(names):

@@ -25,6 +25,7 @@ rule train_noise:
         # touches), the code fingerprint the code that shapes a run's numbers.
         config_hash=get_config_hash,
         code=code("train_noise"),
+        repeat=get_repeat,
         params_file=PARAMS_FILE,
         runs_dir=lambda w, output: nf_pipeline.runs_folder(output.metrics),
     conda:

@@ -6,13 +6,10 @@
 # MinJobAge allows it, else stops the run here; and lets jobs without a
 # slurm_account go without -A instead of running the plugin's failing account
 # guess. Local runs, dry runs and --no-hooks skip it.
-import sys
-
+# Snakemake takes `onstart` from the main Snakefile only: a project's Snakefile,
+# which imports this workflow as a module, names the same handler itself.
 from noisefloor import cluster as nf_cluster
 
 
 onstart:
-    try:
-        nf_cluster.prepare_slurm(workflow)
-    except nf_cluster.ClusterError as exc:
-        sys.exit(f"noisefloor: error: {exc}")
+    nf_cluster.onstart(workflow)
