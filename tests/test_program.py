@@ -485,6 +485,7 @@ def test_the_report_states_what_the_determinism_check_found(tmp_path):
     assert rows["determinism"].startswith("baseline seed 0 gave val_acc ")
     assert rows["determinism"].endswith("that non-determinism is part of the measured noise floor")
     assert rows["program"].startswith("{python} toy.py")
+    assert "torch" not in rows and "device" not in rows         # the built-in model's, not a program's
 
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "own-model"

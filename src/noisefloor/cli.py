@@ -126,7 +126,8 @@ def cmd_init(args) -> int:
     except deploy.InitError as exc:
         raise InputError(str(exc)) from None
     if not args.dvc:
-        _log("init: next: edit params.yaml, then `noisefloor check`, `snakemake --cores 2` (or `dvc repro`)")
+        _log("init: next: edit params.yaml, then `noisefloor check` and `snakemake --cores 2` (under DVC: "
+             "`noisefloor init --dvc` once the params load, then `dvc repro`)")
     return 0
 
 

@@ -590,7 +590,8 @@ def _with_sources(params: Params, raw: dict, source: str) -> Params:
             raise ParamsError(f"{source}: seeds.sources: the built-in model's setting; a program's seed varies "
                               "whatever the program makes it vary")
         if section is not None:
-            raise ParamsError(f"{source}: decompose: the built-in model's (a program owns its randomness)")
+            raise ParamsError(f"{source}: decompose: only for the built-in model, whose sources of randomness "
+                              "noisefloor controls one by one; a program owns its randomness")
         return params
     batched = params.train.seed_batch > 1 or any(int(v.get("seed_batch", 1)) > 1 for v in params.configs.values())
     if batched and sources != DEFAULT_SOURCES:

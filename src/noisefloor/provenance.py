@@ -50,23 +50,30 @@ def _code_versions(fingerprints: pd.Series) -> str:
 
 def provenance(*, params_text: str | None = None, runs: pd.DataFrame | None = None,
                eval_size: int | None = None, cwd: str | Path = ".") -> list[tuple[str, str]]:
-    """(label, value) rows for the report's provenance block, in reading order."""
+    """(label, value) rows for the report's provenance block, in reading order.
+
+    ``cwd`` is the experiment's folder (the user's project, where the engines
+    run): its git commit is the code's. torch and the device are the built-in
+    model's; a user's program is described by its command and deps instead.
+    """
+    has_runs = runs is not None and len(runs)
+    programs = sorted(map(str, runs["program"].dropna().unique())) if has_runs and "program" in runs else []
     rows = [
         ("report made", _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")),
         ("git commit", _git(Path(cwd))),
         ("noisefloor", _version("noisefloor")),
         ("python", platform.python_version()),
-        ("torch", _version("torch")),
+        *([] if programs else [("torch", _version("torch"))]),
         ("numpy / scipy / pandas", f"{_version('numpy')} / {_version('scipy')} / {_version('pandas')}"),
         ("params file sha256", hashlib.sha256(params_text.encode()).hexdigest()[:16] if params_text else "n/a"),
         ("evaluation set", f"{eval_size} examples" if eval_size else "n/a"),
     ]
-    if runs is not None and len(runs):
+    if has_runs:
         devices = sorted(map(str, runs["device"].dropna().unique())) if "device" in runs else []
-        rows.append(("device", ", ".join(devices) or "n/a"))
+        if devices or not programs:
+            rows.append(("device", ", ".join(devices) or "n/a"))
         rows.append(("runs", f"{len(runs)} ({runs['config'].nunique()} configs)" if "config" in runs
                      else str(len(runs))))
-        programs = sorted(map(str, runs["program"].dropna().unique())) if "program" in runs else []
         if programs or "code_fingerprint" in runs:      # a noisefloor runs table (not a tracker's export)
             rows.append(("program", " | ".join(programs) or "the built-in BiLSTM"))
         if "code_fingerprint" in runs and runs["code_fingerprint"].notna().any():
