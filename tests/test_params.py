@@ -74,6 +74,8 @@ BAD = [
     ("configs.lr_hi.hidden", 3, "configs.lr_hi: unknown key 'hidden'"),
     ("configs.baseline", {"lr": 0.1}, "configs.baseline"),
     ("stats.direction", "up", "stats.direction"),
+    ("stats.metric", "val_accuracy", "stats.metric: 'val_accuracy' is not a number the built-in model records "
+                                     "(val_acc, best_val_acc, test_acc"),
 ]
 
 

@@ -267,7 +267,7 @@ def cmd_analyze(args) -> int:
     loaded = P.load(args.params) if args.params else None
     settings = loaded.stats if loaded else P.StatsParams()
     metric = args.metric or settings.metric
-    table = _read_runs(args)
+    table = _read_runs(args, metric)
     runs = table.runs
     baseline = args.baseline or settings.baseline
     if table.config_built and not args.baseline:
@@ -319,7 +319,11 @@ def answer_line(s) -> str:
 
     counts = ", ".join(f"{n} {v.replace('_', ' ')}" for v, n in s.verdict_counts().items())
     blind = f"; the seed changes nothing in {', '.join(s.seed_blind)} (seed-blind)" if s.seed_blind else ""
-    return (f"{s.n_runs} runs, noise floor {format_spread(s.noise_floor, s.percent)} "
+    left_out = ""
+    if s.n_excluded:
+        reasons = ", ".join(f"{n} {why}" for why, n in sorted((s.excluded_by_reason or {}).items()))
+        left_out = f" ({s.n_excluded} left out: {reasons})"
+    return (f"{s.n_runs} runs{left_out}, noise floor {format_spread(s.noise_floor, s.percent)} "
             f"({s.n_baseline} baseline seeds); variants: {counts}{blind}")
 
 
@@ -342,24 +346,28 @@ def _in_table_order(actions: dict, names):
     return [(name, actions[name]) for name in names]
 
 
-def _read_csv(path, what: str):
+def _read_csv(path, what: str, **read):
     import pandas as pd
 
     try:
-        return pd.read_csv(path)
+        return pd.read_csv(path, **read)
     except FileNotFoundError:
         raise InputError(f"{path}: {what} not found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: a folder, not a {what} (a CSV file)") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
 
 
-def _read_runs(args):
-    """The runs table in the analysis' shape (``config``, ``seed``, ``hp.*``), whatever tracker wrote it."""
+def _read_runs(args, metric: str | None = None):
+    """The runs table in the analysis' shape (``config``, ``seed``, ``hp.*``, ``status``, the metric), whatever
+    tracker wrote it. Only an empty cell is missing: a text such as ``n/a`` is read as text, so that a metric
+    that is not a number is named (:func:`noisefloor.runs_table.normalize`)."""
     from .runs_table import normalize
 
-    table = normalize(_read_csv(args.runs, "runs table"), source=str(args.runs), config_col=args.config_col,
-                      seed_col=args.seed_col,
-                      hparams=args.hparams.split(",") if getattr(args, "hparams", None) else None)
+    raw = _read_csv(args.runs, "runs table", keep_default_na=False, na_values=[""])
+    table = normalize(raw, source=str(args.runs), config_col=args.config_col, seed_col=args.seed_col,
+                      hparams=args.hparams.split(",") if getattr(args, "hparams", None) else None, metric=metric)
     for note in table.notes:
         print(f"{args.command}: {args.runs}: {note}", file=sys.stderr)
     return table
@@ -378,7 +386,7 @@ def cmd_plot(args) -> int:
 
     analysis, out = Path(args.analysis), Path(args.out)
     summary, comparisons, importance = _read_analysis(analysis)
-    runs = without_decomposition(_read_runs(args).runs)     # (the noise budget is the summary's)
+    runs = without_decomposition(_read_runs(args, summary.metric).runs)     # (the noise budget is the summary's)
     metric, baseline = summary.metric, summary.baseline
     for col in ("config", "seed", metric):
         if col not in runs.columns:
@@ -439,7 +447,7 @@ def cmd_report(args) -> int:
         raise InputError(f"{plots_dir}: plots folder not found (run `noisefloor plot` first)")
     plot_paths = {f.key: plots_dir / f.file for f in FIGURES}
     params_text = Path(args.params).read_text() if args.params else None
-    runs = without_decomposition(_read_runs(args).runs) if args.runs else None
+    runs = without_decomposition(_read_runs(args, summary.metric).runs) if args.runs else None
     report.render_report(summary, comparisons, importance, plot_paths, args.out, params_text=params_text,
                          runs=runs, provenance=provenance(params_text=params_text, runs=runs,
                                                           eval_size=summary.eval_size))
@@ -662,6 +670,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except NoisefloorError as exc:        # the user's to fix: one line; anything else keeps its traceback
         _err(str(exc))
+        return EXIT_BAD_INPUT
+    except OSError as exc:                # a path of the user's that cannot be read or written (--out /proc/x)
+        if exc.filename is None:
+            raise
+        _err(f"{exc.filename}: {exc.strerror or exc}")
         return EXIT_BAD_INPUT
 
 

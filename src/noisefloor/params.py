@@ -488,6 +488,12 @@ def from_dict(raw: Any, source: str = "params.yaml") -> Params:
     program = ProgramParams(**{**(raw.get("program") or {}), "root": str(Path(source).parent)})
     program = dataclasses.replace(program, deps=tuple(program.deps), parse=MappingProxyType(dict(program.parse)))
     _check_program(raw, program, source)
+    if program.builtin:
+        from .runfiles import BUILTIN_METRICS
+
+        if stats.metric not in BUILTIN_METRICS:
+            raise ParamsError(f"{source}: stats.metric: {stats.metric!r} is not a number the built-in model records "
+                              f"({', '.join(BUILTIN_METRICS)})")
     if program.parse and stats.metric not in program.parse and not _writes_metrics_file(program):
         raise ParamsError(f"{source}: stats.metric: {stats.metric!r} is not in program.parse (it has: "
                           f"{', '.join(program.parse)}) and the command has no {{out}} to write metrics.json into")

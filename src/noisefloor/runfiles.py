@@ -74,6 +74,8 @@ RECORD_FIELDS: tuple[RecordField, ...] = (
     RecordField("versions", own=True),
     RecordField("resolved_config", own=True),
 )
+#: The built-in model's numbers that ``stats.metric`` may compare (its record's metrics).
+BUILTIN_METRICS: tuple[str, ...] = ("val_acc", "best_val_acc", "test_acc", "val_loss", "test_loss", "train_loss")
 #: The runs table's columns a record fills (``runs.csv``), in order.
 RUN_COLUMNS: tuple[str, ...] = tuple(f.name for f in RECORD_FIELDS if f.column)
 #: noisefloor's own fields: a program's number of the same name is not taken over them.

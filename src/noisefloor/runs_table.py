@@ -9,7 +9,14 @@ table onto ``config``, ``seed`` and ``hp.<name>`` columns:
   hyperparameter column named ``seed`` (W&B logs the seed as ``config/seed``);
 - the config is ``--config-col``, else a ``config`` column, else it is built
   from the hyperparameter values (``lr=0.003,batch_size=50``): runs with the
-  same hyperparameters are one config.
+  same hyperparameters are one config;
+- the metric ``val_acc`` is that column, else the one of ``metrics.val_acc``
+  (MLflow), ``summary/val_acc`` or ``summary.val_acc`` (W&B); a value that is
+  not a number is named and left out (the run counts as excluded);
+- a run's status is ``status`` or W&B's ``State``/``state``: a finished run
+  (MLflow's ``FINISHED``, W&B's ``finished``, ``completed``) is ``ok``; any
+  other status (running, failed, killed, crashed) is kept, and the analysis
+  excludes and counts those runs by it.
 
 Every problem is a one-line :class:`TableError` naming the file and column.
 """
@@ -25,6 +32,11 @@ from .vocab import HP_PREFIX, hp_column
 
 #: Column prefixes that mark a hyperparameter, by the convention that writes them.
 HP_PREFIXES = (HP_PREFIX, "config/", "config.", "params.", "param.")
+#: Where trackers put a metric ``m``: MLflow's ``metrics.m``, W&B's ``summary/m`` and ``summary.m``.
+METRIC_PREFIXES = ("metrics.", "summary/", "summary.", "summary_metrics.")
+#: The status columns trackers write, and the statuses that mean a finished run.
+STATUS_COLUMNS = ("status", "State", "state")
+FINISHED = frozenset({"ok", "finished", "completed", "complete", "success", "succeeded"})
 
 
 class TableError(NoisefloorError, ValueError):
@@ -76,14 +88,61 @@ def _value_text(v) -> str:
     return str(v)
 
 
+def _metric(runs: pd.DataFrame, metric: str, source: str, notes: list) -> pd.DataFrame:
+    """The table with ``metric`` found under a tracker's prefix and its text values named and made missing."""
+    if metric not in runs.columns:
+        found = [p + metric for p in METRIC_PREFIXES if p + metric in runs.columns]
+        if len(found) > 1:
+            raise TableError(f"{source}: {metric!r} is in {len(found)} columns ({', '.join(found)}); "
+                             f"name one with --metric")
+        if not found:
+            return runs
+        runs = runs.rename(columns={found[0]: metric})
+        notes.append(f"metric {metric!r} from column {found[0]!r}")
+    values = runs[metric]
+    if not pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numbers = pd.to_numeric(values, errors="coerce")
+        text = values.notna() & numbers.isna() & ~values.astype(str).str.strip().str.lower().isin(
+            ["nan", "-nan", "+nan"])
+        if text.any():
+            rows = [int(i) + 2 for i in runs.index[text.to_numpy()]]      # the file's line: the header is line 1
+            first = values[text].iloc[0]
+            notes.append(f"{int(text.sum())} value(s) of {metric!r} are not numbers (line {rows[0]}: {first!r}"
+                         f"{'' if len(rows) == 1 else f'; also lines {_lines(rows[1:])}'}): "
+                         "those runs are left out")
+            runs = runs.assign(**{metric: numbers})
+    return runs
+
+
+def _lines(rows: list[int]) -> str:
+    return ", ".join(map(str, rows[:5])) + (", ..." if len(rows) > 5 else "")
+
+
+def _status(runs: pd.DataFrame, source: str, notes: list) -> pd.DataFrame:
+    """A tracker's status column as ``status``: finished runs ``ok``, any other status kept (lower case)."""
+    column = next((c for c in STATUS_COLUMNS if c in runs.columns), None)
+    if column is None:
+        return runs
+    status = runs[column]
+    text = status.astype(str).str.strip().str.lower()
+    mapped = text.where(~text.isin(FINISHED), "ok").where(status.notna(), None)
+    if column != "status" or (status.notna() & (mapped != status)).any():
+        counts = text[status.notna()].value_counts(sort=False)
+        notes.append(f"status from column {column!r}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    return runs.drop(columns=[column]).assign(status=mapped) if column != "status" else runs.assign(status=mapped)
+
+
 def normalize(runs: pd.DataFrame, *, source: str = "runs table", config_col: str | None = None,
-              seed_col: str | None = None, hparams=None) -> NormalizedTable:
-    """Map a tracker's export onto ``config``, ``seed`` and ``hp.*`` columns (see the module doc).
+              seed_col: str | None = None, hparams=None, metric: str | None = None) -> NormalizedTable:
+    """Map a tracker's export onto ``config``, ``seed``, ``hp.*``, ``status`` and the metric (see the module doc).
 
     ``hparams`` names columns that are hyperparameters whatever their prefix
     (``dvc exp show --csv`` writes params as ``train.lr``).
     """
     notes = []
+    if metric is not None:
+        runs = _metric(runs, metric, source, notes)
+    runs = _status(runs, source, notes)
     columns = [c for c in runs.columns if isinstance(c, str)]
     for name, col in (("--config-col", config_col), ("--seed-col", seed_col)):
         if col is not None and col not in runs.columns:
@@ -121,9 +180,10 @@ def normalize(runs: pd.DataFrame, *, source: str = "runs table", config_col: str
     built = False
     if config_col is None and "config" not in runs.columns:
         if not hp_cols:
-            raise TableError(f"{source}: no 'config' column and no hyperparameter columns to build one from "
-                             f"(name it with --config-col, or prefix hyperparameters with "
-                             f"{', '.join(HP_PREFIXES)})")
+            raise TableError(f"{source}: no 'config' column and no hyperparameter columns to build one from: "
+                             f"name the hyperparameters with --hparams (e.g. --hparams "
+                             f"{','.join(_candidates(runs, seed_col, metric)[:3]) or 'lr,batch_size'}), or the "
+                             f"config column with --config-col")
         varying = [c for c in hp_cols if out[c].nunique(dropna=False) > 1] or hp_cols
         out["config"] = [",".join(f"{c[3:]}={_value_text(v)}" for c, v in zip(varying, row))
                          for row in out[varying].itertuples(index=False)]
@@ -139,6 +199,13 @@ def normalize(runs: pd.DataFrame, *, source: str = "runs table", config_col: str
         out = out.rename(columns={seed_col: "seed"})
     out["config"] = out["config"].astype(str).where(out["config"].notna(), None)
     return NormalizedTable(out, built, notes)
+
+
+def _candidates(runs: pd.DataFrame, seed_col: str, metric: str | None) -> list[str]:
+    """Columns that could be hyperparameters in a bare export: repeated values, neither seed, metric nor status."""
+    skip = {seed_col, metric, "status", "Name", "name", "run_id", "id", "Notes", "User", "Tags", "Created",
+            "Runtime", "Sweep", "start_time", "end_time"}
+    return [c for c in runs.columns if isinstance(c, str) and c not in skip and runs[c].nunique() < len(runs)]
 
 
 def busiest_config(runs: pd.DataFrame) -> str:
