@@ -50,6 +50,7 @@ def cmd_check(args) -> int:
 
             from .deploy import dvc_staleness
 
+            # A generated file is regenerated; one of the user's own is told what a stage lacks.
             problem = dvc_staleness(p, dvc_yaml) or check_dvc_stages(dvc_yaml, p.program.deps,
                                                                      sweep=p.sweep is not None)
             if problem:
