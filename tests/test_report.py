@@ -328,15 +328,17 @@ def test_a_search_folds_its_single_run_configs_and_says_what_one_run_each_can_te
     best = result.comparisons.sort_values("diff", ascending=False)["config"].iloc[0]
     assert f"<td>{best}</td>" in visible
     sentence = answer_sentence(s, result.comparisons, True)
-    assert f"The search ran 41 configs at seed 0" in sentence
+    assert "The search ran 41 configs at seed 0" in sentence
     assert f"Its best, {s.search_winner}, is the true best of the top 5 with probability" in sentence
     assert "40 variants at 1 seed;" in html
 
 
 def test_a_seed_that_changes_nothing_is_said_first_on_the_page_and_in_the_answer_line(tmp_path):
     """A program that ignores its seed: every seed of a config gives the very same number."""
+    import dataclasses
+
     from noisefloor.cli import answer_line
-    from noisefloor.report import render_report
+    from noisefloor.report import render_report, seed_blind_sentence
     from noisefloor.stats import analyze
 
     runs = sy.make_runs()
@@ -351,4 +353,7 @@ def test_a_seed_that_changes_nothing_is_said_first_on_the_page_and_in_the_answer
     assert answer.startswith("Every seed of lr_hi gave exactly the same val_acc: the seed changes nothing in its "
                              "runs, so the spread below is not seed noise and no verdict on them means anything.")
     assert answer_line(result.summary).endswith("; the seed changes nothing in lr_hi (seed-blind)")
+    both = dataclasses.replace(result.summary, seed_blind=["baseline", "lr_hi"])
+    assert seed_blind_sentence(both).startswith("Every seed of baseline and of lr_hi gave exactly the same val_acc: "
+                                                "the seed changes nothing in these runs")
     assert analyze(sy.make_runs(), "val_acc", n_boot=200).summary.seed_blind == []

@@ -149,7 +149,8 @@ def answer_sentence(summary: Summary, comparisons: pd.DataFrame, fraction: bool)
 
 def seed_blind_sentence(s: Summary) -> str:
     """The warning that some configs' seed changes nothing (read from the summary's ``seed_blind``)."""
-    names = ", ".join(s.seed_blind)
+    names = " and of ".join([", ".join(s.seed_blind[:-1]), s.seed_blind[-1]] if len(s.seed_blind) > 1
+                            else s.seed_blind)
     return (f"Every seed of {names} gave exactly the same {s.metric}: the seed changes nothing in "
             f"{'these runs' if len(s.seed_blind) > 1 else 'its runs'}, so the spread below is not seed noise "
             "and no verdict on them means anything. Check that the program receives {seed} and seeds its "
