@@ -215,6 +215,39 @@ def test_bad_parse_settings_are_refused_by_check(tmp_path, capsys, parse, stats,
     assert message in one_error_line(capsys)
 
 
+LOGGER = textwrap.dedent('''
+    # Logs as a CSV logger does (one row per step, the validation metric on rows of its own), into its
+    # working folder: no {out} on the command line.
+    import os, sys
+    lr, seed = float(sys.argv[1]), int(sys.argv[2])
+    os.makedirs("logs/version_0")
+    with open("logs/version_0/metrics.csv", "w") as f:
+        f.write("epoch,step,train_loss,val_acc\\n")
+        for epoch in range(3):
+            f.write(f"{epoch},{epoch * 10},{1 / (epoch + 1)},\\n")
+            f.write(f"{epoch},{epoch * 10},,{0.5 + 10 * lr + seed / 1000 + epoch / 10}\\n")
+''')
+
+
+def test_a_csv_log_anywhere_in_the_working_folder_gives_the_metrics_and_the_curve(tmp_path):
+    (tmp_path / "logger.py").write_text(LOGGER)
+    raw = {"program": {"command": "{python} logger.py {lr} {seed}", "deps": ["logger.py"],
+                       "metrics_file": "logs/*/metrics.csv"},
+           "hyperparameters": {"lr": 0.01}, "configs": {}, "seeds": {"noise": [0, 1], "signal": [0]}}
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw))
+    assert train(params, "baseline", 1) == 0
+    run = tmp_path / "runs" / "baseline" / "seed1"
+    record = json.loads((run / "metrics.json").read_text())
+    assert record["val_acc"] == pytest.approx(0.5 + 0.1 + 0.001 + 0.2) and record["train_loss"] == 1 / 3
+    history = pd.read_csv(run / "history.csv")
+    assert history["epoch"].tolist() == [0, 1, 2] and history["val_acc"].round(3).tolist() == [0.601, 0.701, 0.801]
+    raw["program"]["metrics_file"] = "../elsewhere.csv"
+    params.write_text(yaml.safe_dump(raw))
+    with pytest.raises(P.ParamsError, match="program.metrics_file: '../elsewhere.csv' must be a path inside"):
+        P.load(params)
+
+
 # --------------------------------------------------------------------------- each run in a folder of its own
 
 COLLIDES = textwrap.dedent('''

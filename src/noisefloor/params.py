@@ -145,6 +145,10 @@ class ProgramParams:
         Metrics read from the program's output: a regular expression with one
         group per metric (the last match is the value; several matches are its
         per-epoch history). With it, ``metrics.json`` and ``{out}`` are optional.
+    metrics_file : str or None
+        Where under ``{out}`` (the run's working folder) the program writes its
+        metrics instead of ``metrics.json``: a JSON object, or a CSV log (its
+        last row's numbers; several rows are the history). A glob may match one file.
     root : str
         The params file's folder: the program runs there, and deps and entry
         files are found from there. Not part of a run's identity.
@@ -158,6 +162,7 @@ class ProgramParams:
     keep_outputs: bool = False
     check_determinism: bool = False
     parse: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    metrics_file: str | None = None
     root: str = "."
 
     @property
@@ -173,6 +178,8 @@ class ProgramParams:
         """What of the program is part of each run's identity: what runs, and with how many threads."""
         what = {"command": self.command} if self.command is not None else {"entry": self.entry}
         read = {"parse": dict(self.parse)} if self.parse else {}      # how its metrics are read shapes them too
+        if self.metrics_file is not None:
+            read["metrics_file"] = self.metrics_file
         return {**what, "threads": self.threads, **read}
 
     def describe(self) -> str:
@@ -694,7 +701,7 @@ def _check_program(raw: dict, program: ProgramParams, source: str) -> None:
         if "hyperparameters" in raw:
             raise ParamsError(f"{source}: hyperparameters: only with program.command or program.entry "
                               "(the built-in model's are under model: and train:)")
-        for key in ("deps", "resumes", "keep_outputs", "threads", "parse"):
+        for key in ("deps", "resumes", "keep_outputs", "threads", "parse", "metrics_file"):
             if key in (raw.get("program") or {}):
                 raise ParamsError(f"{source}: program.{key}: only with program.command or program.entry "
                                   "(the built-in model's code, threads and checkpoints are its own)")
@@ -723,12 +730,16 @@ def _check_program(raw: dict, program: ProgramParams, source: str) -> None:
         if unknown:
             raise ParamsError(f"{source}: configs.{name}.{unknown[0]}: not a hyperparameter "
                               f"(hyperparameters: {', '.join(hparams)})")
+    if program.metrics_file is not None and (Path(program.metrics_file).is_absolute()
+                                             or ".." in Path(program.metrics_file).parts):
+        raise ParamsError(f"{source}: program.metrics_file: {program.metrics_file!r} must be a path inside the "
+                          "run's working folder ({out}), e.g. metrics.csv or logs/*/metrics.csv")
     for metric, pattern in program.parse.items():
         problem = check_pattern(pattern)
         if problem:
             raise ParamsError(f"{source}: program.parse.{metric}: {problem}")
     if program.command is not None:
-        problem = check_command(program.command, hparams, parse=bool(program.parse))
+        problem = check_command(program.command, hparams, parse=bool(program.parse or program.metrics_file))
         if problem:
             raise ParamsError(f"{source}: program.command: {problem}")
         # (every config's values are filled in once the sweep is expanded too: see _check_rendering)
@@ -743,10 +754,11 @@ def _check_program(raw: dict, program: ProgramParams, source: str) -> None:
 
 
 def _writes_metrics_file(program: ProgramParams) -> bool:
-    """The program is given a folder for its ``metrics.json`` (an entry point always is; a command with ``{out}``)."""
+    """The program writes a metrics file noisefloor reads (an entry point's ``out``, a command's ``{out}``, or
+    ``program.metrics_file`` in its working folder)."""
     from .program import placeholders
 
-    return program.command is None or "out" in placeholders(program.command)
+    return program.command is None or program.metrics_file is not None or "out" in placeholders(program.command)
 
 
 class _Loader(yaml.SafeLoader):

@@ -427,8 +427,52 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
+def read_metrics_file(out: Path, pattern: str, tag: str) -> tuple[dict[str, float], str | None]:
+    """``program.metrics_file``: the numbers of the file it names under ``out``, and its history as CSV text.
+
+    A JSON object gives its top-level numbers; a CSV log gives each numeric
+    column's last value, and, with several rows, is the per-epoch history (its
+    ``epoch`` column, else ``step``, else the row number).
+
+    Raises
+    ------
+    ProgramError
+        No file, or several, match; or the file cannot be read as either.
+    """
+    import pandas as pd
+
+    matches = sorted(p for p in out.glob(pattern) if p.is_file())
+    if len(matches) != 1:
+        found = f"{len(matches)} files match it ({', '.join(p.name for p in matches[:3])})" if matches else \
+            "the program wrote no such file"
+        raise ProgramError(f"{tag} program.metrics_file: {pattern!r} in {out}: {found}")
+    path = matches[0]
+    if path.suffix.lower() != ".csv":
+        data = json.loads(path.read_text()) if path.stat().st_size else None
+        if not isinstance(data, dict):
+            raise ProgramError(f"{tag} {path}: a JSON object of metrics was expected")
+        return {k: v for k, v in data.items() if _is_number(v)}, None
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ProgramError(f"{tag} {path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    numeric = table.select_dtypes("number")
+    last = {c: float(numeric[c].dropna().iloc[-1]) for c in numeric.columns if numeric[c].notna().any()}
+    if len(table) < 2:
+        return last, None
+    epoch = next((c for c in ("epoch", "step") if c in numeric.columns), None)
+    history = numeric.drop(columns=[epoch]) if epoch else numeric
+    # One row per epoch (a logger may write a metric's value on a row of its own): the last value of each.
+    steps = numeric[epoch] if epoch else pd.Series(range(1, len(table) + 1), index=table.index)
+    history = history.groupby(steps.to_numpy(), sort=True).last()
+    if all(float(e).is_integer() for e in history.index):
+        history.index = history.index.astype(int)
+    history.index.name = "epoch"
+    return last, history.reset_index().to_csv(index=False)
+
+
 def read_program_metrics(path: Path, metric: str, tag: str, parsed: Mapping[str, float] | None = None,
-                         ) -> tuple[dict[str, float | None], bool]:
+                         source: str | None = None) -> tuple[dict[str, float | None], bool]:
     """The numbers of a program's ``metrics.json`` (and those ``parsed`` from its output) and whether
     ``metric`` is finite.
 
@@ -447,6 +491,9 @@ def read_program_metrics(path: Path, metric: str, tag: str, parsed: Mapping[str,
         or holds something else than a number there.
     """
     parsed = dict(parsed or {})
+    if source is not None and metric not in parsed:
+        raise ProgramError(f"{tag} program.metrics_file {source}: no {metric!r} (stats.metric; it has: "
+                           f"{', '.join(parsed) or 'no numbers'})")
     try:
         data = json.loads(path.read_text()) if path.exists() or metric not in parsed else {}
     except FileNotFoundError:
@@ -598,11 +645,14 @@ def run(cfg, seed: int, run_dir: str | os.PathLike, *, metric: str, log: Log) ->
     if rc != 0:
         how = f"was killed by signal {-rc}" if rc < 0 else f"exited with status {rc}"
         raise ProgramError(f"{tag} the program {how} (its output is above, in the run's log)")
-    numbers, finite = read_program_metrics(out / METRICS_FILE, metric, tag, parser.numbers(tag))
+    logged, logged_history = ({}, None) if spec.metrics_file is None else \
+        read_metrics_file(out, spec.metrics_file, tag)
+    numbers, finite = read_program_metrics(out / METRICS_FILE, metric, tag, {**logged, **parser.numbers(tag)},
+                                           source=None if spec.metrics_file is None else spec.metrics_file)
     history = read_program_history(out / HISTORY_FILE, tag)
-    if history is None and parser.history() is not None:
-        text = parser.history()
-        history = text, text.count("\n") - 1
+    for text in (logged_history, parser.history()):
+        if history is None and text is not None:
+            history = text, text.count("\n") - 1
     record = {
         **numbers,
         "config": cfg.name, "seed": int(seed), "config_hash": cfg.config_hash,
