@@ -284,7 +284,8 @@ def test_a_program_owns_its_randomness(tmp_path):
     raw = yaml.safe_load(path.read_text())
     raw["decompose"] = {"seeds": [0, 1]}
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    with pytest.raises(P.ParamsError, match="decompose: the built-in model's"):
+    with pytest.raises(P.ParamsError, match="decompose: only for the built-in model, whose sources of randomness "
+                                            "noisefloor controls one by one; a program owns its randomness"):
         P.load(path)
 
 

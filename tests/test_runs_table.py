@@ -10,7 +10,8 @@ from tests.helpers import wandb_export
 def test_a_wandb_export_gets_its_seed_hyperparameters_and_configs():
     t = normalize(wandb_export(), source="export.csv")
     runs = t.runs
-    assert t.config_built and t.notes == ["seed from column 'config/seed'", "config built from lr"]
+    assert t.config_built and t.notes == ["status from column 'State': 18 finished", "seed from column 'config/seed'",
+                                          "config built from lr"]
     assert {"hp.lr", "hp.batch_size", "seed", "config"} <= set(runs.columns)
     assert "config/lr" not in runs.columns and "hp.seed" not in runs.columns
     assert sorted(runs.config.unique()) == ["lr=0.0003", "lr=0.001", "lr=0.003"]

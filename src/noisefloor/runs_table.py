@@ -107,6 +107,9 @@ def _metric(runs: pd.DataFrame, metric: str, source: str, notes: list) -> pd.Dat
         if text.any():
             rows = [int(i) + 2 for i in runs.index[text.to_numpy()]]      # the file's line: the header is line 1
             first = values[text].iloc[0]
+            if numbers.isna().all():
+                raise TableError(f"{source}: column {metric!r} holds no numbers (line {rows[0]}: {first!r}); "
+                                 "name the metric's column with --metric")
             notes.append(f"{int(text.sum())} value(s) of {metric!r} are not numbers (line {rows[0]}: {first!r}"
                          f"{'' if len(rows) == 1 else f'; also lines {_lines(rows[1:])}'}): "
                          "those runs are left out")
