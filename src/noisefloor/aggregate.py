@@ -96,16 +96,38 @@ def finished_record(params: Params, folder: str | Path, config: str, seed: int) 
     the run ``program.check_determinism`` repeats is finished once its record
     holds the repeat's result.
     """
-    cfg = params.resolve(config)
     try:
         m = RunRecord.read(Path(folder) / METRICS_FILE)
     except (OSError, RunRecordError):
         return None                          # missing, unfinished or broken: trained again
-    if not m.made_by(cfg.config_hash, seed, cfg.code_fingerprint) or (m.status == "skipped" and _cuda()):
-        return None
+    return m if staleness(params, m, config, seed) is None else None
+
+
+#: Why a finished record is not its run's current one (:func:`staleness`).
+OTHER_RUN, PARAMS, CODE, CUDA, REPEAT = "other run", "params", "code", "cuda", "repeat"
+
+
+def staleness(params: Params, m: RunRecord, config: str, seed: int) -> str | None:
+    """Why the record ``m`` is not (``config``, ``seed``)'s finished, current run, or None when it is.
+
+    One of :data:`OTHER_RUN` (another seed's record), :data:`PARAMS` (another
+    config hash), :data:`CODE` (other code), :data:`CUDA` (skipped for want of
+    CUDA, which is here now), :data:`REPEAT` (``program.check_determinism``'s
+    repeat not yet recorded). The one decision behind :func:`finished_record`
+    and ``noisefloor status``.
+    """
+    cfg = params.resolve(config)
+    if m.seed != seed:
+        return OTHER_RUN
+    if m.config_hash != cfg.config_hash:
+        return PARAMS
+    if m.code_fingerprint != cfg.code_fingerprint:
+        return CODE
+    if m.status == "skipped" and _cuda():
+        return CUDA
     if (config, seed) == checked_run(params) and "repeat_identical" not in m.values:
-        return None
-    return m
+        return REPEAT
+    return None
 
 
 def _cuda() -> bool:

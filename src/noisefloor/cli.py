@@ -122,10 +122,7 @@ def cmd_init(args) -> int:
     """Write what runs noisefloor's workflow in a folder of one's own (:mod:`noisefloor.deploy`)."""
     from . import deploy
 
-    try:
-        deploy.init(Path(args.folder), program=args.program, dvc=args.dvc, log=_log)
-    except deploy.InitError as exc:
-        raise InputError(str(exc)) from None
+    deploy.init(Path(args.folder), program=args.program, dvc=args.dvc, log=_log)
     if not args.dvc:
         _log("init: next: edit params.yaml, then `noisefloor check` and `snakemake --cores 2` (under DVC: "
              "`noisefloor init --dvc` once the params load, then `dvc repro`)")
@@ -468,6 +465,10 @@ def _table_options(s, *, hparams: bool = True) -> None:
                                          "(default: every hp.*, config/*, config.* and params.* column)")
 
 
+def _params_option(s) -> None:
+    s.add_argument("--params", default="params.yaml", help="the experiment's params file")
+
+
 def _jobs_option(s) -> None:
     s.add_argument("-j", "--jobs", type=_positive_int, metavar="N",
                    help="runs trained at once, each in a process of its own (default: the CPUs this process may "
@@ -508,13 +509,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = command("check", "validate a params file",
                 "Reads PARAMS; writes nothing. Exits 2 with one line naming the bad key.")
-    s.add_argument("--params", default="params.yaml", help="the experiment's params file")
+    _params_option(s)
     s.set_defaults(func=cmd_check)
 
     s = command("train", "train one config at one or more seeds",
                 "Reads PARAMS and the dataset; writes RUNS_DIR/CONFIG/seedS/{metrics.json,history.csv} "
                 "(checkpoint.pt while running). Progress per epoch on stderr.")
-    s.add_argument("--params", default="params.yaml", help="the experiment's params file")
+    _params_option(s)
     s.add_argument("--config", required=True, help="'baseline' or a name under configs:")
     s.add_argument("--seed", type=int, action="append", required=True, help="a seed to train (repeatable)")
     s.add_argument("--runs-dir", required=True, help="folder of the run outputs")
@@ -530,7 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "Reads PARAMS and RUNS_DIR; writes nothing. One line per reason a finished run is stale "
                 "(params changed, program deps changed with the files named, ...) with its count, then how "
                 "many runs are finished and how many will train. Either engine retrains exactly those.")
-    s.add_argument("--params", default="params.yaml", help="the experiment's params file")
+    _params_option(s)
     s.add_argument("--runs-dir", default="results/runs", help="the runs folder (default: results/runs)")
     s.set_defaults(func=cmd_status)
 
@@ -551,7 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "differs; 1 when the repeat differs (that non-determinism is then part of the measured noise "
                 "floor) or the other seed gives the very same metrics (the program ignores its seed); 2 on "
                 "bad input.")
-    s.add_argument("--params", default="params.yaml", help="the experiment's params file")
+    _params_option(s)
     s.add_argument("--config", help="the config to train (default: the baseline)")
     s.add_argument("--seed", type=int, help="the seed (default: the config's first seed)")
     _jobs_option(s)
@@ -564,7 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "RUNS_DIR/sweep/sweep.json (how DVC trains a sweep). select: write the record to OUT from "
                 "the search's finished runs (how Snakemake learns which configs to confirm).")
     s.add_argument("action", choices=["show", "train", "select"], help="what to do with the sweep")
-    s.add_argument("--params", default="params.yaml", help="the experiment's params file")
+    _params_option(s)
     s.add_argument("--runs-dir", default="results/runs", help="the runs folder (train, select)")
     s.add_argument("--out", help="where select writes the search's record")
     _jobs_option(s)
@@ -576,7 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "write the record RUNS_DIR/decompose/decompose.json (how DVC runs it). record: write the record "
                 "to OUT (Snakemake).")
     s.add_argument("action", choices=["train", "record"], help="what to do")
-    s.add_argument("--params", default="params.yaml", help="the experiment's params file")
+    _params_option(s)
     s.add_argument("--runs-dir", default="results/runs", help="the runs folder (train)")
     s.add_argument("--out", help="where record writes the record")
     _jobs_option(s)
@@ -588,7 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "(decided, futile: the cap would not decide it, cap, or budget: the next round would pass "
                 "adaptive.max_runs) and the runs the next round adds to it. "
                 "Changes nothing.")
-    s.add_argument("--params", default="params.yaml", help="the experiment's params file")
+    _params_option(s)
     s.add_argument("--runs-dir", default="results/runs", help="folder of the run outputs")
     s.set_defaults(func=cmd_plan)
 
@@ -599,7 +600,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "record: write the record of rounds 1 to ROUNDS (the runs round ROUNDS + 1 adds) to the file OUT "
                 "(Snakemake's checkpoint).")
     s.add_argument("action", choices=["train", "record"], help="what to do")
-    s.add_argument("--params", default="params.yaml", help="the experiment's params file")
+    _params_option(s)
     s.add_argument("--runs-dir", default="results/runs", help="the runs folder")
     s.add_argument("--rounds", type=int, default=1, help="record: the rounds replayed")
     s.add_argument("--out", help="train: the records' folder; record: the record's file")
@@ -609,7 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = command("aggregate", "collect the experiment's runs into one table",
                 "Reads PARAMS and RUNS_DIR/<config>/seed<s>/ for exactly the runs the params ask for; writes "
                 "OUT (one row per run) and optionally HISTORIES_OUT.")
-    s.add_argument("--params", default="params.yaml", help="the experiment's params file")
+    _params_option(s)
     s.add_argument("--runs-dir", required=True, help="folder of the run outputs")
     s.add_argument("--out", required=True, help="the runs table to write (CSV)")
     s.add_argument("--histories-out", help="the learning-curves table to write (CSV)")

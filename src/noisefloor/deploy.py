@@ -18,7 +18,8 @@ from typing import Callable
 
 import yaml
 
-from . import io
+from . import io, params as P
+from .errors import NoisefloorError
 
 PACKAGE_WORKFLOW = Path(__file__).resolve().parent / "workflow"
 #: The workflow a project's Snakefile imports.
@@ -57,22 +58,14 @@ onstart:
 #: What a project never commits: the results, the engines' own state, staged runs.
 GITIGNORE = ("results/", ".snakemake/", "report.zip")
 
-PROGRAM_SCRIPT_HINT = "train.py"
-
 Log = Callable[[str], None]
 
 
-class InitError(Exception):
+class InitError(NoisefloorError):
     """A file ``init`` must not overwrite or cannot write (one line naming it)."""
 
 
 # --------------------------------------------------------------------------- params.yaml
-
-
-def _schema() -> dict:
-    from .params import schema
-
-    return schema()
 
 
 def _comment(text: str, indent: str) -> list[str]:
@@ -94,7 +87,7 @@ def _section(name: str, values: dict, indent: str = "  ", commented: bool = Fals
     A key given in ``values`` is written as it is; every other key is written
     commented out, at its default, so the file lists every setting once.
     """
-    props = _schema()["properties"][name]["properties"]
+    props = P.schema()["properties"][name]["properties"]
     lines = [f"{'# ' if commented else ''}{name}:"]
     for key, spec in props.items():
         lines += _comment(spec.get("description", ""), indent) if spec.get("description") else []
@@ -109,14 +102,14 @@ def _section(name: str, values: dict, indent: str = "  ", commented: bool = Fals
 
 def params_text(program: bool) -> str:
     """A params.yaml with every key commented: a program's skeleton, or the built-in model on the embedded digits."""
-    schema = _schema()["properties"]
+    schema = P.schema()["properties"]
     out = ["# noisefloor: is a hyperparameter change better than seed noise? `noisefloor check` checks this",
            "# file; snakemake --cores 2 (or dvc repro) runs it. Commented keys show their default.", ""]
     if program:
         out += _comment("What one (config, seed) run executes: your script. No shell runs the command: each word is "
                         "one argument. It runs in a folder of its own ({out}), which reads like this one.", "")
         out += _section("program", {
-            "command": "python train.py --lr {lr} --seed {seed}", "deps": [PROGRAM_SCRIPT_HINT],
+            "command": "python train.py --lr {lr} --seed {seed}", "deps": ["train.py"],
             "parse": {"val_acc": r"val_acc=([-+.\deE]+)"}})
         out += ["", *_comment(schema["hyperparameters"]["description"], ""),
                 "hyperparameters:", "  lr: 0.001"]
@@ -140,11 +133,14 @@ def params_text(program: bool) -> str:
 # --------------------------------------------------------------------------- dvc.yaml
 
 
+_NO_BUILTIN_DVC = ("dvc.yaml: generated for a program's experiment only (program.command or program.entry); "
+                   "the built-in model's DVC pipeline is the noisefloor checkout's dvc.yaml")
+
+
 def dvc_text(params) -> str:
     """The dvc.yaml of ``params``' program experiment: the template with the program's deps in each training stage."""
     if params.program.builtin:
-        raise InitError("dvc.yaml: generated for a program's experiment only (program.command or program.entry); "
-                        "the built-in model's DVC pipeline is the noisefloor checkout's dvc.yaml")
+        raise InitError(_NO_BUILTIN_DVC)
     lines = []
     for line in DVC_TEMPLATE.read_text().splitlines():
         if line.strip() == "- {deps}":
@@ -183,8 +179,6 @@ def init(folder: Path, *, program: bool = False, dvc: bool = False, log: Log = p
     list of Path
         The files written (files that exist are kept and named in the log).
     """
-    from . import params as P
-
     folder = Path(folder)
     if not folder.is_dir():
         raise InitError(f"{folder}: not a folder")
@@ -217,7 +211,7 @@ def init(folder: Path, *, program: bool = False, dvc: bool = False, log: Log = p
         return written
     if params.program.builtin:
         if dvc:
-            dvc_text(params)      # raises: no generated dvc.yaml for the built-in model
+            raise InitError(_NO_BUILTIN_DVC)
         return written
     write(dvc_yaml, dvc_text(params), replace=True)
     return written

@@ -171,6 +171,19 @@ class ProgramParams:
         return self.command is None and self.entry is None
 
     @property
+    def out_optional(self) -> bool:
+        """Its metrics are read from its output or from a file it names, so a command need not take ``{out}``."""
+        return bool(self.parse) or self.metrics_file is not None
+
+    @property
+    def writes_metrics_file(self) -> bool:
+        """It writes a metrics file noisefloor reads (an entry point's ``out``, a command's ``{out}``, or
+        ``program.metrics_file`` in its working folder)."""
+        from .program import placeholders
+
+        return self.command is None or self.metrics_file is not None or "out" in placeholders(self.command)
+
+    @property
     def root_path(self) -> Path:
         return Path(self.root).resolve()
 
@@ -501,7 +514,7 @@ def from_dict(raw: Any, source: str = "params.yaml") -> Params:
         if stats.metric not in BUILTIN_METRICS:
             raise ParamsError(f"{source}: stats.metric: {stats.metric!r} is not a number the built-in model records "
                               f"({', '.join(BUILTIN_METRICS)})")
-    if program.parse and stats.metric not in program.parse and not _writes_metrics_file(program):
+    if program.parse and stats.metric not in program.parse and not program.writes_metrics_file:
         raise ParamsError(f"{source}: stats.metric: {stats.metric!r} is not in program.parse (it has: "
                           f"{', '.join(program.parse)}) and the command has no {{out}} to write metrics.json into")
     builtin = program.builtin
@@ -739,7 +752,7 @@ def _check_program(raw: dict, program: ProgramParams, source: str) -> None:
         if problem:
             raise ParamsError(f"{source}: program.parse.{metric}: {problem}")
     if program.command is not None:
-        problem = check_command(program.command, hparams, parse=bool(program.parse or program.metrics_file))
+        problem = check_command(program.command, hparams, out_optional=program.out_optional)
         if problem:
             raise ParamsError(f"{source}: program.command: {problem}")
         # (every config's values are filled in once the sweep is expanded too: see _check_rendering)
@@ -751,14 +764,6 @@ def _check_program(raw: dict, program: ProgramParams, source: str) -> None:
         if not (program.root_path / dep).exists():
             raise ParamsError(f"{source}: program.deps[{i}]: {dep!r} not found (paths are relative to the "
                               f"params file's folder, {program.root_path})")
-
-
-def _writes_metrics_file(program: ProgramParams) -> bool:
-    """The program writes a metrics file noisefloor reads (an entry point's ``out``, a command's ``{out}``, or
-    ``program.metrics_file`` in its working folder)."""
-    from .program import placeholders
-
-    return program.command is None or program.metrics_file is not None or "out" in placeholders(program.command)
 
 
 class _Loader(yaml.SafeLoader):

@@ -99,13 +99,14 @@ def placeholders(template: str) -> list[str]:
     return names
 
 
-def check_command(template: str, hyperparameters: Mapping[str, Any], *, parse: bool = False) -> str | None:
+def check_command(template: str, hyperparameters: Mapping[str, Any], *, out_optional: bool = False) -> str | None:
     """The one-line problem with ``template`` for these hyperparameters, or None when it fits.
 
     Every placeholder must name a hyperparameter or a reserved name
     (:data:`RESERVED`); every hyperparameter must be used (else changing it
     would change nothing the program sees); ``{seed}`` is required, and
-    ``{out}`` too unless the metrics are parsed from the output (``parse``).
+    ``{out}`` too unless the metrics are read another way (``out_optional``: ``program.parse`` or
+    ``program.metrics_file``).
     """
     try:
         names = placeholders(template)
@@ -125,7 +126,7 @@ def check_command(template: str, hyperparameters: Mapping[str, Any], *, parse: b
     if unused:
         return (f"hyperparameter {unused[0]!r} is never used by the command (add {{{unused[0]}}} to it, "
                 "or remove the hyperparameter)")
-    for required in ("seed",) if parse else ("seed", "out"):
+    for required in ("seed",) if out_optional else ("seed", "out"):
         if required not in names:
             return f"no {{{required}}} placeholder: the program must receive {RESERVED[required]}"
     return None
@@ -560,13 +561,13 @@ def link_folder(out: Path, root: Path) -> list[Path]:
     links = []
     here = out.resolve()
     for entry in sorted(root.iterdir()):
-        link = out / entry.name
-        if entry.name in _NOT_LINKED or here.is_relative_to(entry.resolve()):
+        link, target = out / entry.name, entry.resolve()
+        if entry.name in _NOT_LINKED or here.is_relative_to(target):
             continue
         if link.is_symlink():
             link.unlink()
         if not link.exists():
-            link.symlink_to(entry.resolve(), target_is_directory=entry.is_dir())
+            link.symlink_to(target, target_is_directory=target.is_dir())
             links.append(link)
     return links
 
@@ -610,6 +611,7 @@ def run(cfg, seed: int, run_dir: str | os.PathLike, *, metric: str, log: Log) ->
     # Whose folder it is: a program resumes only its own (config, seed, code)'s checkpoints, never
     # those of another config or of code since edited.
     owner = {"config_hash": cfg.config_hash, "seed": int(seed), "code_fingerprint": cfg.code_fingerprint}
+    files = code_files(spec.root_path, spec.deps)      # the code that runs, read once, before it runs
     marker = out / OWNER_FILE
     if not spec.resumes or not marker.is_file() or _read_owner(marker) != owner:
         if spec.resumes and out.exists():
@@ -660,8 +662,7 @@ def run(cfg, seed: int, run_dir: str | os.PathLike, *, metric: str, log: Log) ->
         "epochs_run": history[1] if history else None,
         "wall_time_s": elapsed, "threads": spec.threads, "device": None,
         "slurm_job_id": os.environ.get("SLURM_JOB_ID") or None,
-        "code_fingerprint": cfg.code_fingerprint, "program": spec.describe(),
-        "code_files": code_files(spec.root_path, spec.deps),
+        "code_fingerprint": owner["code_fingerprint"], "program": spec.describe(), "code_files": files,
         "program_metrics": sorted(numbers),
         "versions": {"python": platform.python_version(), "noisefloor": __version__},
         "resolved_config": cfg.as_dict(),

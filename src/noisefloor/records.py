@@ -47,11 +47,21 @@ def _need(data: dict, key: str, kind, where: str):
     return value
 
 
-def _write(path: str | Path, data: dict) -> Path:
-    from . import io
+class _JsonRecord:
+    """A record's file: :meth:`read` checks it (one line naming the file and key), :meth:`write` is atomic.
 
-    io.write_json(path, data)
-    return Path(path)
+    A subclass gives ``from_dict(data, where)`` and ``to_dict()``.
+    """
+
+    @classmethod
+    def read(cls, path: str | Path):
+        return cls.from_dict(_load(path), str(path))
+
+    def write(self, path: str | Path) -> Path:
+        from . import io
+
+        io.write_json(path, self.to_dict())
+        return Path(path)
 
 
 # --------------------------------------------------------------------------- the search
@@ -76,7 +86,7 @@ class ConfirmPlan:
 
 
 @dataclass(frozen=True)
-class SweepRecord:
+class SweepRecord(_JsonRecord):
     """The search's record: how it drew its configs, their scores, and the configs it confirms.
 
     ``method`` is None for params without a sweep (the file then says ``{"sweep": null}``).
@@ -127,19 +137,12 @@ class SweepRecord:
                    seeds=tuple(_need(data, "seeds", list, where)), metric=data.get("metric"),
                    direction=data.get("direction"), configs=configs, confirm=confirm)
 
-    @classmethod
-    def read(cls, path: str | Path) -> "SweepRecord":
-        return cls.from_dict(_load(path), str(path))
-
-    def write(self, path: str | Path) -> Path:
-        return _write(path, self.to_dict())
-
 
 # --------------------------------------------------------------------------- the noise budget's runs
 
 
 @dataclass(frozen=True)
-class DecomposeRecord:
+class DecomposeRecord(_JsonRecord):
     """The decomposition's record: its seeds, sources and reference, and each config's sources and hash
     (``{name: {"sources": [...], "config_hash": ...}}``). ``seeds`` is None without a decompose section."""
 
@@ -170,19 +173,12 @@ class DecomposeRecord:
         return cls(tuple(_need(data, "seeds", list, where)), tuple(_need(data, "sources", list, where)),
                    data.get("reference"), configs)
 
-    @classmethod
-    def read(cls, path: str | Path) -> "DecomposeRecord":
-        return cls.from_dict(_load(path), str(path))
-
-    def write(self, path: str | Path) -> Path:
-        return _write(path, self.to_dict())
-
 
 # --------------------------------------------------------------------------- an adaptive round
 
 
 @dataclass(frozen=True)
-class RoundRecord:
+class RoundRecord(_JsonRecord):
     """Where an adaptive experiment stands after ``rounds`` rounds, and the runs the next round trains.
 
     ``adaptive``: the params' adaptive settings (None without the section); ``next_round``: the
@@ -211,10 +207,3 @@ class RoundRecord:
         if adaptive is not None and not isinstance(adaptive, dict):
             raise RecordError(f"{where}: 'adaptive' is {adaptive!r}")
         return cls(_need(data, "rounds", int, where), tuple(runs), adaptive, str(data.get("why_done") or ""))
-
-    @classmethod
-    def read(cls, path: str | Path) -> "RoundRecord":
-        return cls.from_dict(_load(path), str(path))
-
-    def write(self, path: str | Path) -> Path:
-        return _write(path, self.to_dict())

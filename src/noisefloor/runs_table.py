@@ -121,7 +121,7 @@ def _lines(rows: list[int]) -> str:
     return ", ".join(map(str, rows[:5])) + (", ..." if len(rows) > 5 else "")
 
 
-def _status(runs: pd.DataFrame, source: str, notes: list) -> pd.DataFrame:
+def _status(runs: pd.DataFrame, notes: list) -> pd.DataFrame:
     """A tracker's status column as ``status``: finished runs ``ok``, any other status kept (lower case)."""
     column = next((c for c in STATUS_COLUMNS if c in runs.columns), None)
     if column is None:
@@ -132,7 +132,7 @@ def _status(runs: pd.DataFrame, source: str, notes: list) -> pd.DataFrame:
     if column != "status" or (status.notna() & (mapped != status)).any():
         counts = text[status.notna()].value_counts(sort=False)
         notes.append(f"status from column {column!r}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
-    return runs.drop(columns=[column]).assign(status=mapped) if column != "status" else runs.assign(status=mapped)
+    return runs.assign(status=mapped) if column == "status" else runs.drop(columns=[column]).assign(status=mapped)
 
 
 def normalize(runs: pd.DataFrame, *, source: str = "runs table", config_col: str | None = None,
@@ -145,7 +145,7 @@ def normalize(runs: pd.DataFrame, *, source: str = "runs table", config_col: str
     notes = []
     if metric is not None:
         runs = _metric(runs, metric, source, notes)
-    runs = _status(runs, source, notes)
+    runs = _status(runs, notes)
     columns = [c for c in runs.columns if isinstance(c, str)]
     for name, col in (("--config-col", config_col), ("--seed-col", seed_col)):
         if col is not None and col not in runs.columns:

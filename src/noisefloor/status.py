@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .aggregate import finished_record, run_dir
+from . import aggregate as A
+from .aggregate import run_dir
 from .program import code_files
 from .runfiles import METRICS_FILE, RunRecord, RunRecordError
 
@@ -52,41 +53,44 @@ class Status:
         return out
 
 
-def _why(params, record: RunRecord, config: str) -> str | None:
-    """The reason the finished ``record`` is not ``config``'s current run (None: its params changed)."""
-    cfg = params.resolve(config)
-    if record.config_hash != cfg.config_hash:
-        return None
-    if record.code_fingerprint != cfg.code_fingerprint:
-        if params.program.builtin:
-            return "noisefloor's training code changed"
-        before = record.values.get("code_files") or {}
-        now = code_files(params.program.root_path, params.program.deps)
-        changed = sorted(p for p in before.keys() | now.keys() if before.get(p) != now.get(p))
-        return f"program deps changed ({', '.join(changed) if before and changed else ', '.join(params.program.deps)})"
-    if record.status == "skipped":
-        return "runs skipped for want of CUDA, which is here now"
-    return "program.check_determinism asks for its repeat"
-
-
 def status(params, runs_dir: str | Path) -> Status:
-    """Read every run the params ask for in ``runs_dir`` (nothing is written)."""
+    """Read every run the params ask for in ``runs_dir`` once (nothing is written)."""
     runs = params.runs()
     finished, to_train = 0, 0
-    by_config: dict[str, list] = {}      # params changed: config -> its runs
-    other: dict[str, list] = {}
+    by_kind: dict[str, list] = {}
     for config, seed in runs:
-        folder = run_dir(runs_dir, config, seed)
-        if finished_record(params, folder, config, seed) is not None:
-            finished += 1
-            continue
         try:
-            record = RunRecord.read(folder / METRICS_FILE)
+            record = RunRecord.read(run_dir(runs_dir, config, seed) / METRICS_FILE)
         except (OSError, RunRecordError):
             to_train += 1                # never trained, or interrupted
             continue
-        why = _why(params, record, config)
-        (by_config.setdefault(config, []) if why is None else other.setdefault(why, [])).append((config, seed))
-    stale = {f"params changed ({', '.join(by_config)})": [r for rs in by_config.values() for r in rs]} \
-        if by_config else {}
-    return Status(len(runs), finished, to_train, {**stale, **other})
+        kind = A.staleness(params, record, config, seed)
+        if kind is None:
+            finished += 1
+        elif kind == A.OTHER_RUN:
+            to_train += 1
+        else:
+            by_kind.setdefault(kind, []).append((config, seed, record))
+    order = (A.PARAMS, A.CODE, A.CUDA, A.REPEAT)         # what the user changed first
+    return Status(len(runs), finished, to_train, {_reason(params, kind, by_kind[kind]): [(c, s) for c, s, _ in
+                                                                                          by_kind[kind]]
+                                                  for kind in order if kind in by_kind})
+
+
+def _reason(params, kind: str, found: list) -> str:
+    """The words for one kind of staleness (:func:`noisefloor.aggregate.staleness`), given its runs."""
+    if kind == A.PARAMS:
+        return f"params changed ({', '.join(dict.fromkeys(c for c, _, _ in found))})"
+    if kind == A.CUDA:
+        return "runs skipped for want of CUDA, which is here now"
+    if kind == A.REPEAT:
+        return "program.check_determinism asks for its repeat"
+    if params.program.builtin:
+        return "noisefloor's training code changed"
+    now = code_files(params.program.root_path, params.program.deps)       # hashed once, for all the runs
+    changed: set = set()
+    for _, _, record in found:
+        before = record.values.get("code_files") or {}
+        changed |= {p for p in before.keys() | now.keys() if before.get(p) != now.get(p)} if before else \
+            set(params.program.deps)
+    return f"program deps changed ({', '.join(sorted(changed))})"
