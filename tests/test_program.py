@@ -229,7 +229,7 @@ LOGGER = textwrap.dedent('''
 ''')
 
 
-def test_a_csv_log_anywhere_in_the_working_folder_gives_the_metrics_and_the_curve(tmp_path):
+def test_a_csv_log_anywhere_in_the_working_folder_gives_the_metrics_and_the_curve(tmp_path, capsys):
     (tmp_path / "logger.py").write_text(LOGGER)
     raw = {"program": {"command": "{python} logger.py {lr} {seed}", "deps": ["logger.py"],
                        "metrics_file": "logs/*/metrics.csv"},
@@ -242,6 +242,13 @@ def test_a_csv_log_anywhere_in_the_working_folder_gives_the_metrics_and_the_curv
     assert record["val_acc"] == pytest.approx(0.5 + 0.1 + 0.001 + 0.2) and record["train_loss"] == 1 / 3
     history = pd.read_csv(run / "history.csv")
     assert history["epoch"].tolist() == [0, 1, 2] and history["val_acc"].round(3).tolist() == [0.601, 0.701, 0.801]
+    # A JSON file that is not one fails the run with one line naming it.
+    (tmp_path / "logger.py").write_text("import sys\nopen('final.json', 'w').write('{\"val_acc\": 0.9')\n")
+    raw["program"]["metrics_file"] = "final.json"
+    params.write_text(yaml.safe_dump(raw))
+    assert train(params, "baseline", 0) == cli.EXIT_BAD_INPUT
+    assert "final.json: not valid JSON" in one_error_line(capsys)
+    assert not (tmp_path / "runs" / "baseline" / "seed0" / "metrics.json").exists()
     raw["program"]["metrics_file"] = "../elsewhere.csv"
     params.write_text(yaml.safe_dump(raw))
     with pytest.raises(P.ParamsError, match="program.metrics_file: '../elsewhere.csv' must be a path inside"):

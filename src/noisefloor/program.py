@@ -449,7 +449,10 @@ def read_metrics_file(out: Path, pattern: str, tag: str) -> tuple[dict[str, floa
         raise ProgramError(f"{tag} program.metrics_file: {pattern!r} in {out}: {found}")
     path = matches[0]
     if path.suffix.lower() != ".csv":
-        data = json.loads(path.read_text()) if path.stat().st_size else None
+        try:
+            data = json.loads(path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ProgramError(f"{tag} {path}: not valid JSON ({exc})") from None
         if not isinstance(data, dict):
             raise ProgramError(f"{tag} {path}: a JSON object of metrics was expected")
         return {k: v for k, v in data.items() if _is_number(v)}, None
