@@ -191,6 +191,36 @@ def test_exp_show_reports_the_headline_of_the_analysis(project):
     assert ran_stages(dvc(project, "repro")) == []
 
 
+def readme_exp_show() -> list[str]:
+    """The README's `dvc exp show` command (docs/dvc.md gives the same one)."""
+    import shlex
+
+    command = re.search(r"`(dvc exp show --only-changed [^`]+)`", (ROOT / "README.md").read_text()).group(1)
+    assert command in (ROOT / "docs" / "dvc.md").read_text()
+    return shlex.split(command)
+
+
+def test_the_readmes_exp_show_fits_120_columns_and_shows_the_verdicts_and_the_changed_param(project):
+    # docs/dvc.md's worked comparison: the committed results, then an experiment changing the weight decay
+    # (every run retrains: the noise floor, the best difference and the param all change).
+    git(project, "add", "dvc.lock")
+    git(project, "commit", "-q", "-m", "smoke experiment: results")
+    dvc(project, "exp", "run", "-n", "wd-1e3", "-S", "++train.weight_decay=0.001")
+    cmd = readme_exp_show()
+    proc = subprocess.run([DVC, *cmd[1:], "--no-pager"], cwd=project, capture_output=True, text=True,
+                          env={**env_for(project), "COLUMNS": "120"}, timeout=300)
+    table = proc.stdout
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in table.splitlines() if line.strip()]
+    assert max(len(line) for line in lines) <= 120, table
+    assert "…" not in table, table                      # DVC folds the columns that do not fit into "…"
+    header = lines[1].split()
+    assert header == ["Experiment", "noise_floor", "best_diff", "best_verdict", "verdicts", "train.weight_decay"]
+    wd = json.loads(read(project, "results/analysis/metrics.json"))
+    row = next(line for line in lines if "[wd-1e3]" in line)
+    assert wd["best_verdict"] in row and wd["verdicts"] in row and "0.001" in row, table
+
+
 def test_same_params_give_the_same_results_under_snakemake(project, tmp_path):
     if SNAKEMAKE is None:
         pytest.skip("snakemake is not installed")

@@ -36,6 +36,7 @@ def test_the_cli_writes_the_headline_of_its_summary(analysed):
     assert metrics["best_config"] == "lr_hi"          # the synthetic sweep's real improvement
     assert metrics["best_verdict"] == "better"
     assert [metrics[k] for k in ("n_better", "n_worse", "n_equivalent", "n_inconclusive")] == [1, 1, 0, 3]
+    assert metrics["verdicts"] == "1 better, 1 worse, 3 inconclusive"     # the counts that occur, in words
     assert metrics["n_runs"] == summary["n_runs"] == len(make_runs()) - 1   # the diverged run is out
     # flat: one scalar per key, nothing a tracker would have to unfold
     assert all(v is None or isinstance(v, (int, float, str)) for v in metrics.values())
@@ -50,7 +51,7 @@ def test_missing_and_non_finite_values_become_null_and_numpy_scalars_plain():
     m = headline_metrics(summary)
     assert m == {"metric": "val_loss", "noise_floor": 0.02, "noise_floor_ci_low": 0.01, "noise_floor_ci_high": 0.03,
                  "hp_variance_share": None, "best_config": None, "best_diff": None, "best_ci_low": None,
-                 "best_ci_high": None, "best_verdict": None, "n_better": None, "n_worse": None,
+                 "best_ci_high": None, "best_verdict": None, "verdicts": None, "n_better": None, "n_worse": None,
                  "n_equivalent": None, "n_inconclusive": None, "n_insufficient_runs": None, "n_runs": 12}
     assert type(m["n_runs"]) is int and type(m["noise_floor"]) is float
     json.dumps(m, allow_nan=False)                    # valid strict JSON

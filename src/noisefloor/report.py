@@ -125,10 +125,7 @@ def answer_sentence(summary: Summary, comparisons: pd.DataFrame, fraction: bool)
     if not s.n_variants:
         parts.append("No variant was compared with the baseline.")
         return " ".join(parts)
-    counts = [(s.n_better, "better"), (s.n_worse, "worse"), (s.n_equivalent, "equivalent"),
-              (s.n_inconclusive, "inconclusive"), (s.n_insufficient_runs, "with too few runs")]
-    said = ", ".join(f"{n} {word}" for n, word in counts if n)
-    parts.append(f"Of {s.n_variants} variant{'' if s.n_variants == 1 else 's'}: {said}.")
+    parts.append(f"Of {s.n_variants} variant{'' if s.n_variants == 1 else 's'}: {s.verdict_counts_text()}.")
     decided = comparisons[comparisons["verdict"].isin([Verdict.BETTER, Verdict.WORSE])] if len(comparisons) else comparisons
     for _, r in decided.iterrows():
         parts.append(variant_sentence(r, s, fraction) + ".")

@@ -588,3 +588,13 @@ class Summary:
         """``{verdict: variants}`` in reading order (:data:`noisefloor.vocab.VERDICTS`)."""
         return {v: getattr(self, f"n_{v}") for v in VERDICTS}
 
+    def verdict_counts_text(self) -> str:
+        """The verdict counts in words, the verdicts that occur only: ``1 better, 2 inconclusive``.
+
+        The one wording of the counts: the report's answer, the CLI's answer line
+        and the headline's ``verdicts`` (the column ``dvc exp show`` shows) read it.
+        """
+        words = {"insufficient_runs": "with too few runs"}
+        said = [f"{n} {words.get(v, v)}" for v, n in self.verdict_counts().items() if n]
+        return ", ".join(said) if said else "none"
+

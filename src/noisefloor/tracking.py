@@ -27,6 +27,7 @@ HEADLINE_KEYS = (
     "best_ci_low",          # its simultaneous interval
     "best_ci_high",
     "best_verdict",         # better / worse / equivalent / inconclusive
+    "verdicts",             # the counts in words, e.g. "1 better, 2 inconclusive" (one column in `dvc exp show`)
     "n_better",             # verdict counts (simultaneous intervals over the variants)
     "n_worse",
     "n_equivalent",
@@ -84,11 +85,13 @@ def headline_metrics(summary: Summary | Mapping[str, Any]) -> dict[str, Any]:
         shares to 0.001.
     """
     s = summary if isinstance(summary, Summary) else Summary.from_dict(summary)
-    # The intervals unfolded into their ends; every other headline key is a field of the summary.
-    ends = {**dict(zip(("noise_floor_ci_low", "noise_floor_ci_high"), _ends(s.noise_floor_ci))),
-            **dict(zip(("best_ci_low", "best_ci_high"), _ends(s.best_ci)))}
+    # The intervals unfolded into their ends and the counts in words; every other key is a field of the summary.
+    counted = any(n is not None for n in s.verdict_counts().values())
+    derived = {**dict(zip(("noise_floor_ci_low", "noise_floor_ci_high"), _ends(s.noise_floor_ci))),
+               **dict(zip(("best_ci_low", "best_ci_high"), _ends(s.best_ci))),
+               "verdicts": s.verdict_counts_text() if counted else None}
     out = {"metric": _plain(s.metric)}
-    out.update({key: _plain(ends[key] if key in ends else getattr(s, key)) for key in HEADLINE_KEYS})
+    out.update({key: _plain(derived[key] if key in derived else getattr(s, key)) for key in HEADLINE_KEYS})
     # Every number to what it can mean: a difference of 2.8e-17 is 0.
     floor = out.get("noise_floor")
     decimals = 2 - math.floor(math.log10(floor)) + 1 if floor else 6
