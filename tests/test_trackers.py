@@ -158,3 +158,268 @@ def test_a_bad_path_is_one_line_not_a_traceback(tmp_path, capsys, runs, out, mes
     assert cli.main([a.format(folder=tmp_path, table=table) for a in argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("noisefloor: error: ") and message in err[0]
+
+
+# --------------------------------------------------------------------------- straight from a tracker, and back
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    """A real MLflow tracking server on 127.0.0.1 (sqlite store, artifacts served), for the module's tests."""
+    import time
+    import urllib.request
+
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    port = _free_port()
+    log = open(folder / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
+                             f"sqlite:///{folder / 'mlflow.db'}", "--artifacts-destination", str(folder / "artifacts"),
+                             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                            cwd=folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    # Ready when it answers its health check; the deadline only guards against a hang.
+    deadline = time.monotonic() + 600
+    while True:
+        assert proc.poll() is None, (folder / "server.log").read_text()
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=5) as answer:
+                if answer.status == 200:
+                    break
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, (folder / "server.log").read_text()
+        time.sleep(0.5)
+    yield uri
+    os.killpg(proc.pid, 15)
+    proc.wait(timeout=60)
+    log.close()
+
+
+SERVER_RUNS = """
+import sys
+import mlflow
+mlflow.set_tracking_uri(sys.argv[1])
+mlflow.set_experiment("lr-server")
+for (lr, seed), acc in {acc}.items():
+    with mlflow.start_run():
+        mlflow.log_params({{"lr": lr, "seed": seed}})
+        mlflow.log_metric("val_acc", acc)
+with mlflow.start_run():
+    mlflow.log_params({{"lr": 0.001, "seed": 99}})
+    mlflow.end_run(status="FAILED")
+"""
+
+
+def test_analyze_reads_an_experiment_straight_from_a_tracking_server(mlflow_server, tmp_path, capsys):
+    acc = {(lr, s): _accuracy(lr, s) for lr, seeds in SEEDS.items() for s in seeds}
+    subprocess.run([sys.executable, "-c", SERVER_RUNS.format(acc=repr(acc)), mlflow_server], check=True,
+                   capture_output=True, timeout=600)
+    out = tmp_path / "analysis"
+    code = cli.main(["analyze", "--mlflow", "lr-server", "--tracking-uri", mlflow_server, "--metric", "val_acc",
+                     "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_runs"] == 18 and summary["excluded_by_reason"] == {"failed": 1}
+    assert summary["baseline"] == "lr=0.001" and summary["n_better"] == 1
+    assert "18 runs (1 left out: 1 failed)" in err
+    # the table as read, for the figures and the report
+    assert cli.main(["plot", "--runs", str(out / "runs.csv"), "--analysis", str(out), "--out",
+                     str(tmp_path / "plots")]) == 0
+    assert (tmp_path / "plots" / "differences.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--mlflow", "nope", "--tracking-uri", "{uri}"], "--mlflow: no experiment named 'nope' at {uri}"),
+    (["--mlflow", "lr", "--tracking-uri", "http://127.0.0.1:{closed}"], "--mlflow: cannot read http://127.0.0.1"),
+    (["{table}", "--mlflow", "lr"], "give the runs as one of RUNS.csv, --mlflow EXPERIMENT or --wandb"),
+    (["--wandb", "me/nope"], "--wandb: cannot read me/nope"),
+])
+def test_a_tracker_that_cannot_be_read_is_one_line(mlflow_server, tmp_path, capsys, monkeypatch, argv, message):
+    # No W&B login here (and no network): its client refuses before it asks anything.
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    fill = dict(uri=mlflow_server, closed=_free_port(), table=tmp_path / "runs.csv")
+    code = cli.main(["analyze", *[a.format(**fill) for a in argv], "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message.format(**fill) in err[0], err
+
+
+def wandb_records(folder) -> dict[str, dict]:
+    """What W&B's client wrote offline, read back: {run id: its name, config, history rows, summary}.
+
+    A ``.wandb`` file is a LevelDB-style log of W&B's protobuf records (a 7-byte
+    header, then 32 KiB blocks of chunks, each with a 7-byte header: checksum,
+    length, type); the records are parsed with W&B's own protobuf classes.
+    """
+    import struct
+
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    out = {}
+    for path in sorted(folder.glob("wandb/offline-run-*/run-*.wandb")):
+        data = path.read_bytes()
+        assert data[:4] == b":W&B"
+        pos, block, payload, records = 7, 32768, b"", []
+        while pos + 7 <= len(data):
+            if block - pos % block < 7:                 # a block's tail too short for a header is padding
+                pos += block - pos % block
+                continue
+            _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+            payload += data[pos + 7:pos + 7 + length]
+            pos += 7 + length
+            if kind in (1, 4):                          # a whole record, or the last chunk of one
+                record = pb.Record()
+                record.ParseFromString(payload)
+                records.append(record)
+                payload = b""
+        run = {"history": [], "summary": {}, "config": {}}
+        for r in records:
+            which = r.WhichOneof("record_type")
+            if which == "run":
+                run.update(id=r.run.run_id, name=r.run.display_name, project=r.run.project)
+                run["config"].update({i.key: json.loads(i.value_json) for i in r.run.config.update})
+            elif which == "config":
+                run["config"].update({i.key: json.loads(i.value_json) for i in r.config.update})
+            elif which == "history":
+                run["history"].append({i.key or "/".join(i.nested_key): json.loads(i.value_json)
+                                       for i in r.history.item})
+            elif which == "summary":
+                run["summary"].update({i.key or "/".join(i.nested_key): json.loads(i.value_json)
+                                       for i in r.summary.update})
+        out[run["id"]] = run
+    return out
+
+
+def _tracked_params(smoke_text: str, uri: str) -> str:
+    import yaml
+
+    raw = yaml.safe_load(smoke_text)
+    raw["tracking"] = {"mlflow": {"tracking_uri": uri, "experiment": "smoke"},
+                       "wandb": {"project": "smoke", "mode": "offline"}}
+    return yaml.safe_dump(raw, sort_keys=False)
+
+
+@pytest.mark.slow
+def test_the_pipeline_logs_its_runs_and_analysis_to_mlflow_and_wandb(mlflow_server, tmp_path, capsys, monkeypatch):
+    """The smoke experiment with a tracking section, under Snakemake: every run with its learning curve, and the
+    analysis with the report, in a real MLflow server and in W&B's offline files; read back with their clients."""
+    from mlflow.tracking import MlflowClient
+
+    from tests.helpers import SMOKE, snakemake
+
+    pytest.importorskip("wandb")
+    (tmp_path / "params.yaml").write_text(_tracked_params(SMOKE.read_text(), mlflow_server))
+    snakemake(tmp_path)
+    log = (tmp_path / "results" / "logs" / "report.log").read_text()
+    assert "mlflow: 7 new runs logged (0 there already), the analysis logged" in log, log
+    assert "wandb: 7 new runs logged (0 there already), the analysis logged" in log, log
+    runs = pd.read_csv(tmp_path / "results" / "runs.csv")
+    histories = pd.read_csv(tmp_path / "results" / "histories.csv")
+    analysis = tmp_path / "results" / "analysis"
+    comparisons = pd.read_csv(analysis / "comparisons.csv")
+    headline = json.loads((analysis / "metrics.json").read_text())
+
+    # MLflow: one run per training run, its params, its curve, its final metrics; the analysis beside them
+    client = MlflowClient(mlflow_server)
+    experiment = client.get_experiment_by_name("smoke")
+    logged = client.search_runs([experiment.experiment_id])
+    by_name = {r.info.run_name: r for r in logged}
+    assert len(logged) == 8 and all(r.info.status == "FINISHED" for r in logged)
+    for _, row in runs.iterrows():
+        run = by_name[f"{row['config']}-seed{row['seed']}"]
+        assert run.data.params["config"] == row["config"] and run.data.params["seed"] == str(row["seed"])
+        assert run.data.params["stage"] == row["stage"] and float(run.data.params["lr"]) == row["hp.lr"]
+        assert run.data.tags["noisefloor.config_hash"] == row["config_hash"]
+        assert run.data.metrics["test_acc"] == pytest.approx(row["test_acc"])
+        curve = histories[(histories.config == row["config"]) & (histories.seed == row["seed"])]
+        steps = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, "val_acc"))
+        assert steps == [(int(e), pytest.approx(v)) for e, v in zip(curve.epoch, curve.val_acc)]
+    result = by_name["analysis"]
+    assert result.data.metrics["noise_floor"] == headline["noise_floor"]
+    assert {c: result.data.tags[f"verdict.{c}"] for c in comparisons.config} == \
+        dict(zip(comparisons.config, comparisons.verdict))
+    assert {a.path for a in client.list_artifacts(result.info.run_id)} >= {"report.html", "params.yaml"}
+
+    # ... and what was logged reads back into the same answer
+    capsys.readouterr()
+    assert cli.main(["analyze", "--mlflow", "smoke", "--tracking-uri", mlflow_server,
+                     "--out", str(tmp_path / "again")]) == 0
+    again = json.loads((tmp_path / "again" / "summary.json").read_text())
+    mine = json.loads((analysis / "summary.json").read_text())
+    assert again["noise_floor"] == pytest.approx(mine["noise_floor"])
+    verdicts = pd.read_csv(tmp_path / "again" / "comparisons.csv")
+    assert list(zip(verdicts.config, verdicts.verdict)) == list(zip(comparisons.config, comparisons.verdict))
+
+    # W&B offline: the same runs, their curves and the analysis, in the files W&B syncs
+    wandb_runs = {r["name"]: r for r in wandb_records(tmp_path / "results").values()}
+    assert len(wandb_runs) == 8 and {r["project"] for r in wandb_runs.values()} == {"smoke"}
+    for _, row in runs.iterrows():
+        run = wandb_runs[f"{row['config']}-seed{row['seed']}"]
+        assert run["config"]["config"] == row["config"] and run["config"]["lr"] == row["hp.lr"]
+        curve = histories[(histories.config == row["config"]) & (histories.seed == row["seed"])]
+        assert [(h["epoch"], h["val_acc"]) for h in run["history"]] == \
+            [(int(e), pytest.approx(v)) for e, v in zip(curve.epoch, curve.val_acc)]
+        assert run["summary"]["test_acc"] == pytest.approx(row["test_acc"])
+    summary = wandb_runs["analysis"]["summary"]
+    assert summary["noise_floor"] == headline["noise_floor"] and summary["verdicts"] == headline["verdicts"]
+
+    # Logging again adds nothing: every run is there already.
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert cli.main(["track"]) == 0
+    err = capsys.readouterr().err
+    assert "mlflow: 0 new runs logged (7 there already), analysis already logged" in err
+    assert "wandb: 0 new runs logged (7 there already), analysis already logged" in err
+    assert len(client.search_runs([experiment.experiment_id])) == 8
+
+
+def test_a_tracker_that_is_down_costs_no_result_and_track_logs_it_later(mlflow_server, tmp_path, capsys):
+    """The report step with MLflow unreachable: the report is written, one line says what was not logged;
+    `noisefloor track` logs it once the server is named correctly (as after it came back)."""
+    import yaml
+
+    from tests.synthetic import make_runs
+
+    runs = make_runs()
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    assert cli.main(["analyze", str(tmp_path / "runs.csv"), "--out", str(tmp_path / "analysis")]) == 0
+    assert cli.main(["plot", "--runs", str(tmp_path / "runs.csv"), "--analysis", str(tmp_path / "analysis"),
+                     "--out", str(tmp_path / "plots")]) == 0
+    from tests.helpers import SMOKE
+
+    params = yaml.safe_load(SMOKE.read_text())
+    params["tracking"] = {"mlflow": {"tracking_uri": f"http://127.0.0.1:{_free_port()}", "experiment": "down"}}
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(params))
+    capsys.readouterr()
+    report = tmp_path / "report.html"
+    assert cli.main(["report", "--params", str(params_file), "--runs", str(tmp_path / "runs.csv"),
+                     "--analysis", str(tmp_path / "analysis"), "--plots", str(tmp_path / "plots"),
+                     "--out", str(report)]) == 0
+    err = capsys.readouterr().err
+    assert report.stat().st_size > 0
+    assert "report: mlflow: not logged (" in err and "`noisefloor track` logs what is missing" in err
+    # `noisefloor track` while it is still down: exit 1, the same line
+    track = ["track", "--params", str(params_file), "--runs", str(tmp_path / "runs.csv"),
+             "--histories", str(tmp_path / "none.csv"),      # no learning curves: the final metrics alone
+             "--analysis", str(tmp_path / "analysis"), "--report", str(report)]
+    assert cli.main(track) == 1
+    assert "track: mlflow: not logged (" in capsys.readouterr().err
+    # back (here: named where it runs): every finished run and the analysis, once
+    params["tracking"]["mlflow"]["tracking_uri"] = mlflow_server
+    params_file.write_text(yaml.safe_dump(params))
+    n_ok = int((runs["status"] == "ok").sum())
+    assert cli.main(track) == 0
+    assert f"mlflow: {n_ok} new runs logged (0 there already), the analysis logged" in capsys.readouterr().err
+    assert cli.main(track) == 0
+    assert f"mlflow: 0 new runs logged ({n_ok} there already), analysis already logged" in capsys.readouterr().err

@@ -303,6 +303,8 @@ def cmd_analyze(args) -> int:
                                                                     indent=2, allow_nan=False) + "\n"),
         "summary.json": lambda path: io.write_text(path, result.summary.to_json()),
     }
+    if args.runs is None:       # read from a tracker: the table as read, for `noisefloor plot` and `report`
+        io.write_csv(out / "runs.csv", runs)
     for name, write in _in_table_order(contents, ANALYSIS_FILES):   # summary.json last: a finished analysis
         write(out / name)
     print(f"analyze: {answer_line(result.summary)} -> {out}", file=sys.stderr)
@@ -315,14 +317,13 @@ def answer_line(s) -> str:
     """The analysis in one line: runs, noise floor, verdict counts (read from the summary)."""
     from .display import format_spread
 
-    counts = ", ".join(f"{n} {v.replace('_', ' ')}" for v, n in s.verdict_counts().items())
     blind = f"; the seed changes nothing in {', '.join(s.seed_blind)} (seed-blind)" if s.seed_blind else ""
     left_out = ""
     if s.n_excluded:
         reasons = ", ".join(f"{n} {why}" for why, n in sorted((s.excluded_by_reason or {}).items()))
         left_out = f" ({s.n_excluded} left out: {reasons})"
     return (f"{s.n_runs} runs{left_out}, noise floor {format_spread(s.noise_floor, s.percent)} "
-            f"({s.n_baseline} baseline seeds); variants: {counts}{blind}")
+            f"({s.n_baseline} baseline seeds); variants: {s.verdict_counts_text()}{blind}")
 
 
 def _read_summary(analysis: Path):
@@ -361,13 +362,23 @@ def _read_runs(args, metric: str | None = None):
     """The runs table in the analysis' shape (``config``, ``seed``, ``hp.*``, ``status``, the metric), whatever
     tracker wrote it. Only an empty cell is missing: a text such as ``n/a`` is read as text, so that a metric
     that is not a number is named (:func:`noisefloor.runs_table.normalize`)."""
+    from . import trackers
     from .runs_table import normalize
 
-    raw = _read_csv(args.runs, "runs table", keep_default_na=False, na_values=[""])
-    table = normalize(raw, source=str(args.runs), config_col=args.config_col, seed_col=args.seed_col,
+    mlflow, wandb = getattr(args, "mlflow", None), getattr(args, "wandb", None)
+    if sum(x is not None for x in (args.runs, mlflow, wandb)) != 1:
+        raise InputError(f"{args.command}: give the runs as one of RUNS.csv, --mlflow EXPERIMENT or "
+                         "--wandb ENTITY/PROJECT")
+    if mlflow is not None:
+        raw, source = trackers.read_mlflow(mlflow, args.tracking_uri), f"mlflow:{mlflow}"
+    elif wandb is not None:
+        raw, source = trackers.read_wandb(wandb), f"wandb:{wandb}"
+    else:
+        raw, source = _read_csv(args.runs, "runs table", keep_default_na=False, na_values=[""]), str(args.runs)
+    table = normalize(raw, source=source, config_col=args.config_col, seed_col=args.seed_col,
                       hparams=args.hparams.split(",") if getattr(args, "hparams", None) else None, metric=metric)
     for note in table.notes:
-        print(f"{args.command}: {args.runs}: {note}", file=sys.stderr)
+        print(f"{args.command}: {source}: {note}", file=sys.stderr)
     return table
 
 
@@ -450,7 +461,45 @@ def cmd_report(args) -> int:
                          runs=runs, provenance=provenance(params_text=params_text, runs=runs,
                                                           eval_size=summary.eval_size))
     print(f"report: -> {args.out}", file=sys.stderr)
+    if args.params and args.runs:
+        tracking = _tracking(args.params)
+        if tracking.any:        # after the report is written: a tracker that is down costs nothing made
+            _track(args, tracking, summary, comparisons, Path(args.out))
     return 0
+
+
+def _tracking(params_file):
+    """The params file's tracking section (read only when it has one: a report may quote any params file)."""
+    import yaml
+
+    from . import params as P
+
+    raw = yaml.safe_load(Path(params_file).read_text())
+    if not isinstance(raw, dict) or not raw.get("tracking"):
+        return P.TrackingParams()
+    return P.load(params_file).tracking
+
+
+def _track(args, tracking, summary, comparisons, report_path: Path) -> bool:
+    """Log the runs table, its learning curves and the analysis to the trackers; one line per tracker."""
+    from . import trackers
+
+    runs = _read_csv(args.runs, "runs table")
+    histories = (_read_csv(args.histories, "histories table")         # (without one: the final metrics alone)
+                 if args.histories and Path(args.histories).is_file() else None)
+    exp = trackers.Experiment(runs=runs, histories=histories, summary=summary, comparisons=comparisons,
+                              report=report_path if report_path.is_file() else None,
+                              params_file=Path(args.params) if args.params else None)
+    return trackers.log_experiment(tracking, exp, report_path.parent,
+                                   lambda line: print(f"{args.command}: {line}", file=sys.stderr))
+
+
+def cmd_track(args) -> int:
+    tracking = _tracking(args.params)
+    if not tracking.any:
+        raise InputError(f"{args.params}: tracking: no tracker named (add tracking.mlflow or tracking.wandb)")
+    summary, comparisons, _ = _read_analysis(Path(args.analysis))
+    return 0 if _track(args, tracking, summary, comparisons, Path(args.report)) else 1
 
 
 # --------------------------------------------------------------------------- parser
@@ -622,7 +671,12 @@ def build_parser() -> argparse.ArgumentParser:
                 "OUT/{summary.json,comparisons.csv,importance.csv,excluded.csv,metrics.json} (metrics.json: the "
                 "flat headline numbers for experiment trackers) and one line with the answer on stderr. "
                 "Settings default to PARAMS' stats section when given.")
-    s.add_argument("runs", metavar="RUNS.csv", help="one row per training run")
+    s.add_argument("runs", metavar="RUNS.csv", nargs="?", help="one row per training run (or --mlflow, --wandb)")
+    s.add_argument("--mlflow", metavar="EXPERIMENT", help="read the runs of this MLflow experiment instead")
+    s.add_argument("--tracking-uri", metavar="URI", help="--mlflow: the tracking server or store (default: "
+                                                         "MLFLOW_TRACKING_URI)")
+    s.add_argument("--wandb", metavar="ENTITY/PROJECT", help="read the runs of this W&B project instead (needs "
+                                                             "a network and a W&B login)")
     s.add_argument("--out", required=True, help="folder for the analysis files")
     s.add_argument("--histories", help="per-epoch records (CSV: config, seed, epoch, the metric): checks that "
                                        "the learning curves levelled off (summary.json's not_converged)")
@@ -656,8 +710,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--plots", required=True, help="folder written by `noisefloor plot`")
     s.add_argument("--runs", help="the runs table, listed run by run (and its devices and training time)")
     _table_options(s)
+    s.add_argument("--histories", help="the learning curves, logged with each run when PARAMS names trackers")
     s.add_argument("--out", required=True, help="the HTML file to write")
     s.set_defaults(func=cmd_report)
+
+    s = command("track", "log the runs and the analysis to the trackers in PARAMS (MLflow, W&B)",
+                "Reads PARAMS' tracking section and the results; logs every finished run (params, seed, stage, "
+                "config hash, learning curve, final metrics) that a tracker does not have yet, and the analysis "
+                "with the report. The report step does this by itself; run it after a tracker was down. Exits 1 "
+                "when a tracker could not be reached.")
+    _params_option(s)
+    s.add_argument("--runs", default="results/runs.csv", help="the runs table")
+    s.add_argument("--histories", default="results/histories.csv", help="the learning curves")
+    s.add_argument("--analysis", default="results/analysis", help="folder written by `noisefloor analyze`")
+    s.add_argument("--report", default="results/report.html", help="the report (logged as a file; W&B's "
+                                                                    "offline runs go beside it)")
+    s.set_defaults(func=cmd_track, config_col=None, seed_col=None)
     return ap
 
 

@@ -121,6 +121,26 @@ class ResourceParams:
 
 
 @dataclass(frozen=True)
+class TrackingParams:
+    """The experiment trackers that get the runs and the analysis (:mod:`noisefloor.trackers`); None = not used."""
+
+    mlflow: Any = None      # noisefloor.trackers.MlflowTarget
+    wandb: Any = None       # noisefloor.trackers.WandbTarget
+
+    @classmethod
+    def from_raw(cls, raw: Mapping[str, Any] | None) -> "TrackingParams":
+        from .trackers import MlflowTarget, WandbTarget
+
+        raw = raw or {}
+        return cls(mlflow=MlflowTarget(**raw["mlflow"]) if raw.get("mlflow") is not None else None,
+                   wandb=WandbTarget(**raw["wandb"]) if raw.get("wandb") is not None else None)
+
+    @property
+    def any(self) -> bool:
+        return self.mlflow is not None or self.wandb is not None
+
+
+@dataclass(frozen=True)
 class ProgramParams:
     """What a run executes: the user's program (``command`` or ``entry``), or the built-in BiLSTM.
 
@@ -364,6 +384,7 @@ class Params:
     #: the decomposition's configs: name -> the sources its seed varies
     decompose_configs: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     adaptive: Any = None      # AdaptiveParams or None
+    tracking: TrackingParams = field(default_factory=TrackingParams)
 
     @property
     def baseline(self) -> str:
@@ -526,6 +547,7 @@ def from_dict(raw: Any, source: str = "params.yaml") -> Params:
         hyperparameters=None if builtin else MappingProxyType(dict(raw["hyperparameters"])),
         stats=stats,
         resources=ResourceParams(**raw.get("resources") or {}),
+        tracking=TrackingParams.from_raw(raw.get("tracking")),
         configs=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in configs.items()}),
         noise_seeds=tuple(noise),
         signal_seeds=tuple(signal),

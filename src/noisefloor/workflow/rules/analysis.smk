@@ -99,6 +99,8 @@ rule plot:
 rule report_html:
     input:
         runs=rules.aggregate.output.runs,
+        # logged with each run when the params name trackers (tracking)
+        histories=rules.aggregate.output.histories,
         analysis=rules.analyze.output,
         plots=rules.plot.output,
         # The report quotes the params file verbatim.
@@ -118,5 +120,6 @@ rule report_html:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     shell:
-        "\"$NOISEFLOOR_PYTHON\" -m noisefloor report --params {input.params_file:q} --runs {input.runs:q} --analysis {params.analysis:q} "
+        "\"$NOISEFLOOR_PYTHON\" -m noisefloor report --params {input.params_file:q} --runs {input.runs:q} "
+        "--histories {input.histories:q} --analysis {params.analysis:q} "
         "--plots {params.plots:q} --out {output.report:q} 2> {log:q}"
