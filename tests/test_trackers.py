@@ -319,10 +319,13 @@ def test_the_pipeline_logs_its_runs_and_analysis_to_mlflow_and_wandb(mlflow_serv
 
     pytest.importorskip("wandb")
     (tmp_path / "params.yaml").write_text(_tracked_params(SMOKE.read_text(), mlflow_server))
-    snakemake(tmp_path)
+    proc = snakemake(tmp_path)
+    # what the trackers got is on the console (and in the report step's log)
+    console = proc.stdout + proc.stderr
     log = (tmp_path / "results" / "logs" / "report.log").read_text()
-    assert "mlflow: 7 new runs logged (0 there already), the analysis logged" in log, log
-    assert "wandb: 7 new runs logged (0 there already), the analysis logged" in log, log
+    for said in ("report: mlflow: 7 new runs logged (0 there already), the analysis logged",
+                 "report: wandb: 7 new runs logged (0 there already), the analysis logged"):
+        assert said in log and said in console, console
     runs = pd.read_csv(tmp_path / "results" / "runs.csv")
     histories = pd.read_csv(tmp_path / "results" / "histories.csv")
     analysis = tmp_path / "results" / "analysis"
@@ -337,8 +340,9 @@ def test_the_pipeline_logs_its_runs_and_analysis_to_mlflow_and_wandb(mlflow_serv
     assert len(logged) == 8 and all(r.info.status == "FINISHED" for r in logged)
     for _, row in runs.iterrows():
         run = by_name[f"{row['config']}-seed{row['seed']}"]
-        assert run.data.params["config"] == row["config"] and run.data.params["seed"] == str(row["seed"])
-        assert run.data.params["stage"] == row["stage"] and float(run.data.params["lr"]) == row["hp.lr"]
+        assert run.data.tags["noisefloor.config"] == row["config"] and run.data.params["seed"] == str(row["seed"])
+        assert run.data.tags["noisefloor.stage"] == row["stage"] and float(run.data.params["lr"]) == row["hp.lr"]
+        assert "config" not in run.data.params and "stage" not in run.data.params    # not hyperparameters
         assert run.data.tags["noisefloor.config_hash"] == row["config_hash"]
         assert run.data.metrics["test_acc"] == pytest.approx(row["test_acc"])
         curve = histories[(histories.config == row["config"]) & (histories.seed == row["seed"])]
@@ -391,6 +395,8 @@ def test_a_tracker_that_is_down_costs_no_result_and_track_logs_it_later(mlflow_s
     from tests.synthetic import make_runs
 
     runs = make_runs()
+    # a name MLflow's keys cannot spell as it is (a search's confirmation is named like this)
+    runs["config"] = runs["config"].replace({"lr_hi": "sweep_003 (fresh seeds)"})
     runs.to_csv(tmp_path / "runs.csv", index=False)
     assert cli.main(["analyze", str(tmp_path / "runs.csv"), "--out", str(tmp_path / "analysis")]) == 0
     assert cli.main(["plot", "--runs", str(tmp_path / "runs.csv"), "--analysis", str(tmp_path / "analysis"),
@@ -423,3 +429,27 @@ def test_a_tracker_that_is_down_costs_no_result_and_track_logs_it_later(mlflow_s
     assert f"mlflow: {n_ok} new runs logged (0 there already), the analysis logged" in capsys.readouterr().err
     assert cli.main(track) == 0
     assert f"mlflow: 0 new runs logged ({n_ok} there already), analysis already logged" in capsys.readouterr().err
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(mlflow_server)
+    experiment = client.get_experiment_by_name("down").experiment_id
+    logged = client.search_runs([experiment])
+    analysis = next(r for r in logged if r.info.run_name == "analysis")
+    assert analysis.data.tags["verdict.sweep_003 _fresh seeds_"] == "better"
+    # A run cut short (the server went down while it was logged) has no key yet: the next call logs it again
+    # and deletes the partial one.
+    cut = next(r for r in logged if r.info.run_name == "baseline-seed0")
+    client.delete_tag(cut.info.run_id, "noisefloor.key")
+    assert cli.main(track) == 0
+    assert f"mlflow: 1 new runs logged ({n_ok - 1} there already)" in capsys.readouterr().err
+    again = client.search_runs([experiment])
+    assert len(again) == len(logged) and cut.info.run_id not in {r.info.run_id for r in again}
+
+
+def test_track_without_a_tracker_in_the_params_is_one_line(tmp_path, capsys):
+    from tests.helpers import SMOKE
+
+    (tmp_path / "params.yaml").write_text(SMOKE.read_text())
+    assert cli.main(["track", "--params", str(tmp_path / "params.yaml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "tracking: no tracker named (add tracking.mlflow or tracking.wandb)" in err[0]

@@ -64,3 +64,15 @@ def test_numbers_are_rounded_to_what_they_can_mean():
     assert m["best_diff"] == 0.0 and str(m["best_diff"]) == "0.0"
     assert m["best_ci_low"] == -0.00012 and m["best_ci_high"] == 0.0561
     assert m["hp_variance_share"] == 0.67
+
+
+def test_the_verdict_counts_in_words_name_only_the_verdicts_that_occur():
+    from noisefloor.summary import Summary
+
+    def words(**counts):
+        zero = dict(n_better=0, n_worse=0, n_equivalent=0, n_inconclusive=0, n_insufficient_runs=0)
+        return Summary.from_dict({**zero, **counts}).verdict_counts_text()
+
+    assert words() == "none"
+    assert words(n_better=2, n_insufficient_runs=1) == "2 better, 1 with too few runs"
+    assert words(n_worse=1, n_equivalent=3, n_inconclusive=1) == "1 worse, 3 equivalent, 1 inconclusive"

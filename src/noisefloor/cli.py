@@ -318,6 +318,8 @@ def answer_line(s) -> str:
     from .display import format_spread
 
     blind = f"; the seed changes nothing in {', '.join(s.seed_blind)} (seed-blind)" if s.seed_blind else ""
+    if s.not_converged:
+        blind += f"; not converged: {', '.join(r.config for r in s.not_converged)}"
     left_out = ""
     if s.n_excluded:
         reasons = ", ".join(f"{n} {why}" for why, n in sorted((s.excluded_by_reason or {}).items()))
@@ -445,8 +447,8 @@ def cmd_plot(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from . import report
-    from .pipeline import FIGURES
+    from . import params as P, report
+    from .pipeline import figures_shown
     from .provenance import provenance
     from .runs_table import without_decomposition
 
@@ -454,52 +456,52 @@ def cmd_report(args) -> int:
     plots_dir = Path(args.plots)
     if not plots_dir.is_dir():
         raise InputError(f"{plots_dir}: plots folder not found (run `noisefloor plot` first)")
-    plot_paths = {f.key: plots_dir / f.file for f in FIGURES}
+    plot_paths = {f.key: plots_dir / f.file for f in figures_shown(summary, importance)}
     params_text = Path(args.params).read_text() if args.params else None
-    runs = without_decomposition(_read_runs(args, summary.metric).runs) if args.runs else None
+    table = _read_runs(args, summary.metric).runs if args.runs else None
+    runs = without_decomposition(table) if table is not None else None
     report.render_report(summary, comparisons, importance, plot_paths, args.out, params_text=params_text,
                          runs=runs, provenance=provenance(params_text=params_text, runs=runs,
                                                           eval_size=summary.eval_size))
     print(f"report: -> {args.out}", file=sys.stderr)
-    if args.params and args.runs:
-        tracking = _tracking(args.params)
-        if tracking.any:        # after the report is written: a tracker that is down costs nothing made
-            _track(args, tracking, summary, comparisons, Path(args.out))
+    tracking = P.tracking(args.params) if args.params else P.TrackingParams()
+    if tracking.any:        # after the report is written: a tracker that is down costs nothing made
+        if table is None:
+            print("report: tracking: nothing logged (no --runs: the runs are what is logged)", file=sys.stderr)
+        else:
+            _track(args, tracking, table, summary, comparisons, Path(args.out))
     return 0
 
 
-def _tracking(params_file):
-    """The params file's tracking section (read only when it has one: a report may quote any params file)."""
-    import yaml
-
-    from . import params as P
-
-    raw = yaml.safe_load(Path(params_file).read_text())
-    if not isinstance(raw, dict) or not raw.get("tracking"):
-        return P.TrackingParams()
-    return P.load(params_file).tracking
-
-
-def _track(args, tracking, summary, comparisons, report_path: Path) -> bool:
-    """Log the runs table, its learning curves and the analysis to the trackers; one line per tracker."""
+def _track(args, tracking, runs, summary, comparisons, report_path: Path) -> bool:
+    """Log the runs (the table in the analysis' shape), their learning curves and the analysis to the trackers;
+    one line per tracker."""
     from . import trackers
 
-    runs = _read_csv(args.runs, "runs table")
-    histories = (_read_csv(args.histories, "histories table")         # (without one: the final metrics alone)
-                 if args.histories and Path(args.histories).is_file() else None)
+    histories = None
+    if args.histories and Path(args.histories).is_file():
+        histories = _read_csv(args.histories, "histories table")
+    elif args.histories:
+        print(f"{args.command}: {args.histories}: not found: the runs are logged without their learning curves",
+              file=sys.stderr)
     exp = trackers.Experiment(runs=runs, histories=histories, summary=summary, comparisons=comparisons,
                               report=report_path if report_path.is_file() else None,
                               params_file=Path(args.params) if args.params else None)
+    retry = ("running it again logs what is missing" if args.command == "track"
+             else "`noisefloor track` logs what is missing")
     return trackers.log_experiment(tracking, exp, report_path.parent,
-                                   lambda line: print(f"{args.command}: {line}", file=sys.stderr))
+                                   lambda line: print(f"{args.command}: {line}", file=sys.stderr), retry)
 
 
 def cmd_track(args) -> int:
-    tracking = _tracking(args.params)
+    from . import params as P
+
+    tracking = P.tracking(args.params)
     if not tracking.any:
         raise InputError(f"{args.params}: tracking: no tracker named (add tracking.mlflow or tracking.wandb)")
     summary, comparisons, _ = _read_analysis(Path(args.analysis))
-    return 0 if _track(args, tracking, summary, comparisons, Path(args.report)) else 1
+    runs = _read_runs(args, summary.metric).runs
+    return 0 if _track(args, tracking, runs, summary, comparisons, Path(args.report)) else 1
 
 
 # --------------------------------------------------------------------------- parser

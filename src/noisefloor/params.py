@@ -121,16 +121,31 @@ class ResourceParams:
 
 
 @dataclass(frozen=True)
+class MlflowTarget:
+    """``tracking.mlflow``: where the runs go (tracking_uri None: MLflow's default, ``MLFLOW_TRACKING_URI``)."""
+
+    experiment: str = "noisefloor"
+    tracking_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class WandbTarget:
+    """``tracking.wandb``: the W&B project; ``mode`` offline writes the runs under the results folder's wandb/."""
+
+    project: str = "noisefloor"
+    entity: str | None = None
+    mode: str = "online"
+
+
+@dataclass(frozen=True)
 class TrackingParams:
     """The experiment trackers that get the runs and the analysis (:mod:`noisefloor.trackers`); None = not used."""
 
-    mlflow: Any = None      # noisefloor.trackers.MlflowTarget
-    wandb: Any = None       # noisefloor.trackers.WandbTarget
+    mlflow: MlflowTarget | None = None
+    wandb: WandbTarget | None = None
 
     @classmethod
     def from_raw(cls, raw: Mapping[str, Any] | None) -> "TrackingParams":
-        from .trackers import MlflowTarget, WandbTarget
-
         raw = raw or {}
         return cls(mlflow=MlflowTarget(**raw["mlflow"]) if raw.get("mlflow") is not None else None,
                    wandb=WandbTarget(**raw["wandb"]) if raw.get("wandb") is not None else None)
@@ -806,6 +821,15 @@ _Loader.add_implicit_resolver(
 )
 
 
+def tracking(path: str | os.PathLike) -> TrackingParams:
+    """The tracking section of a params file, validated (none: no tracker); any params file may be quoted by a
+    report, so only one with a tracking section has to be a whole valid experiment."""
+    raw = _read_yaml(path)
+    if not isinstance(raw, dict) or not raw.get("tracking"):
+        return TrackingParams()
+    return load(path).tracking
+
+
 def load(path: str | os.PathLike = "params.yaml") -> Params:
     """Read and validate a params file.
 
@@ -814,6 +838,11 @@ def load(path: str | os.PathLike = "params.yaml") -> Params:
     ParamsError
         One line naming the file and the offending key.
     """
+    return from_dict(_read_yaml(path), source=str(Path(path)))
+
+
+def _read_yaml(path: str | os.PathLike) -> Any:
+    """The params file's YAML, as the loader reads it (one line naming the file when it cannot)."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -822,10 +851,9 @@ def load(path: str | os.PathLike = "params.yaml") -> Params:
     except OSError as exc:
         raise ParamsError(f"{path}: cannot read params file ({exc.strerror})") from None
     try:
-        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ParamsError(f"{path}: malformed YAML{where}: {problem}") from None
-    return from_dict(raw, source=str(path))

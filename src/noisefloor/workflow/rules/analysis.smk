@@ -122,4 +122,6 @@ rule report_html:
     shell:
         "\"$NOISEFLOOR_PYTHON\" -m noisefloor report --params {input.params_file:q} --runs {input.runs:q} "
         "--histories {input.histories:q} --analysis {params.analysis:q} "
-        "--plots {params.plots:q} --out {output.report:q} 2> {log:q}"
+        "--plots {params.plots:q} --out {output.report:q} 2> {log:q} "
+        # what the trackers (params: tracking) got, on the console too: a tracker that was down is seen
+        "&& {{ grep -E '^report: (mlflow|wandb|tracking):' {log:q} >&2 || true; }}"
