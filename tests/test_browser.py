@@ -38,6 +38,8 @@ window.addEventListener('load', () => {
     verdicts_bottom: document.getElementById('verdicts').getBoundingClientRect().bottom,
     scroll_width: document.documentElement.scrollWidth,
     inner_width: window.innerWidth,
+    badges_right: [...document.querySelectorAll('#verdicts .badge')].map(b => b.getBoundingClientRect().right),
+    image_scale: [...document.images].map(i => i.clientWidth / i.naturalWidth),
   };
   const pre = document.createElement('pre'); pre.id = '__probe'; pre.textContent = JSON.stringify(r);
   document.body.appendChild(pre);
@@ -110,3 +112,14 @@ def test_at_800_px_nothing_overflows_sideways(report_file):
     r = _open(probed, 800, screenshot=page.parent / "report-800.png")
     assert r["scroll_width"] <= r["inner_width"], r
     assert r["errors"] == [] and all(w > 0 for w in r["images"])
+
+
+def test_at_390_px_every_verdict_is_in_view_without_sideways_scrolling_and_figures_keep_their_text_size(report_file):
+    """A phone: the verdict table becomes one card per config with its verdict on the first line, and the
+    figures are shown at their drawn size (their text stays readable) inside a box that scrolls sideways."""
+    page, probed = report_file
+    r = _open(probed, 390, height=844, screenshot=page.parent / "report-390.png")
+    assert r["errors"] == [] and all(w > 0 for w in r["images"])
+    assert r["scroll_width"] <= r["inner_width"], r            # the page itself never scrolls sideways
+    assert r["badges_right"] and all(0 < right <= r["inner_width"] for right in r["badges_right"]), r
+    assert all(scale == pytest.approx(1.0) for scale in r["image_scale"]), r["image_scale"]

@@ -131,7 +131,7 @@ def test_a_foreign_table_goes_through_analyze_plot_and_report_without_params(tmp
     assert proc.returncode == 0, proc.stderr
     html = (tmp_path / "r.html").read_text()
     assert "Baseline <b>base</b> at 8 seeds, 2 variants at 8 seeds" in html
-    assert "Figure learning_curves is not available" in html
+    assert 'id="fig-learning_curves"' not in html and "not available" not in html   # no curves: no figure
 
 
 def test_missing_inputs_of_plot_and_report_are_one_line_errors(tmp_path):

@@ -179,10 +179,10 @@ def test_first_screen_is_the_answer(tmp_path, result, plot_files):
     # the verdict table, baseline first, every variant with the table's interval and verdict
     table = html.split('<div id="verdicts">')[1].split("</table>")[0]
     rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table, flags=re.S)[1:]
-    assert "<td>baseline</td>" in rows[0] and "reference" in rows[0]
+    assert '<td data-label="Config">baseline</td>' in rows[0] and "reference" in rows[0]
     comp = result.comparisons.set_index("config")
     for row_html in rows[1:]:
-        name = re.search(r"<td>(.*?)</td>", row_html).group(1)
+        name = re.search(r"<td[^>]*>(.*?)</td>", row_html).group(1)
         r = comp.loc[name]
         assert format_interval(r["ci_low"], r["ci_high"], True) in row_html
         assert f">{r['verdict'].replace('_', ' ')}<" in row_html or r["verdict"] == "insufficient_runs"
@@ -326,7 +326,7 @@ def test_a_search_folds_its_single_run_configs_and_says_what_one_run_each_can_te
     assert folded.split("</details>")[0].count("too few runs</span>") == 40 - SINGLE_RUNS_SHOWN
     assert "35 more configs with one run each" in folded
     best = result.comparisons.sort_values("diff", ascending=False)["config"].iloc[0]
-    assert f"<td>{best}</td>" in visible
+    assert f'<td data-label="Config">{best}</td>' in visible
     sentence = answer_sentence(s, result.comparisons, True)
     assert "The search ran 41 configs at seed 0" in sentence
     assert f"Its best, {s.search_winner}, is the true best of the top 5 with probability" in sentence
@@ -357,3 +357,69 @@ def test_a_seed_that_changes_nothing_is_said_first_on_the_page_and_in_the_answer
     assert seed_blind_sentence(both).startswith("Every seed of baseline and of lr_hi gave exactly the same val_acc: "
                                                 "the seed changes nothing in these runs")
     assert analyze(sy.make_runs(), "val_acc", n_boot=200).summary.seed_blind == []
+
+
+def _answer(html: str) -> str:
+    return unescape(html.split('<p class="answer" id="answer">')[1].split("</p>")[0])
+
+
+def test_a_curve_still_climbing_is_said_in_the_answer_the_verdict_table_and_the_answer_line(tmp_path):
+    import numpy as np
+
+    from noisefloor.cli import answer_line
+
+    runs = sy.make_runs()
+    histories = sy.make_histories(runs)
+    # every curve levelled off: the last epochs repeat each run's final value
+    final = runs.set_index(["config", "seed"])["val_acc"]
+    histories["val_acc"] = [final[(c, s)] for c, s in zip(histories["config"], histories["seed"])]
+    flat = analyze(runs, "val_acc", histories=histories, n_boot=200)
+    assert flat.summary.not_converged == []                      # every curve levelled off: nothing said
+    html = render_report(flat.summary, flat.comparisons, flat.importance, {}, tmp_path / "flat.html").read_text()
+    assert "converged" not in page_text(html) and "not converged" not in answer_line(flat.summary)
+
+    last = histories.groupby("config")["epoch"].transform("max")
+    ramp = np.where(histories["config"] == "lr_hi", 0.02 * (histories["epoch"] - last), 0.0)
+    climbing = analyze(runs, "val_acc", histories=histories.assign(val_acc=histories["val_acc"] + ramp), n_boot=200)
+    s = climbing.summary
+    assert [r.config for r in s.not_converged] == ["lr_hi"] and s.not_converged[0].gain > s.noise_floor
+    html = render_report(s, climbing.comparisons, climbing.importance, {}, tmp_path / "late.html").read_text()
+    row = s.not_converged[0]
+    assert (f"Not converged: lr_hi was still improving by more than the noise floor over epochs {row.first_epoch} "
+            f"to {row.last_epoch} (lr_hi {format_diff(row.gain, True)})") in _answer(html)
+    table = html.split('<div id="verdicts">')[1].split("</table>")[0]
+    assert '<td data-label="Config">lr_hi (not converged)</td>' in table and table.count("not converged") == 1
+    assert answer_line(s).endswith("; not converged: lr_hi")
+
+
+@pytest.mark.parametrize("eval_size, said", [(150, True), (100_000, False)])
+def test_a_small_evaluation_set_is_said_on_the_first_screen(tmp_path, eval_size, said):
+    result = analyze(sy.make_runs(), "val_acc", eval_size=eval_size, n_boot=200)
+    s = result.summary
+    assert (s.val_sampling_floor >= 0.5 * s.noise_floor) is said
+    html = render_report(s, result.comparisons, result.importance, {}, tmp_path / "r.html").read_text()
+    sentence = (f"The validation set of {eval_size} examples is small: which examples it holds moves an accuracy by "
+                f"±{format_spread(s.val_sampling_floor, True)}")
+    assert (sentence in first_screen(html)) is said
+
+
+def test_a_feature_not_used_leaves_no_figure_or_placeholder(tmp_path):
+    """An imported table (no learning curves, no search, no decomposition): the report shows only the figures
+    that have something to show, and no panel that says there is nothing."""
+    from noisefloor import cli
+    from noisefloor.pipeline import FIGURES
+
+    runs = sy.make_runs()
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    assert cli.main(["analyze", str(tmp_path / "runs.csv"), "--out", str(tmp_path / "a")]) == 0
+    assert cli.main(["plot", "--runs", str(tmp_path / "runs.csv"), "--analysis", str(tmp_path / "a"),
+                     "--out", str(tmp_path / "p")]) == 0
+    assert cli.main(["report", "--runs", str(tmp_path / "runs.csv"), "--analysis", str(tmp_path / "a"),
+                     "--plots", str(tmp_path / "p"), "--out", str(tmp_path / "r.html")]) == 0
+    html = (tmp_path / "r.html").read_text()
+    shown = set(re.findall(r'<figure id="fig-(\w+)"', html))
+    assert shown == {"noise_vs_signal", "config_distributions", "differences", "importance"}
+    assert shown < {f.key for f in FIGURES}
+    text = page_text(html)
+    for placeholder in ("No search", "No noise budget", "not available", "No hyperparameter importance"):
+        assert placeholder not in text

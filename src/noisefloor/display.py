@@ -82,6 +82,12 @@ def verdict_label(verdict) -> str:
     return VERDICT_LABELS.get(str(verdict), str(verdict).replace("_", " "))
 
 
+def parts_words(adds_up: str) -> str:
+    """Whether a noise budget's parts add up, as a clause (``summary.noise_sources_adds_up`` in words)."""
+    return ("cannot tell yet whether the parts add up" if adds_up == "cannot tell"
+            else f"the parts {adds_up}")
+
+
 _CORRECTION_NAMES = {
     "sidak": "Šidák",
     "holm": "Holm",

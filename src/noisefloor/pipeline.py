@@ -97,6 +97,25 @@ FIGURES: tuple[Figure, ...] = (
 )
 FIGURE = {f.key: f for f in FIGURES}
 
+
+def figures_shown(summary, importance=None) -> tuple[Figure, ...]:
+    """The figures the report shows for an analysis: a feature the experiment does not use leaves none.
+
+    The engines still get every file (their outputs are fixed), but the report
+    shows the learning curves only with per-epoch histories, the search's two
+    figures only for a search, the noise budget only with a decomposition and
+    the importance only when some hyperparameter was varied.
+    """
+    curve = summary.noise_curve
+    used = {
+        "learning_curves": summary.not_converged is not None,     # null without per-epoch histories
+        "search_payoff": summary.search_curve is not None and curve is not None and len(curve.n) >= 2,
+        "marginal_effects": bool(summary.search_importance),
+        "noise_budget": any(r.sd is not None for r in summary.noise_sources or []),
+        "importance": importance is not None and len(importance) > 0,
+    }
+    return tuple(f for f in FIGURES if used.get(f.key, True))
+
 #: What ``noisefloor analyze`` writes into its folder; summary.json last (it marks a finished analysis).
 ANALYSIS_FILES: tuple[str, ...] = ("comparisons.csv", "importance.csv", "excluded.csv", "metrics.json",
                                    "summary.json")

@@ -36,6 +36,7 @@ from .display import (
     fold_single_runs,
     correction_name,
     is_missing,
+    parts_words,
     verdict_color,
     verdict_label,
 )
@@ -1259,7 +1260,7 @@ def noise_budget_figure(summary) -> Figure:
         if summary.noise_sources_largest_clear is False:  # (None: nothing to compare it with)
             title += " (not clearly above the next)"
     if summary.noise_sources_adds_up is not None:
-        title += (f"; the parts {summary.noise_sources_adds_up} (sum of the variances / all together = "
+        title += (f"; {parts_words(summary.noise_sources_adds_up)} (sum of the variances / all together = "
                   f"{summary.noise_sources_sum_ratio:.2f})")
     fig.suptitle(title, fontsize=_TITLE_SIZE)
     if summary.noise_sources_skipped:

@@ -30,6 +30,7 @@ from .display import (
     VERDICT_COLORS,
     VERDICT_MEANINGS,
     correction_name,
+    parts_words,
     format_diff,
     format_interval,
     format_level,
@@ -122,6 +123,10 @@ def answer_sentence(summary: Summary, comparisons: pd.DataFrame, fraction: bool)
             parts.append(f"It leaves out {', '.join(r.source for r in left_out)}, and {left_out[0].source} "
                          f"alone moves {s.metric} by ±{format_spread(left_out[0].sd, fraction)} (see where the "
                          "noise comes from, below).")
+    if s.sampling_floor_notable:
+        parts.append(sampling_floor_sentence(s, fraction))
+    if s.not_converged:
+        parts.append(convergence_sentence(s, fraction))
     if not s.n_variants:
         parts.append("No variant was compared with the baseline.")
         return " ".join(parts)
@@ -142,6 +147,33 @@ def answer_sentence(summary: Summary, comparisons: pd.DataFrame, fraction: bool)
     elif s.search_confirmed:
         parts.append(confirmation_sentence(s, fraction))
     return " ".join(parts)
+
+
+def _names(names: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def convergence_sentence(s: Summary, fraction: bool) -> str:
+    """The configs whose learning curves had not levelled off (read from the summary's ``not_converged``)."""
+    rows = sorted(s.not_converged, key=lambda r: -r.gain)
+    first, last = rows[0].first_epoch, rows[0].last_epoch
+    gains = ", ".join(f"{r.config} {format_diff(r.gain, fraction)}" for r in rows)
+    verb = "was" if len(rows) == 1 else "were"
+    return (f"Not converged: {_names([r.config for r in rows])} {verb} still improving by more than the noise "
+            f"floor over epochs {first} to {last} ({gains}), so a difference may be partly how fast a config "
+            "learns rather than where it ends; train longer (train.epochs) before reading the verdicts as final.")
+
+
+def sampling_floor_sentence(s: Summary, fraction: bool) -> str:
+    """What the evaluation set's own sampling error means for reading the metric (when it is notable)."""
+    which = "validation" if s.val_sampling_floor is not None else "test"
+    size = f" of {s.eval_size} examples" if s.eval_size else ""
+    than = "larger than" if s.sampling_floor > s.noise_floor else "comparable to"
+    return (f"The {which} set{size} is small: which examples it holds moves an accuracy by "
+            f"±{format_spread(s.sampling_floor, fraction)}, {than} the seed noise, so read a config's {s.metric} as "
+            f"its accuracy on new data only to within about that; the differences between configs are measured "
+            "on the same examples, and that error partly cancels in them.")
 
 
 def seed_blind_sentence(s: Summary) -> str:
@@ -191,10 +223,15 @@ def noise_budget_sentence(s: Summary, fraction: bool) -> str:
         text += f" The largest is {s.noise_sources_largest}{clear}."
     if s.noise_sources_adds_up is not None:
         lo, hi = s.noise_sources_sum_ratio_ci or [None, None]
-        meaning = {"add up": "", "overlap": ": one source alone already reaches much of the whole spread, so each "
+        meaning = {"add up": " (within a factor of 2)",
+                   "overlap": ": one source alone already reaches much of the whole spread, so each "
                    "share is what that source can cause alone, not a slice of the whole",
-                   "fall short": ": the sources interact, or some randomness is not among them"}
-        text += (f" The parts {s.noise_sources_adds_up} (summed variances / all together "
+                   "fall short": ": the sources interact, or some randomness is not among them",
+                   "cannot tell": ": too wide to tell whether the parts add up (that takes an interval within 0.5 "
+                   "to 2)" + (f"; about {s.noise_sources_seeds_to_tell} seeds per source would tell"
+                              if s.noise_sources_seeds_to_tell else "")}
+        said = parts_words(s.noise_sources_adds_up)
+        text += (f" {said[0].upper() + said[1:]} (summed variances / all together "
                  f"{s.noise_sources_sum_ratio:.2f}, CI {lo:.2f} to {hi:.2f})"
                  f"{meaning[s.noise_sources_adds_up]}.")
     left_out = _left_out(s)
@@ -269,6 +306,22 @@ pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; 
 details summary { cursor: pointer; font-weight: 600; margin: 1em 0 0.4em 0; }
 @media print { details { display: block; } figure { break-inside: avoid; } }
 .muted { color: #666; font-size: 0.9em; }
+/* A phone: each row of the verdict table is a card, its config and verdict on the first line; figures keep
+   their drawn size (readable text) and scroll sideways inside their box. */
+@media (max-width: 640px) {
+  #verdicts thead { display: none; }
+  #verdicts table, #verdicts tbody { display: block; }
+  #verdicts tr { display: flex; flex-wrap: wrap; align-items: baseline; border: 1px solid #ddd;
+                 border-radius: 6px; margin: 0.5em 0; padding: 0.3em 0.6em; }
+  #verdicts td { display: block; border: none; padding: 0.1em 0; text-align: left; white-space: normal;
+                 order: 2; flex: 1 0 100%%; }
+  #verdicts td:first-child { order: 0; flex: 1 0 50%%; font-weight: 600; }
+  #verdicts td.verdict { order: 1; flex: 0 0 auto; }
+  #verdicts td:empty { display: none; }
+  #verdicts td[data-label]:not(:first-child):not(.verdict)::before { content: attr(data-label) ": "; color: #666; }
+  figure { overflow-x: auto; }
+  figure img { max-width: none; }
+}
 """ % {"base": BASELINE_COLOR}
 
 
@@ -288,8 +341,9 @@ def _table(head: list[str] | None, rows: list[list[str]], *, verdict_col: int | 
     ths = "".join(f"<th>{escape(h)}</th>" for h in head or [])
     body = []
     for i, cells in enumerate(rows):
+        labels = [f' data-label="{escape(h)}"' if h else "" for h in head or []] + [""] * len(cells)
         tds = "".join(
-            f'<td class="verdict">{c}</td>' if j == verdict_col else f"<td>{escape(c)}</td>"
+            f'<td class="verdict"{labels[j]}>{c}</td>' if j == verdict_col else f"<td{labels[j]}>{escape(c)}</td>"
             for j, c in enumerate(cells))
         cls = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
         body.append(f"<tr{cls}>{tds}</tr>")
@@ -322,15 +376,18 @@ def _verdict_table(comparisons: pd.DataFrame, s: Summary, fraction: bool) -> str
     head = ["Config", "Runs", "Mean", "Difference", f"Simultaneous {float(1 - s.alpha) * 100:g} % interval",
             "× noise floor", "Verdict", "Decided at" if s.adaptive else "Seeds to decide"]
     label = str(s.baseline) if s.baseline == "baseline" else f"{s.baseline} (baseline)"
+    late = frozenset(r.config for r in s.not_converged or [])
+    if s.baseline in late:
+        label += " (not converged)"
     rows = [[label, _n(s.n_baseline), format_level(base_mean, fraction), "", "", "",
              '<span class="muted">reference</span>', ""]]
     # A search's configs with one run each get no verdict: the best few stay in the table, the rest fold away.
     shown, folded = fold_single_runs(comparisons, s.direction or "max")
-    table = _comparison_table(head, rows, shown, fraction, s.adaptive)
+    table = _comparison_table(head, rows, shown, fraction, s.adaptive, late)
     if len(folded):
         table += (f'<details class="more"><summary>{len(folded)} more configs with one run each '
                   "(no verdict from one run; the search's figures show them all)</summary>"
-                  + _comparison_table(head, [], folded, fraction, s.adaptive) + "</details>")
+                  + _comparison_table(head, [], folded, fraction, s.adaptive, late) + "</details>")
     unit = " in percentage points" if fraction else ""
     margin = format_spread(s.equivalence_margin, fraction)
     note = (f'<p class="muted">Difference = variant − baseline{unit}, adjusted for the luck of the '
@@ -352,15 +409,16 @@ def adaptive_sentence(s: Summary) -> str:
 
 
 def _comparison_table(head: list[str], first: list[list[str]], comparisons: pd.DataFrame, fraction: bool,
-                      adaptive: Adaptive | None = None) -> str:
-    """The verdict table's rows: ``first`` (the baseline's, already formatted), then one per comparison."""
+                      adaptive: Adaptive | None = None, late: frozenset = frozenset()) -> str:
+    """The verdict table's rows: ``first`` (the baseline's, already formatted), then one per comparison;
+    a config in ``late`` (not converged) is marked so."""
     rows = list(first)
     for _, r in comparisons.iterrows():
         diff, lo, hi = _get(r, "diff"), _get(r, "ci_low"), _get(r, "ci_high")
         d = 2 if fraction else shared_decimals(diff, lo, hi)
         ratio = _get(r, "diff_over_noise")
         rows.append([
-            str(_get(r, "config", "?")),
+            str(_get(r, "config", "?")) + (" (not converged)" if str(_get(r, "config")) in late else ""),
             str(int(_get(r, "n", 0))),
             format_level(_get(r, "mean"), fraction),
             format_diff(diff, fraction, decimals=d),

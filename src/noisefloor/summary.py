@@ -480,11 +480,15 @@ class Summary:
                                                                "independent sources add up")
     noise_sources_sum_ratio_ci: list = _f("its interval", "an F interval, the sum's degrees of freedom by "
                                                           "Welch-Satterthwaite")
-    noise_sources_adds_up: str = _f("the parts", "add up (the interval holds 1); overlap (above 1: one "
+    noise_sources_adds_up: str = _f("the parts", "add up (the interval holds 1 and lies within 0.5 to 2: the "
+                                                 "parts within a factor of 2 of the whole); cannot tell (it holds "
+                                                 "1 but is wider); overlap (above 1: one "
                                                  "source alone already reaches much of the whole spread, as "
                                                  "chaotic training does, so each share is what a source can "
                                                  "cause alone, not a slice); fall short (below 1: the sources "
                                                  "interact, or some randomness is not among them)")
+    noise_sources_seeds_to_tell: int = _f("seeds to tell", "with 'cannot tell': about how many seeds per source "
+                                                           "would tell, were the ratio what it is now")
     noise_sources_largest: str = _f("largest source", "the source whose noise alone is largest")
     noise_sources_largest_clear: bool = _f("clearly largest", "whether its variance exceeds the runner-up's "
                                                               "beyond chance (two-sided F test at 1 - the "
@@ -587,6 +591,17 @@ class Summary:
     def verdict_counts(self) -> dict:
         """``{verdict: variants}`` in reading order (:data:`noisefloor.vocab.VERDICTS`)."""
         return {v: getattr(self, f"n_{v}") for v in VERDICTS}
+
+    @property
+    def sampling_floor(self) -> float | None:
+        """The sampling floor of the set the metric is measured on (validation or test), or None."""
+        return self.val_sampling_floor if self.val_sampling_floor is not None else self.test_sampling_floor
+
+    @property
+    def sampling_floor_notable(self) -> bool:
+        """The evaluation set's sampling error is at least half the noise floor: the first screen says so."""
+        return (self.sampling_floor is not None and self.noise_floor is not None
+                and self.sampling_floor >= 0.5 * self.noise_floor)
 
     def verdict_counts_text(self) -> str:
         """The verdict counts in words, the verdicts that occur only: ``1 better, 2 inconclusive``.

@@ -39,6 +39,9 @@ from .variance import noise_floor
 
 #: The name of the runs with every source varying at once.
 ALL = "all"
+#: "The parts add up" is said only when the ratio's interval lies within this range: the summed parts
+#: are then within a factor of 2 of the whole. A wider interval that holds 1 cannot tell yet.
+ADDS_UP_WITHIN = (0.5, 2.0)
 
 
 @dataclass(frozen=True)
@@ -65,9 +68,13 @@ class NoiseBudget:
         ``sum(var_k) / var_all``: 1 when the parts add up.
     sum_ratio_ci : (float, float) or None
     adds_up : str or None
-        ``"add up"`` (the interval holds 1), ``"overlap"`` (the parts sum to
-        more than the whole), ``"fall short"`` (to less), None without the
-        all-sources runs.
+        ``"add up"`` (the interval holds 1 and lies within
+        :data:`ADDS_UP_WITHIN`), ``"overlap"`` (the parts sum to more than the
+        whole), ``"fall short"`` (to less), ``"cannot tell"`` (the interval
+        holds 1 but is too wide to say), None without the all-sources runs.
+    seeds_to_tell : int or None
+        With ``"cannot tell"``: about how many seeds per source (and for all
+        together) would tell, were the ratio what it is now.
     largest : str or None
         The source with the largest standard deviation.
     largest_clear : bool or None
@@ -82,6 +89,7 @@ class NoiseBudget:
     adds_up: str | None
     largest: str | None
     largest_clear: bool | None
+    seeds_to_tell: int | None = None
 
 
 def _sd(values, confidence_level):
@@ -141,7 +149,7 @@ def noise_budget(runs: Mapping[str, Sequence[float]], *, confidence_level: float
     if whole is not None:
         rows.append(SourceNoise(ALL, int(len(whole)), sd_all, ci_all, None, None))
 
-    ratio = ratio_ci = adds = None
+    ratio = ratio_ci = adds = seeds_to_tell = None
     if whole is not None and parts and var_all > 0:
         total = sum(v for _, v, _ in parts)
         ratio = total / var_all
@@ -150,7 +158,9 @@ def noise_budget(runs: Mapping[str, Sequence[float]], *, confidence_level: float
         df_sum = total * total / denom if denom > 0 else math.nan
         ratio_ci = _ratio_ci(ratio, df_sum, df_all, confidence_level)
         if all(map(math.isfinite, ratio_ci)):      # (no interval when no part varies at all)
-            adds = "add up" if ratio_ci[0] <= 1 <= ratio_ci[1] else "overlap" if ratio_ci[0] > 1 else "fall short"
+            adds = _adds_up(ratio_ci)
+            if adds == "cannot tell":
+                seeds_to_tell = _seeds_to_tell(ratio, df_sum, df_all, confidence_level)
 
     largest = clear = None
     ranked = sorted(((v, s, df) for s, v, df in parts), key=lambda t: -t[0])
@@ -162,4 +172,27 @@ def noise_budget(runs: Mapping[str, Sequence[float]], *, confidence_level: float
             clear = bool(p < 1 - confidence_level)
         elif len(ranked) > 1:
             clear = True                       # the runner-up does not vary at all
-    return NoiseBudget(rows, ratio, ratio_ci, adds, largest, clear)
+    return NoiseBudget(rows, ratio, ratio_ci, adds, largest, clear, seeds_to_tell)
+
+
+def _adds_up(ratio_ci) -> str:
+    lo, hi = ratio_ci
+    if lo > 1:
+        return "overlap"
+    if hi < 1:
+        return "fall short"
+    return "add up" if ADDS_UP_WITHIN[0] <= lo and hi <= ADDS_UP_WITHIN[1] else "cannot tell"
+
+
+def _seeds_to_tell(ratio: float, df_sum: float, df_all: float, confidence_level: float,
+                   most: int = 1000) -> int | None:
+    """Seeds per source at which the ratio's interval, at the ratio observed, would no longer be "cannot tell".
+
+    Every degree of freedom grows with the seeds as it does now (df_sum in
+    proportion to df_all = seeds - 1). None when even ``most`` seeds would not.
+    """
+    per = df_sum / df_all
+    for n in range(int(df_all) + 2, most + 1):
+        if _adds_up(_ratio_ci(ratio, per * (n - 1), n - 1, confidence_level)) != "cannot tell":
+            return n
+    return None

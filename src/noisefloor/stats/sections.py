@@ -483,7 +483,8 @@ def noise_budget_section(runs: pd.DataFrame, metric: str, s: Settings) -> Fields
                         "share_ci": None if x.share_ci is None else list(x.share_ci)} for x in budget.sources],
         noise_sources_sum_ratio=budget.sum_ratio,
         noise_sources_sum_ratio_ci=None if budget.sum_ratio_ci is None else list(budget.sum_ratio_ci),
-        noise_sources_adds_up=budget.adds_up, noise_sources_largest=budget.largest,
+        noise_sources_adds_up=budget.adds_up, noise_sources_seeds_to_tell=budget.seeds_to_tell,
+        noise_sources_largest=budget.largest,
         noise_sources_largest_clear=budget.largest_clear, noise_sources_skipped=skipped or None)
     return out
 
