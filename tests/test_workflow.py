@@ -76,11 +76,17 @@ def test_snakemakes_own_report_has_every_figure_with_the_tables_caption(sweep, t
 
     snakemake(sweep, "--report", str(tmp_path / "report.zip"))
     with zipfile.ZipFile(tmp_path / "report.zip") as z:
-        page = next(z.read(n).decode() for n in z.namelist() if n.endswith("report.html"))
+        page = z.read("report/report.html").decode()           # Snakemake's own page
         names = z.namelist()
     for figure in FIGURES:
         assert any(n.endswith(figure.file) for n in names), figure.file
         assert json.dumps(figure.caption.split(".")[0])[1:-1] in page, figure.key
+    # ... and noisefloor's own report, with the answer and the verdict table
+    ours = [n for n in names if n.endswith("report.html") and n != "report/report.html"]
+    assert len(ours) == 1, names
+    with zipfile.ZipFile(tmp_path / "report.zip") as z:
+        html = z.read(ours[0]).decode()
+    assert 'id="answer"' in html and 'id="verdicts"' in html and "The answer" in page
 
 
 def test_second_run_does_nothing(sweep):

@@ -238,6 +238,10 @@ FILE_CAPTIONS: dict[str, tuple[str, str]] = {
                     "the adjusted p-value and the verdict: better or worse when the interval misses "
                     "0, equivalent when it lies within the margin, inconclusive otherwise. "
                     "seeds_needed: how many seeds per config would decide an inconclusive row."),
+    "report": ("The answer", "noisefloor's own report, self-contained: the question, the answer in words, "
+               "the verdict table (each variant's difference from the baseline, its simultaneous interval and "
+               "its verdict), the headline numbers, the figures with their captions, every number defined, "
+               "and where the numbers come from."),
 }
 
 

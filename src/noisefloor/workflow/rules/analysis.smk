@@ -106,7 +106,9 @@ rule report_html:
         # The report quotes the params file verbatim.
         params_file=PARAMS_FILE,
     output:
-        **step_outputs("report_html"),
+        # in `snakemake --report` too: its answer and verdict table beside the figures
+        **{name: report(path, caption=caption("report"), category="Answer")
+           for name, path in step_outputs("report_html").items()},
     log:
         f"{LOGS}/report.log",
     params:
