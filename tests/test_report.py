@@ -423,3 +423,25 @@ def test_a_feature_not_used_leaves_no_figure_or_placeholder(tmp_path):
     text = page_text(html)
     for placeholder in ("No search", "No noise budget", "not available", "No hyperparameter importance"):
         assert placeholder not in text
+
+
+def test_one_config_under_two_names_is_said_in_the_answer_and_by_check(tmp_path, capsys):
+    import yaml
+
+    from noisefloor import cli
+    from tests.helpers import SMOKE
+
+    runs = sy.make_runs()
+    runs["config_hash"] = runs["config"].map(lambda c: f"hash-{c}")
+    twin = runs[(runs["config"] == "baseline") & runs["seed"].isin(sy.SIGNAL_SEEDS)].assign(config="wd_0")
+    result = analyze(pd.concat([runs, twin], ignore_index=True), "val_acc", n_boot=200)
+    assert result.summary.same_configs == [["baseline", "wd_0"]]
+    html = render_report(result.summary, result.comparisons, result.importance, {}, tmp_path / "r.html").read_text()
+    assert "wd_0 is the baseline under another name (their runs record the same config hash" in _answer(html)
+    assert analyze(runs, "val_acc", n_boot=200).summary.same_configs == []
+
+    raw = yaml.safe_load(SMOKE.read_text())
+    raw["configs"]["wd_0"] = {"weight_decay": 0.0}       # the baseline's own value: the same config
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    assert cli.main(["check", "--params", str(tmp_path / "params.yaml")]) == 0
+    assert "note: wd_0 is the baseline under another name" in capsys.readouterr().err

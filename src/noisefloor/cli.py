@@ -77,7 +77,13 @@ def cmd_check(args) -> int:
     print(f"{args.params}: ok: {what}, {configs} config{'' if configs == 1 else 's'}, {len(p.runs())} runs "
           f"({len(p.noise_seeds)} noise seeds, {signal} signal seed{'' if signal == 1 else 's'}{budget}){confirm}",
           file=sys.stderr)
+    from .display import same_config_words
+
+    for names in p.same_configs:
+        print(f"{args.params}: note: {same_config_words(names, p.baseline)} (the same settings: the same "
+              "runs, trained again; the analysis names them)", file=sys.stderr)
     return 0
+
 
 
 def cmd_train(args) -> int:

@@ -82,6 +82,15 @@ def verdict_label(verdict) -> str:
     return VERDICT_LABELS.get(str(verdict), str(verdict).replace("_", " "))
 
 
+def same_config_words(names, baseline: str) -> str:
+    """Configs that are one config under several names, in words (``wd_0 is the baseline under another name``)."""
+    names = [str(n) for n in names]
+    if baseline in names:
+        others = [n for n in names if n != baseline]
+        return f"{' and '.join(others)} {'is' if len(others) == 1 else 'are'} the baseline under another name"
+    return f"{' and '.join(names)} are one config under {len(names)} names"
+
+
 def parts_words(adds_up: str) -> str:
     """Whether a noise budget's parts add up, as a clause (``summary.noise_sources_adds_up`` in words)."""
     return ("cannot tell yet whether the parts add up" if adds_up == "cannot tell"

@@ -410,6 +410,16 @@ class Params:
         """The baseline first, then the named variants in file order, the sweep's configs, the decomposition's."""
         return (self.baseline, *self.configs, *self.sweep_configs, *self.decompose_configs)
 
+    @property
+    def same_configs(self) -> list[list[str]]:
+        """Groups of configs that are one config under several names (the same config hash: the same runs),
+        each in :attr:`config_names` order (the baseline first when among them)."""
+        groups: dict[str, list[str]] = {}
+        for name in self.config_names:
+            if name not in self.decompose_configs:
+                groups.setdefault(self.resolve(name).config_hash, []).append(name)
+        return [names for names in groups.values() if len(names) > 1]
+
     def resolve(self, name: str) -> RunConfig | ProgramConfig:
         """The full configuration of ``name`` (baseline or a variant)."""
         if name == self.baseline:

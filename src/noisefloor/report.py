@@ -31,6 +31,7 @@ from .display import (
     VERDICT_MEANINGS,
     correction_name,
     parts_words,
+    same_config_words,
     format_diff,
     format_interval,
     format_level,
@@ -123,6 +124,9 @@ def answer_sentence(summary: Summary, comparisons: pd.DataFrame, fraction: bool)
             parts.append(f"It leaves out {', '.join(r.source for r in left_out)}, and {left_out[0].source} "
                          f"alone moves {s.metric} by ±{format_spread(left_out[0].sd, fraction)} (see where the "
                          "noise comes from, below).")
+    for names in s.same_configs or []:
+        parts.append(f"{same_config_words(names, str(s.baseline))} (their runs record the same config "
+                     "hash: the same settings and code), so comparing them measures seed noise alone.")
     if s.sampling_floor_notable:
         parts.append(sampling_floor_sentence(s, fraction))
     if s.not_converged:
@@ -147,6 +151,10 @@ def answer_sentence(summary: Summary, comparisons: pd.DataFrame, fraction: bool)
     elif s.search_confirmed:
         parts.append(confirmation_sentence(s, fraction))
     return " ".join(parts)
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _names(names: list[str]) -> str:
@@ -231,7 +239,7 @@ def noise_budget_sentence(s: Summary, fraction: bool) -> str:
                    "to 2)" + (f"; about {s.noise_sources_seeds_to_tell} seeds per source would tell"
                               if s.noise_sources_seeds_to_tell else "")}
         said = parts_words(s.noise_sources_adds_up)
-        text += (f" {said[0].upper() + said[1:]} (summed variances / all together "
+        text += (f" {_capital(said)} (summed variances / all together "
                  f"{s.noise_sources_sum_ratio:.2f}, CI {lo:.2f} to {hi:.2f})"
                  f"{meaning[s.noise_sources_adds_up]}.")
     left_out = _left_out(s)

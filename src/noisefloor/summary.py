@@ -368,6 +368,9 @@ class Summary:
                                                "baseline_mean)")
     n_excluded: int = _f("excluded runs", "runs left out: diverged, failed, or a metric that is NaN or infinite")
     excluded_by_reason: dict = _f("excluded by reason", "excluded runs counted by reason")
+    same_configs: list = _f("one config, several names", "groups of configs whose runs record the same config "
+                                                          "hash (the same settings and code), the baseline "
+                                                          "first when among them")
     seed_blind: list = _f("seed-blind configs", "configs whose usable runs gave exactly the same metric at 3 or more "
                                             "different seeds: their seed changes nothing, so their spread, and "
                                             "any verdict on them, says nothing about seed noise")

@@ -117,7 +117,19 @@ def runs_section(r: Runs, s: Settings) -> Fields:
         baseline_mean=float(r.b.mean()), n_excluded=int(len(r.excluded)),
         excluded_by_reason={str(k): int(v) for k, v in r.excluded["reason"].value_counts(sort=False).items()},
         seed_blind=_seed_blind(r),
+        same_configs=_same_configs(r),
     )
+
+
+def _same_configs(r: Runs) -> list[list[str]]:
+    """Configs whose runs record the same config hash (one config under several names), baseline first."""
+    if "config_hash" not in r.usable.columns:
+        return []
+    hashes = r.usable[["config", "config_hash"]].dropna().drop_duplicates()
+    order = {c: i for i, c in enumerate([r.baseline, *r.variants])}
+    groups = [sorted(g["config"].astype(str), key=lambda c: order.get(c, len(order)))
+              for _, g in hashes.groupby("config_hash", sort=False)]
+    return [g for g in groups if len(g) > 1]
 
 
 #: Fewest different seeds whose identical results name a config seed-blind (two equal quantised accuracies are
