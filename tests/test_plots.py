@@ -340,3 +340,94 @@ def test_learning_curves_flag_the_configs_the_analysis_found_still_improving(his
                                          noise_floor=calm.noise_floor, not_converged=calm.not_converged, percent=True)
     assert "NOT CONVERGED" not in drawn.get_suptitle()
     assert analyze(runs, "val_acc", baseline=sy.BASELINE).summary.not_converged is None
+
+
+# --------------------------------------------------------------------------- one colour code
+
+
+def _drawn_colours(fig):
+    """Every colour a figure draws with: (artist, RGB), from the matplotlib artists themselves."""
+    from matplotlib.collections import Collection
+    from matplotlib.colors import to_rgba
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.text import Text
+
+    out = []
+    for artist in fig.findobj():
+        if isinstance(artist, Line2D):
+            colours = [artist.get_color(), artist.get_markerfacecolor()]
+        elif isinstance(artist, Collection):
+            colours = [*artist.get_facecolors(), *artist.get_edgecolors()]
+        elif isinstance(artist, Patch):
+            colours = [artist.get_facecolor(), artist.get_edgecolor()]
+        elif isinstance(artist, Text) and artist.get_text():
+            colours = [artist.get_color()]
+        else:
+            continue
+        for c in colours:
+            if isinstance(c, str) and c == "none":
+                continue
+            rgba = to_rgba(c)
+            if rgba[3] > 0:
+                out.append((artist, np.array(rgba[:3])))
+    return out
+
+
+def _clashes(fig, meanings):
+    """The drawn colours within a small distance of a colour that means something (a verdict, the search)."""
+    from matplotlib.colors import to_rgb
+
+    targets = {name: np.array(to_rgb(c)) for name, c in meanings.items()}
+    return [(type(a).__name__, getattr(a, "get_label", lambda: "")(), name)
+            for a, rgb in _drawn_colours(fig) for name, t in targets.items() if np.linalg.norm(rgb - t) < 0.12]
+
+
+def test_seeds_and_configs_never_wear_a_verdicts_or_the_searchs_colour(runs, histories, result):
+    """The noise-vs-signal figure colours seeds and the learning curves colour configs: neither may use green,
+    red, blue, grey, amber (the verdicts) or orange (the search), whatever the number of seeds or configs."""
+    from noisefloor.display import NEUTRAL_PALETTE, SEARCH_COLOR, VERDICT_COLORS as VC
+    from noisefloor.vocab import Verdict
+
+    meanings = {**{str(v): VC[v] for v in Verdict}, "search": SEARCH_COLOR}
+    assert not _clashes(_palette_figure(NEUTRAL_PALETTE), meanings)
+    many = pd.concat([runs, *[runs[runs["config"] == sy.BASELINE].assign(config=f"extra_{i}") for i in range(9)]])
+    for fig in (plots.noise_vs_signal_figure(runs, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.SIGNAL_SEEDS,
+                                             summary=result.summary, percent=True),
+                plots.noise_vs_signal_figure(many, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.NOISE_SEEDS[:12],
+                                             percent=True),
+                plots.learning_curves_figure(histories, "val_acc", sy.BASELINE, sy.SIGNAL_SEEDS, runs=runs,
+                                             noise_floor=result.summary.noise_floor, percent=True)):
+        assert _clashes(fig, meanings) == []
+
+
+def _palette_figure(colours):
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    for i, c in enumerate(colours):
+        ax.plot([0, 1], [i, i], color=c)
+    return fig
+
+
+def test_a_hyperparameter_that_matters_is_coloured_by_the_direction_of_its_verdict():
+    from matplotlib.colors import to_hex
+    from matplotlib.patches import Rectangle
+
+    from noisefloor.display import VERDICT_COLORS as VC
+    from noisefloor.vocab import Importance, Verdict
+
+    rows = [("lr", Importance.MATTERS, "better", 3.0), ("wd", Importance.MATTERS, "worse", 2.5),
+            ("bs", Importance.MATTERS, "both", 2.0), ("hidden", Importance.NEGLIGIBLE, None, 0.2),
+            ("dropout", Importance.INCONCLUSIVE, None, 0.8)]
+    table = pd.DataFrame([dict.fromkeys(IMPORTANCE_COLUMNS) | {"hparam": h, "verdict": v, "direction": d,
+                                                                "effect_over_noise": x, "p_adjusted": 0.01}
+                          for h, v, d, x in rows])
+    fig = plots.importance_figure(table, metric="val_acc")
+    ax = fig.axes[0]
+    bars = [p for p in ax.patches if isinstance(p, Rectangle)]
+    by_name = {label.get_text(): to_hex(bar.get_facecolor()) for label, bar in zip(ax.get_yticklabels(), bars)}
+    assert by_name["lr"] == VC[Verdict.BETTER] and by_name["wd"] == VC[Verdict.WORSE]
+    assert by_name["hidden"] == VC[Verdict.EQUIVALENT] and by_name["dropout"] == VC[Verdict.INCONCLUSIVE]
+    assert by_name["bs"] not in {VC[v] for v in Verdict}                # both ways: no direction to show

@@ -20,8 +20,9 @@ VERDICT_COLORS = {
     Verdict.EQUIVALENT: "#2b83ba",
     Verdict.INCONCLUSIVE: "#7f7f7f",
     Verdict.INSUFFICIENT_RUNS: "#b8860b",
-    # hyperparameter importance
-    Importance.MATTERS: "#e08214",
+    # hyperparameter importance: one that matters takes the colour of its direction (importance_color);
+    # this dark grey is for one that matters both ways, or over all runs (no baseline to be better than)
+    Importance.MATTERS: "#404040",
     Importance.NEGLIGIBLE: "#2b83ba",
 }
 
@@ -66,6 +67,13 @@ def stopped_words(look) -> str:
 
 #: Colour used for the baseline wherever it is drawn (not a verdict's colour).
 BASELINE_COLOR = "#5e3c99"
+#: Colour of a search (its configs, its expected-best curve) wherever it is drawn.
+SEARCH_COLOR = "#d95f02"
+#: Colours that only tell seeds or configs apart: none is a verdict's, the baseline's or the search's
+#: (a test holds the figures to that), so a seed drawn green never reads as "better".
+NEUTRAL_PALETTE = ("#8c564b", "#e377c2", "#bcbd22", "#17becf", "#393b79", "#c49c94", "#9edae5", "#dbdb8d")
+#: The colours that carry a meaning: a verdict, the baseline, the search.
+MEANING_COLORS = (*(VERDICT_COLORS[v] for v in Verdict), BASELINE_COLOR, SEARCH_COLOR)
 
 _FALLBACK_COLOR = "#404040"
 
@@ -73,6 +81,14 @@ _FALLBACK_COLOR = "#404040"
 def verdict_color(verdict) -> str:
     """Return the display colour for ``verdict`` (dark grey if unknown)."""
     return VERDICT_COLORS.get(str(verdict), _FALLBACK_COLOR)
+
+
+def importance_color(verdict, direction=None) -> str:
+    """A hyperparameter's colour: the direction of its verdict when it matters one way (better: green, worse:
+    red), else its verdict's (negligible: blue as equivalent, inconclusive: grey)."""
+    if str(verdict) == Importance.MATTERS and str(direction) in (Verdict.BETTER, Verdict.WORSE):
+        return VERDICT_COLORS[Verdict(str(direction))]
+    return verdict_color(verdict)
 
 
 def verdict_label(verdict) -> str:

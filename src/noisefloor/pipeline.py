@@ -91,9 +91,10 @@ FIGURES: tuple[Figure, ...] = (
            "slice."),
     Figure("importance", "Hyperparameter importance",
            "Each hyperparameter's largest difference from the baseline among its one-at-a-time "
-           "variants, in noise floors, coloured by its verdict: it matters when one of those variants "
-           "is better or worse, and is negligible when all are equivalent (the same intervals as the "
-           "verdict table)."),
+           "variants, in noise floors. It matters when one of those variants is better or worse (green: "
+           "better, red: worse, dark grey: both ways, or over all runs), is negligible when all are "
+           "equivalent (blue), and is inconclusive otherwise (grey); the same intervals as the verdict "
+           "table."),
 )
 FIGURE = {f.key: f for f in FIGURES}
 

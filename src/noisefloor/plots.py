@@ -32,9 +32,12 @@ from matplotlib.patches import Patch
 
 from .display import (
     BASELINE_COLOR,
+    NEUTRAL_PALETTE,
+    SEARCH_COLOR,
     Units,
     fold_single_runs,
     correction_name,
+    importance_color,
     is_missing,
     parts_words,
     verdict_color,
@@ -136,27 +139,14 @@ def _jitter(n: int, width: float = 0.12, seed: int = 0) -> np.ndarray:
 
 
 def _seed_colors(seeds: Sequence) -> dict:
-    """A distinct colour per seed (qualitative up to 10, then a colormap)."""
-    from matplotlib import colormaps
-
-    seeds = list(seeds)
-    if len(seeds) <= 10:
-        cmap = colormaps["tab10"]
-        return {s: cmap(i) for i, s in enumerate(seeds)}
-    cmap = colormaps["viridis"]
-    return {s: cmap(i / max(1, len(seeds) - 1)) for i, s in enumerate(seeds)}
+    """A colour per seed from the neutral palette (no verdict's, baseline's or search's colour)."""
+    return {s: NEUTRAL_PALETTE[i % len(NEUTRAL_PALETTE)] for i, s in enumerate(seeds)}
 
 
 def _config_colors(configs: Sequence, baseline: str) -> dict:
-    """Baseline in the baseline colour, variants in colours that no verdict uses."""
-    from matplotlib import colormaps
-
+    """The baseline in its colour, the variants in the neutral palette: a config's colour is only its name."""
     variants = [c for c in configs if c != baseline]
-    cmap = colormaps["tab10" if len(variants) <= 6 else "tab20"]
-    # Skip tab10's blue, green, red and purple: blue, green and red mean equivalent, better and worse
-    # elsewhere on the page, purple is the baseline; a config's colour here is only its name.
-    palette = ([cmap(i) for i in (1, 5, 6, 7, 8, 9)] if cmap.N == 10 else [cmap(i) for i in range(cmap.N)])
-    colors = {c: palette[i % len(palette)] for i, c in enumerate(variants)}
+    colors = {c: NEUTRAL_PALETTE[i % len(NEUTRAL_PALETTE)] for i, c in enumerate(variants)}
     colors[baseline] = BASELINE_COLOR
     return colors
 
@@ -962,7 +952,8 @@ def importance_figure(
     x = imp["_x"].to_numpy(dtype=float)
     fig = _new_figure(10, max(3.0, 1.7 + 0.5 * n))
     ax = fig.add_subplot()
-    colors = [verdict_color(v) for v in imp["verdict"]]
+    directions = imp["direction"] if "direction" in imp else [None] * n
+    colors = [importance_color(v, d) for v, d in zip(imp["verdict"], directions)]
     ax.barh(y, np.nan_to_num(x), height=0.6, color=colors)
     ax.axvline(1.0, color="#333333", lw=1, ls="--", label="1 noise floor")
     ax.set_yticks(y)
@@ -975,10 +966,13 @@ def importance_figure(
     for i in range(n):
         p_adj = imp["p_adjusted"].iloc[i] if "p_adjusted" in imp else None
         label = verdict_label(imp["verdict"].iloc[i])
+        if str(imp["verdict"].iloc[i]) == Importance.MATTERS and str(directions[i]) in (Verdict.BETTER,
+                                                                                          Verdict.WORSE):
+            label += f" ({directions[i]})"
         if not is_missing(p_adj):
             label += f", adjusted {_p_text(p_adj)}"
-        ax.text(1.02, i, label, transform=trans, va="center", ha="left", fontsize=8.5,
-                color=verdict_color(imp["verdict"].iloc[i]), clip_on=False)
+        ax.text(1.02, i, label, transform=trans, va="center", ha="left", fontsize=8.5, color=colors[i],
+                clip_on=False)
     matters = [_t(h) for h, v in zip(imp["hparam"][::-1], imp["verdict"][::-1]) if v == Importance.MATTERS]
     if matters:
         title = f"{len(matters)} of {n} hyperparameters move {what} beyond seed noise: {', '.join(matters)}"
@@ -995,7 +989,7 @@ def plot_importance(
     alpha: float = 0.05,
     metric: str | None = None,
 ) -> Path:
-    """Each hyperparameter's largest difference from the baseline, in noise floors, coloured by its verdict.
+    """Each hyperparameter's largest difference from the baseline, in noise floors, coloured by the direction of its verdict.
 
     The verdict and the adjusted p-value come from the importance table,
     which takes them from the variants' comparisons (the same intervals as
@@ -1026,7 +1020,7 @@ def plot_importance(
 # --------------------------------------------------------------------------
 
 #: The search's colour (the baseline's purple is the noise condition's).
-_SEARCH_COLOR = "#d95f02"
+_SEARCH_COLOR = SEARCH_COLOR
 
 
 def search_payoff_figure(runs: pd.DataFrame, metric: str, baseline: str, summary) -> Figure:

@@ -30,6 +30,7 @@ from .display import (
     VERDICT_COLORS,
     VERDICT_MEANINGS,
     correction_name,
+    importance_color,
     parts_words,
     same_config_words,
     format_diff,
@@ -47,7 +48,7 @@ from .display import (
 )
 from .io import write_text
 from .pipeline import FIGURE
-from .vocab import Verdict
+from .vocab import Importance, Verdict
 from .summary import Adaptive, Summary
 
 __all__ = ["render_report", "variant_sentence", "seeds_needed_sentence", "answer_sentence", "adaptive_sentence"]
@@ -333,9 +334,9 @@ details summary { cursor: pointer; font-weight: 600; margin: 1em 0 0.4em 0; }
 """ % {"base": BASELINE_COLOR}
 
 
-def _badge(verdict) -> str:
-    color = VERDICT_COLORS.get(str(verdict), "#404040")
-    return f'<span class="badge" style="background:{color}">{escape(verdict_label(verdict))}</span>'
+def _badge(verdict, color: str | None = None, label: str | None = None) -> str:
+    color = color or VERDICT_COLORS.get(str(verdict), "#404040")
+    return f'<span class="badge" style="background:{color}">{escape(label or verdict_label(verdict))}</span>'
 
 
 def _card(label: str, value: str, hint: str = "") -> str:
@@ -600,9 +601,13 @@ def _importance_table(importance: pd.DataFrame | None, fraction: bool) -> str:
         return ('<p class="muted">No hyperparameter was varied over two or more levels.</p>')
     rows = []
     for _, r in importance.iterrows():
-        rows.append([str(r["hparam"]), str(r.get("configs") or "all runs"),
+        configs, direction = r.get("configs"), r.get("direction")
+        one_way = str(r.get("verdict")) == Importance.MATTERS and str(direction) in (Verdict.BETTER, Verdict.WORSE)
+        label = f"{verdict_label(r.get('verdict'))} ({direction})" if one_way else None
+        rows.append([str(r["hparam"]), configs if isinstance(configs, str) and configs else "all runs",
                      format_spread(r.get("effect"), fraction), format_plain(r.get("effect_over_noise"), 2),
-                     str(r.get("test", "")), format_p(r.get("p_adjusted")).lstrip("= "), _badge(r.get("verdict"))])
+                     str(r.get("test", "")), format_p(r.get("p_adjusted")).lstrip("= "),
+                     _badge(r.get("verdict"), importance_color(r.get("verdict"), direction), label)])
     return (_table(["Hyperparameter", "Variants", "Largest difference", "× noise floor", "Test", "p adjusted",
                     "Verdict"], rows, verdict_col=6)
             + '<p class="muted">A hyperparameter matters when one of its one-at-a-time variants is better or '

@@ -33,7 +33,7 @@ from ..vocab import Importance, Verdict, hp_column, hp_name, is_hp_column
 
 IMPORTANCE_COLUMNS = (
     "hparam", "column", "design", "n_levels", "n_runs", "configs", "effect", "effect_over_noise",
-    "test", "p_value", "p_adjusted", "verdict",
+    "test", "p_value", "p_adjusted", "verdict", "direction",
 )
 
 
@@ -115,8 +115,11 @@ def hparam_importance(
             sub = comp.loc[oat]
             verdicts = set(sub["verdict"])
             tested = sub[sub["verdict"] != Verdict.INSUFFICIENT_RUNS]
-            if verdicts & {Verdict.BETTER, Verdict.WORSE}:
+            decided = verdicts & {Verdict.BETTER, Verdict.WORSE}
+            if decided:
                 verdict = Importance.MATTERS
+                # the way it matters: better or worse when all its decided variants agree, both otherwise
+                row["direction"] = str(next(iter(decided))) if len(decided) == 1 else "both"
             elif len(tested) and set(tested["verdict"]) == {Verdict.EQUIVALENT}:
                 verdict = Importance.NEGLIGIBLE
             elif not len(tested):
@@ -145,7 +148,8 @@ def hparam_importance(
         rows.append(row)
     out = pd.DataFrame(rows, columns=list(IMPORTANCE_COLUMNS))
     # Text columns stay text when no row set them (a search has no one-at-a-time variant at all).
-    out[["verdict", "test", "design", "configs"]] = out[["verdict", "test", "design", "configs"]].astype(object)
+    text = ["verdict", "test", "design", "configs", "direction"]
+    out[text] = out[text].astype(object)
     own = (out["design"] == "all_runs").to_numpy()
     if own.any():
         # Hyperparameters outside the variants' family: a family of their own.
