@@ -92,7 +92,8 @@ def test_dvc_plots_show_every_figure():
 def test_every_figure_and_report_file_has_a_caption():
     for figure in pipeline.FIGURES:
         assert figure.caption and pipeline.caption_rst(figure.key).startswith(f"**{figure.title}.**")
-    assert set(pipeline.FILE_CAPTIONS) <= {Path(p).stem for p in pipeline.STEP["analyze"].outputs}
+    captioned = {Path(p).stem for step in ("analyze", "report_html") for p in pipeline.STEP[step].outputs}
+    assert set(pipeline.FILE_CAPTIONS) <= captioned and "report" in pipeline.FILE_CAPTIONS
 
 
 @pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake is not installed")
