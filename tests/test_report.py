@@ -445,3 +445,27 @@ def test_one_config_under_two_names_is_said_in_the_answer_and_by_check(tmp_path,
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     assert cli.main(["check", "--params", str(tmp_path / "params.yaml")]) == 0
     assert "note: wd_0 is the baseline under another name" in capsys.readouterr().err
+
+
+def test_a_searchs_answer_names_its_strongest_hyperparameter_and_the_importance_table_agrees(tmp_path):
+    """lr drives the synthetic search, opt does nothing: the answer names lr with its share, interval and p, and
+    the importance table judges lr and opt on the same test (the search's configs), with the same verdicts."""
+    from noisefloor.display import format_share
+
+    result = analyze(sy.make_search(), "acc", baseline="base", n_boot=200)
+    s = result.summary
+    top = s.search_importance[0]
+    assert top.hparam == "lr" and top.p_adjusted < s.alpha
+    assert top.net_share_ci_low <= top.net_share <= top.net_share_ci_high
+    html = render_report(s, result.comparisons, result.importance, {}, tmp_path / "r.html").read_text()
+    answer = _answer(html)
+    assert (f"What drives the search: lr explains {format_share(top.net_share)} of the search's spread net of "
+            f"chance (95 % bootstrap interval {format_share(top.net_share_ci_low)} to "
+            f"{format_share(top.net_share_ci_high)}; permutation p {format_p(top.p_value)}") in answer
+    imp = result.importance.set_index("hparam")
+    assert set(imp["design"]) == {"search"} and (imp["configs"] == "").all()
+    for x in s.search_importance:
+        assert imp.loc[x.hparam, "p_adjusted"] == pytest.approx(x.p_adjusted)
+        assert imp.loc[x.hparam, "verdict"] == ("matters" if x.p_adjusted < s.alpha else "inconclusive")
+    assert imp.loc["opt", "verdict"] == "inconclusive"
+    assert "<td data-label=\"Variants\">the search</td>" in html and ">nan<" not in html

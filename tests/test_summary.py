@@ -23,7 +23,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "noisefloor"
 ROW_KEYS = {
     "config_spreads": ["config", "n", "sd", "sd_robust"],
     "seeds_needed_for": ["noise_floors", "diff", "seeds", "seeds_upper"],
-    "search_importance": ["hparam", "n_levels", "n_configs", "share", "null_share", "net_share", "p_value"],
+    "search_importance": ["hparam", "n_levels", "n_configs", "share", "null_share", "net_share", "p_value",
+                          "net_share_ci_low", "net_share_ci_high", "effect", "p_adjusted"],
     "search_confirmed": ["config", "group", "search_diff", "n", "diff", "ci", "verdict"],
     "noise_sources": ["source", "n", "sd", "sd_ci", "share", "share_ci"],
     "not_converged": ["config", "first_epoch", "last_epoch", "gain"],

@@ -91,7 +91,8 @@ FIGURES: tuple[Figure, ...] = (
            "slice."),
     Figure("importance", "Hyperparameter importance",
            "Each hyperparameter's largest difference from the baseline among its one-at-a-time "
-           "variants, in noise floors. It matters when one of those variants is better or worse (green: "
+           "variants, in noise floors (for one a search varies: the range of its levels' means over the "
+           "searched configs, judged by the search's permutation test). It matters when one of those variants is better or worse (green: "
            "better, red: worse, dark grey: both ways, or over all runs), is negligible when all are "
            "equivalent (blue), and is inconclusive otherwise (grey); the same intervals as the verdict "
            "table."),

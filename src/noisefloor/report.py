@@ -151,6 +151,8 @@ def answer_sentence(summary: Summary, comparisons: pd.DataFrame, fraction: bool)
         parts.append(search_sentence(s, fraction))
     elif s.search_confirmed:
         parts.append(confirmation_sentence(s, fraction))
+    if s.search_importance:
+        parts.append(search_driver_sentence(s))
     return " ".join(parts)
 
 
@@ -193,6 +195,21 @@ def seed_blind_sentence(s: Summary) -> str:
             f"{'these runs' if len(s.seed_blind) > 1 else 'its runs'}, so the spread below is not seed noise "
             "and no verdict on them means anything. Check that the program receives {seed} and seeds its "
             "random number generators with it (noisefloor check-determinism tells).")
+
+
+def search_driver_sentence(s: Summary) -> str:
+    """The search's strongest hyperparameter: its share of the search's spread net of chance, with its interval
+    and p (read from the summary's ``search_importance``, the same numbers as the importance table)."""
+    top = s.search_importance[0]
+    level = f"{float(s.confidence_level) * 100:g} %"
+    numbers = (f"{format_share(top.net_share)} of the search's spread net of chance ({level} bootstrap interval "
+               f"{format_share(top.net_share_ci_low)} to {format_share(top.net_share_ci_high)}; permutation p "
+               f"{format_p(top.p_value)}, adjusted over the {len(s.search_importance)} it varies p "
+               f"{format_p(top.p_adjusted)})")
+    if top.p_adjusted is not None and top.p_adjusted < s.alpha:
+        return f"What drives the search: {top.hparam} explains {numbers}."
+    return (f"No hyperparameter the search varies is shown to move {s.metric} beyond chance; the strongest, "
+            f"{top.hparam}, explains {numbers}.")
 
 
 def search_sentence(s: Summary, fraction: bool) -> str:
@@ -604,7 +621,8 @@ def _importance_table(importance: pd.DataFrame | None, fraction: bool) -> str:
         configs, direction = r.get("configs"), r.get("direction")
         one_way = str(r.get("verdict")) == Importance.MATTERS and str(direction) in (Verdict.BETTER, Verdict.WORSE)
         label = f"{verdict_label(r.get('verdict'))} ({direction})" if one_way else None
-        rows.append([str(r["hparam"]), configs if isinstance(configs, str) and configs else "all runs",
+        where = "the search" if r.get("design") == "search" else "all runs"
+        rows.append([str(r["hparam"]), configs if isinstance(configs, str) and configs else where,
                      format_spread(r.get("effect"), fraction), format_plain(r.get("effect_over_noise"), 2),
                      str(r.get("test", "")), format_p(r.get("p_adjusted")).lstrip("= "),
                      _badge(r.get("verdict"), importance_color(r.get("verdict"), direction), label)])

@@ -151,6 +151,13 @@ class SearchImportance(_Row):
         ``share - null_share``, floored at 0.
     p_value : float
         The permutation p-value of ``share``.
+    net_share_ci_low, net_share_ci_high : float
+        A percentile bootstrap interval of the net share (the configs resampled) at the confidence level.
+    effect : float
+        The range of its levels' mean scores (metric units).
+    p_adjusted : float
+        ``p_value`` adjusted over the search's hyperparameters (the correction of the verdicts); below alpha,
+        the hyperparameter moves the metric beyond chance (the importance table's ``matters``).
     """
 
     hparam: str
@@ -160,6 +167,10 @@ class SearchImportance(_Row):
     null_share: float
     net_share: float
     p_value: float
+    net_share_ci_low: float | None = None
+    net_share_ci_high: float | None = None
+    effect: float | None = None
+    p_adjusted: float | None = None
 
 
 @dataclass(frozen=True)

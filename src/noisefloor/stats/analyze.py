@@ -264,7 +264,8 @@ def analyze(
         convergence_section(histories, r, s, floor),
     )
     return AnalysisResult(summary=summary, comparisons=verdicts.comparisons,
-                          importance=importance_section(r, s, floor, verdicts), excluded=r.excluded)
+                          importance=importance_section(r, s, floor, verdicts, summary.search_importance),
+                          excluded=r.excluded)
 
 
 def _prepare(runs, metric: str, baseline: str, hparams) -> Runs:

@@ -66,6 +66,7 @@ def hparam_importance(
     noise_floor: float,
     alpha: float = 0.05,
     correction: str = "sidak",
+    search: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per hyperparameter that takes at least two values.
 
@@ -86,14 +87,21 @@ def hparam_importance(
         The baseline's noise floor, the unit of ``effect_over_noise``.
     alpha, correction
         As for the verdicts.
+    search : pandas.DataFrame, optional
+        A search's marginal importance (:func:`noisefloor.stats.marginal.marginal_importance`):
+        a hyperparameter it varied is judged there (design ``search``: its
+        permutation test over the searched configs), as the search's figure
+        and the answer judge it, even where one searched config happens to
+        change it alone.
 
     Returns
     -------
     pandas.DataFrame
         Columns :data:`IMPORTANCE_COLUMNS`; ``effect`` is the largest
         |difference| from the baseline among the one-at-a-time variants, or
-        the range of the level means for an ``all_runs`` row.
+        the range of the level means for an ``all_runs`` or ``search`` row.
     """
+    searched = {} if search is None else {str(x.hparam): x for x in search.itertuples(index=False)}
     per_config = runs.groupby("config", sort=False)[list(hparams)].first() if hparams else None
     comp = comparisons.set_index("config") if len(comparisons) else comparisons
     rows = []
@@ -103,7 +111,7 @@ def hparam_importance(
         row = dict.fromkeys(IMPORTANCE_COLUMNS, math.nan)
         row.update(hparam=hp_name(col), column=col)
         oat = []
-        if baseline in per_config.index:
+        if baseline in per_config.index and hp_name(col) not in searched:   # (a search's own: judged there)
             base = per_config.loc[baseline]
             others = [c for c in hparams if c != col]
             for name, values in per_config.iterrows():
@@ -136,6 +144,13 @@ def hparam_importance(
                        p_adjusted=float(np.nanmin(sub["p_adjusted"])) if sub["p_adjusted"].notna().any()
                        else math.nan,
                        verdict=verdict)
+        elif hp_name(col) in searched:
+            x = searched[hp_name(col)]
+            p_adj = float(x.p_adjusted)
+            row.update(design="search", test="permutation over the search's configs", configs="",
+                       n_levels=int(x.n_levels), n_runs=int(x.n_configs), effect=float(x.effect),
+                       p_value=float(x.p_value), p_adjusted=p_adj,
+                       verdict=Importance.MATTERS if p_adj < alpha else Importance.INCONCLUSIVE)
         else:
             levels = runs[col].astype(object).where(runs[col].notna(), "<NA>").to_numpy()
             res = welch_anova(runs[metric].to_numpy(dtype=float), levels)

@@ -22,7 +22,10 @@ import pandas as pd
 
 #: Quantile bins of a numeric hyperparameter with more distinct values than this.
 BINS = 4
-MARGINAL_COLUMNS = ("hparam", "n_levels", "n_configs", "share", "null_share", "net_share", "p_value")
+MARGINAL_COLUMNS = ("hparam", "n_levels", "n_configs", "share", "null_share", "net_share", "p_value",
+                    "net_share_ci_low", "net_share_ci_high", "effect")
+#: Bootstrap resamples of the searched configs behind the net share's interval.
+N_BOOT = 1000
 
 
 def _levels(x: pd.Series) -> np.ndarray:
@@ -48,8 +51,17 @@ def _eta2(y: np.ndarray, codes: np.ndarray, n_levels: int) -> np.ndarray:
         return np.where(total > 0, between / total, np.nan)
 
 
+def _boot_shares(y: np.ndarray, codes: np.ndarray, n_levels: int, rng, n_boot: int) -> np.ndarray:
+    """The share over ``n_boot`` resamples of the configs (with replacement, each config keeping its level)."""
+    picks = rng.integers(0, len(y), size=(n_boot, len(y)))
+    out = np.empty(n_boot)
+    for i, pick in enumerate(picks):
+        out[i] = _eta2(y[pick][None, :], codes[pick], n_levels)[0]
+    return out
+
+
 def marginal_importance(scores, hparams: Mapping[str, pd.Series | list], *, n_perm: int = 2000,
-                        random_state=0) -> pd.DataFrame:
+                        random_state=0, confidence_level: float = 0.95) -> pd.DataFrame:
     """Each hyperparameter's marginal share of ``scores`` (one per searched config), net of chance.
 
     Parameters
@@ -67,7 +79,10 @@ def marginal_importance(scores, hparams: Mapping[str, pd.Series | list], *, n_pe
     pandas.DataFrame
         :data:`MARGINAL_COLUMNS`, the largest net share first: ``share``
         (eta squared), ``null_share`` (its mean over shuffles), ``net_share``
-        (the difference, floored at 0) and the permutation ``p_value``.
+        (the difference, floored at 0) with a percentile bootstrap interval over
+        the configs (``net_share_ci_low``, ``net_share_ci_high``: the
+        resampled shares net of the same null), the permutation ``p_value``,
+        and ``effect``: the range of its levels' mean scores (metric units).
     """
     y = np.asarray(scores, dtype=float)
     rng = np.random.default_rng(random_state)
@@ -83,8 +98,15 @@ def marginal_importance(scores, hparams: Mapping[str, pd.Series | list], *, n_pe
         observed, null = eta[0], eta[1:]
         if not np.isfinite(observed):       # the scores do not vary: nothing to share out
             continue
+        null_share = float(np.nanmean(null))
+        boot = _boot_shares(y, codes, n_levels, rng, N_BOOT) - null_share
+        a = (1 - confidence_level) / 2
+        lo, hi = (np.nanquantile(boot, [a, 1 - a]) if np.isfinite(boot).any() else (np.nan, np.nan))
+        means = pd.Series(y).groupby(codes).mean()
         rows.append({"hparam": name, "n_levels": n_levels, "n_configs": len(y), "share": observed,
-                     "null_share": float(np.nanmean(null)), "net_share": max(0.0, observed - float(np.nanmean(null))),
-                     "p_value": float((1 + np.sum(null >= observed - 1e-12)) / (1 + n_perm))})
+                     "null_share": null_share, "net_share": max(0.0, observed - null_share),
+                     "net_share_ci_low": max(0.0, float(lo)), "net_share_ci_high": max(0.0, float(hi)),
+                     "p_value": float((1 + np.sum(null >= observed - 1e-12)) / (1 + n_perm)),
+                     "effect": float(means.max() - means.min())})
     table = pd.DataFrame(rows, columns=list(MARGINAL_COLUMNS))
     return table.sort_values("net_share", ascending=False, kind="stable").reset_index(drop=True)

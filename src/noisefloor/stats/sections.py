@@ -31,6 +31,7 @@ from .expected_max import expected_max, expected_max_curve, search_sample, trial
 from .importance import hparam_importance
 from .marginal import marginal_importance
 from .moderation import OUTLIER_LEVEL
+from .multiplicity import adjust_pvalues
 from .noise_sources import noise_budget
 from .power import detectable_difference, seeds_for_equivalence, seeds_to_detect
 from .twosample import cohens_d, prob_superior
@@ -400,10 +401,14 @@ def power_section(r: Runs, s: Settings, nf: NoiseFloor, v: Verdicts) -> Fields:
 # --------------------------------------------------------------------------- importance
 
 
-def importance_section(r: Runs, s: Settings, nf: NoiseFloor, v: Verdicts) -> pd.DataFrame:
-    """Each hyperparameter's verdict (the importance table): from the variants' verdicts where it was varied alone."""
+def importance_section(r: Runs, s: Settings, nf: NoiseFloor, v: Verdicts, search: list | None = None
+                       ) -> pd.DataFrame:
+    """Each hyperparameter's verdict (the importance table): from the variants' verdicts where it was varied alone,
+    from the search's sample where a search varied it (``search``: the summary's ``search_importance``, so the
+    table and the search's figure and answer are one test)."""
+    marginal = pd.DataFrame([vars(x) for x in search]) if search else None
     return hparam_importance(r.usable, r.metric, v.comparisons, baseline=r.baseline, hparams=r.hp_columns,
-                             noise_floor=nf.sd, alpha=s.alpha, correction=s.correction)
+                             noise_floor=nf.sd, alpha=s.alpha, correction=s.correction, search=marginal)
 
 
 # --------------------------------------------------------------------------- the search
@@ -420,7 +425,12 @@ def search_section(r: Runs, s: Settings, nf: NoiseFloor, v: Verdicts) -> Fields:
         at = r.usable[r.usable["seed"] == search_seed].drop_duplicates("config").set_index("config")
         rows = at.loc[list(searched_configs)]
         marginal = marginal_importance(searched, {hp_name(c): rows[c] for c in r.hp_columns},
-                                       random_state=_seed_sequence(s.random_state).spawn(1)[0])
+                                       random_state=_seed_sequence(s.random_state).spawn(1)[0],
+                                       confidence_level=s.confidence_level)
+        # the search's hyperparameters are one family: each one's p adjusted over them (the importance table's
+        # verdict on them and the answer's sentence read this one number)
+        marginal["p_adjusted"] = adjust_pvalues(marginal["p_value"].to_numpy(dtype=float), s.correction) \
+            if len(marginal) else []
     curve = expected_max(searched, direction=direction)
     # The curves the search-payoff figure draws, with their bootstrap bands (the figure computes nothing).
     bands = [expected_max_curve(x, direction=direction, level=s.confidence_level) if n_trials else None
