@@ -144,6 +144,7 @@ def test_each_source_varies_its_own_stream_and_nothing_else(smoke_raw, write_par
 
     from noisefloor.protocol import derive_seed, initial_model
 
+    smoke_raw["model"] = {**smoke_raw.get("model", {}), "num_layers": 2, "dropout": 0.2}   # dropout that acts
     p = with_decompose(smoke_raw, write_params, reference=0)
     assert list(p.decompose_configs) == ["decompose_init", "decompose_order", "decompose_dropout",
                                          "decompose_data", "decompose_all"]
@@ -371,3 +372,32 @@ def _sum_df(budget) -> float:
     parts = [(r.sd ** 2, r.n - 1) for r in budget.sources if r.source != ALL]
     total = sum(v for v, _ in parts)
     return total * total / sum(v * v / df for v, df in parts)
+
+
+@pytest.mark.parametrize("model, why", [
+    ({"dropout": 0.0}, "the model has no dropout (model.dropout 0)"),
+    ({"dropout": 0.3, "num_layers": 1}, "dropout acts between LSTM layers and the model has one"),
+])
+def test_a_source_nothing_in_the_model_varies_is_left_out_with_a_note(smoke_raw, write_params, tmp_path, capsys,
+                                                                       model, why):
+    """Dropout without dropout: its runs would all be the reference run (0 noise, a bar that says nothing)."""
+    from noisefloor import cli
+    from noisefloor.report import noise_budget_sentence
+    from noisefloor.summary import Summary
+
+    smoke_raw["model"] = {**smoke_raw.get("model", {}), **model}
+    p = with_decompose(smoke_raw, write_params)
+    assert "decompose_dropout" not in p.decompose_configs and p.decompose.sources == ("init", "order", "data")
+    assert why in p.decompose.left_out["dropout"]
+    assert p.resolve("decompose_all").sources == ("init", "order", "data")
+    assert cli.main(["check", "--params", p.source]) == 0
+    assert f"note: decompose: dropout is left out: {why}" in capsys.readouterr().err
+    only = dict(smoke_raw, decompose={"seeds": [0, 1], "sources": ["dropout"]})
+    assert cli.main(["check", "--params", str(write_params(only))]) == 2
+    assert "decompose.sources: dropout is all it names" in capsys.readouterr().err
+    # the analysis carries the note to the report's noise budget
+    s = Summary.from_dict({"noise_sources": [{"source": "init", "n": 3, "sd": 0.01, "sd_ci": [0.005, 0.06],
+                                              "share": None, "share_ci": None}],
+                           "noise_sources_left_out": dict(p.decompose.left_out)})
+    assert f"Dropout is not measured: {p.decompose.left_out['dropout']}, so nothing varies it." in \
+        noise_budget_sentence(s, True)

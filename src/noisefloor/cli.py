@@ -79,6 +79,8 @@ def cmd_check(args) -> int:
           file=sys.stderr)
     from .display import same_config_words
 
+    for name, why in (p.decompose.left_out.items() if p.decompose is not None else ()):
+        print(f"{args.params}: note: decompose: {name} is left out: {why}", file=sys.stderr)
     for names in p.same_configs:
         print(f"{args.params}: note: {same_config_words(names, p.baseline)} (the same settings: the same "
               "runs, trained again; the analysis names them)", file=sys.stderr)
@@ -292,6 +294,8 @@ def cmd_analyze(args) -> int:
         eval_size=_eval_size(runs, metric),
         hparams=args.hparams.split(",") if args.hparams else None,
         histories=_read_csv(args.histories, "histories table") if args.histories else None,
+        noise_sources_left_out=(dict(loaded.decompose.left_out) or None
+                                if loaded is not None and loaded.decompose is not None else None),
     )
     if loaded is not None and loaded.adaptive is not None:
         from . import adaptive      # the rounds replayed: each variant's verdict from the look that stopped it

@@ -613,6 +613,8 @@ class DecomposeParams:
     seeds: tuple[int, ...]
     sources: tuple[str, ...]
     reference: int
+    #: sources asked for that nothing in this model varies, each with why (dropout with no dropout)
+    left_out: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)
@@ -677,9 +679,18 @@ def _with_sources(params: Params, raw: dict, source: str) -> Params:
         return params
     order = (*SOURCES, NUMERIC)
     chosen = tuple(s for s in order if s in (section.get("sources") or SOURCES))
+    # A source nothing varies in this model is left out (its runs would all be the reference run), with why.
+    left_out = {}
+    if "dropout" in chosen and (params.model.dropout == 0 or params.model.num_layers == 1):
+        left_out["dropout"] = ("the model has no dropout (model.dropout 0)" if params.model.dropout == 0 else
+                               "dropout acts between LSTM layers and the model has one (model.num_layers 1)")
+        chosen = tuple(s for s in chosen if s != "dropout")
+        if not chosen:
+            raise ParamsError(f"{source}: decompose.sources: dropout is all it names, and {left_out['dropout']}")
     seeds = tuple(section["seeds"])
     # (the default reference is a seed none of the runs varies with, so no run of one source is the reference run)
-    decompose = DecomposeParams(seeds=seeds, sources=chosen, reference=section.get("reference", max(seeds) + 1))
+    decompose = DecomposeParams(seeds=seeds, sources=chosen, reference=section.get("reference", max(seeds) + 1),
+                                left_out=MappingProxyType(left_out))
     configs = {D.config_name(s): (s,) for s in chosen}
     varied = tuple(s for s in chosen if s != NUMERIC)
     if len(varied) > 1:

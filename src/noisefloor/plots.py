@@ -1257,9 +1257,12 @@ def noise_budget_figure(summary) -> Figure:
         title += (f"; {parts_words(summary.noise_sources_adds_up)} (sum of the variances / all together = "
                   f"{summary.noise_sources_sum_ratio:.2f})")
     fig.suptitle(title, fontsize=_TITLE_SIZE)
+    notes = [f"{name}: {why}" for name, why in (summary.noise_sources_left_out or {}).items()]
     if summary.noise_sources_skipped:
-        ax.text(0.99, 0.97, f"not measured here: {', '.join(summary.noise_sources_skipped)}\n(numeric noise "
-                            "needs CUDA: CPU kernels are deterministic)", transform=ax.transAxes, ha="right",
+        notes.append(f"{', '.join(summary.noise_sources_skipped)}: numeric noise needs CUDA (CPU kernels are "
+                     "deterministic)")
+    if notes:
+        ax.text(0.99, 0.97, "not measured here:\n" + "\n".join(notes), transform=ax.transAxes, ha="right",
                 va="top", fontsize=8.5, color=_FOOTNOTE_COLOR)
     return fig
 

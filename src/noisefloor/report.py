@@ -265,6 +265,8 @@ def noise_budget_sentence(s: Summary, fraction: bool) -> str:
         text += (f" The noise floor the verdicts use varies {', '.join(s.noise_floor_sources)} and leaves out "
                  f"{', '.join(r.source for r in left_out)}: add {'it' if len(left_out) == 1 else 'them'} to "
                  "seeds.sources to judge the configs against that noise too.")
+    for source, why in (s.noise_sources_left_out or {}).items():
+        text += f" {_capital(source)} is not measured: {why}, so nothing varies it."
     return text
 
 

@@ -507,6 +507,9 @@ class Summary:
     noise_sources_largest_clear: bool = _f("clearly largest", "whether its variance exceeds the runner-up's "
                                                               "beyond chance (two-sided F test at 1 - the "
                                                               "confidence level)")
+    noise_sources_left_out: dict = _f("sources left out", "sources the decomposition was asked for that nothing in "
+                                                          "this model varies (dropout without dropout), each "
+                                                          "with why")
     noise_sources_skipped: list = _f("sources not measured", "sources asked for but not measured here "
                                                              "(numeric: only on CUDA, where kernels can be "
                                                              "non-deterministic)")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -148,6 +148,7 @@ def analyze(
     random_state: int | None = 0,
     looks: pd.DataFrame | None = None,
     histories: pd.DataFrame | None = None,
+    noise_sources_left_out: Mapping[str, str] | None = None,
 ) -> AnalysisResult:
     """Compare every config of a sweep with the baseline against seed noise.
 
@@ -194,6 +195,9 @@ def analyze(
         Per-epoch records (``config``, ``seed``, ``epoch`` and the metric):
         the usable runs' curves are checked for convergence
         (``summary.not_converged``).
+    noise_sources_left_out : mapping of str to str, optional
+        Sources of randomness a decomposition asked for that nothing in the
+        model varies, each with why (``summary.noise_sources_left_out``).
 
     Returns
     -------
@@ -260,7 +264,7 @@ def analyze(
         power_section(r, s, floor, verdicts),
         search_section(r, s, floor, verdicts),
         # The decomposition's runs (stage "decompose") answer where the noise comes from, apart from the rest.
-        noise_budget_section(runs, metric, s),              # (runs is a table: _prepare checked it)
+        noise_budget_section(runs, metric, s, noise_sources_left_out),   # (runs is a table: _prepare checked it)
         convergence_section(histories, r, s, floor),
     )
     return AnalysisResult(summary=summary, comparisons=verdicts.comparisons,

@@ -480,8 +480,10 @@ def _curve(c) -> dict | None:
 # --------------------------------------------------------------------------- where the noise comes from
 
 
-def noise_budget_section(runs: pd.DataFrame, metric: str, s: Settings) -> Fields:
-    """The noise by source, from the decomposition's runs (stage ``decompose``) and the baseline's ``sources``."""
+def noise_budget_section(runs: pd.DataFrame, metric: str, s: Settings,
+                         left_out: Mapping[str, str] | None = None) -> Fields:
+    """The noise by source, from the decomposition's runs (stage ``decompose``) and the baseline's ``sources``;
+    ``left_out``: the sources asked for that nothing in the model varies, with why."""
     if "stage" not in runs.columns:
         return {}
     out = {}
@@ -507,7 +509,8 @@ def noise_budget_section(runs: pd.DataFrame, metric: str, s: Settings) -> Fields
         noise_sources_sum_ratio_ci=None if budget.sum_ratio_ci is None else list(budget.sum_ratio_ci),
         noise_sources_adds_up=budget.adds_up, noise_sources_seeds_to_tell=budget.seeds_to_tell,
         noise_sources_largest=budget.largest,
-        noise_sources_largest_clear=budget.largest_clear, noise_sources_skipped=skipped or None)
+        noise_sources_largest_clear=budget.largest_clear, noise_sources_skipped=skipped or None,
+        noise_sources_left_out=dict(left_out) if left_out else None)
     return out
 
 
