@@ -270,6 +270,7 @@ def test_step_mode_choice(monkeypatch):
     assert batched.pick_step_mode("auto", cpu, "adam") == "eager"
     assert batched.pick_step_mode("auto", cuda, "adam") == "graph"
     assert batched.pick_step_mode("auto", cuda, "sgd") == "eager"
+    assert batched.pick_step_mode("auto", cuda, "adam", "cosine") == "eager"   # a captured step keeps its rate
     monkeypatch.setenv("NOISEFLOOR_CUDA_GRAPHS", "0")
     assert batched.pick_step_mode("auto", cuda, "adamw") == "eager"
     assert batched.pick_step_mode("static", cpu, "sgd") == "static"

@@ -174,3 +174,27 @@ def test_the_cli_launches_nothing_itself():
     calls = {node.func.attr for node in ast.walk(tree) if isinstance(node, ast.Call)
              and isinstance(node.func, ast.Attribute)}
     assert not calls & {"fork", "Popen", "system", "spawn", "execv", "execvp"}
+
+
+def test_a_config_that_is_the_baseline_under_another_name_takes_its_finished_run(tmp_path, smoke_raw, write_params):
+    """Training is deterministic, so the baseline's finished run at a seed is the twin's run at that seed: it is
+    copied (renamed), not trained again; a seed the baseline has not finished is trained."""
+    from noisefloor import params as P, runner
+    from noisefloor.aggregate import finished_record, run_dir
+
+    smoke_raw["configs"]["wd_0"] = {"weight_decay": 0.0}         # the baseline's own value
+    p = P.load(write_params(smoke_raw))
+    assert p.same_configs == [["baseline", "wd_0"]]
+    runs = tmp_path / "runs"
+    lines = []
+    list(runner.run(p, [("baseline", [0])], runs, jobs=1, log=lines.append))
+    out = list(runner.run(p, [("wd_0", [0, 1])], runs, jobs=1, log=lines.append))
+    assert [m["seed"] for m in out] == [0, 1]
+    copied = finished_record(p, run_dir(runs, "wd_0", 0), "wd_0", 0)
+    base = finished_record(p, run_dir(runs, "baseline", 0), "baseline", 0)
+    assert copied.config == "wd_0" and copied.get("same_as") == "baseline"
+    assert copied.get("val_acc") == base.get("val_acc") and copied.get("wall_time_s") == base.get("wall_time_s")
+    assert (run_dir(runs, "wd_0", 0) / "history.csv").read_bytes() == \
+        (run_dir(runs, "baseline", 0) / "history.csv").read_bytes()
+    assert any("wd_0 seed 0: the same config as baseline" in line for line in lines)
+    assert finished_record(p, run_dir(runs, "wd_0", 1), "wd_0", 1).get("same_as") is None     # trained

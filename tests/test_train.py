@@ -73,8 +73,9 @@ def _interrupt_after_epoch(cfg, epoch: int, out, splits) -> None:
         train_run(cfg, 1, out, splits=splits, log=stop)
 
 
-def test_interrupted_run_resumes_bit_identically(smoke, splits, tmp_path):
-    cfg = _cfg(smoke, epochs=4)
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_interrupted_run_resumes_bit_identically(smoke, splits, tmp_path, schedule):
+    cfg = _cfg(smoke, epochs=4, lr_schedule=schedule)
     full = train_run(cfg, 1, tmp_path / "full", splits=splits, log=lambda _: None)
 
     _interrupt_after_epoch(cfg, 2, tmp_path / "cut", splits)
@@ -134,3 +135,22 @@ def test_init_does_not_depend_on_training_hyperparameters(smoke, splits):
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(init(6)["head.weight"], a["head.weight"])
     assert len({derive_seed(5, s) for s in ("init", "data", "dropout")}) == 3
+
+
+def test_a_cosine_schedule_falls_from_lr_towards_zero_and_changes_the_run_but_not_the_constant_hash(smoke, splits,
+                                                                                                    tmp_path):
+    import dataclasses
+
+    from noisefloor.protocol import epoch_lr
+
+    cfg = _cfg(smoke, epochs=4, lr_schedule="cosine")
+    rates = [epoch_lr(cfg.train, e) for e in range(4)]
+    assert rates[0] == cfg.train.lr and all(a > b > 0 for a, b in zip(rates, rates[1:]))
+    assert rates[2] == pytest.approx(cfg.train.lr * 0.5)                  # half way: half the rate
+    constant = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, lr_schedule="constant"))
+    assert [epoch_lr(constant.train, e) for e in range(4)] == [cfg.train.lr] * 4
+    assert cfg.config_hash != constant.config_hash
+    assert constant.config_hash == _cfg(smoke, epochs=4).config_hash        # the default adds nothing to a hash
+    a = train_run(cfg, 1, tmp_path / "cosine", splits=splits, log=lambda _: None)
+    b = train_run(constant, 1, tmp_path / "constant", splits=splits, log=lambda _: None)
+    assert a["val_loss"] != b["val_loss"]

@@ -44,8 +44,9 @@ from torch import nn
 from .data import Splits
 from .models import BiLSTMClassifier
 from .params import RunConfig
-from .protocol import (EVAL_CHUNK, Run, crash_point, finish, initial_model, log_epoch, make_optimizer, open_run,
-                       read_checkpoint, record_epoch, resume, set_up, source_generator, stderr_log, write_checkpoint)
+from .protocol import (EVAL_CHUNK, Run, crash_point, epoch_lr, finish, initial_model, log_epoch, make_optimizer,
+                       open_run, read_checkpoint, record_epoch, resume, set_lr, set_up, source_generator, stderr_log,
+                       write_checkpoint)
 
 
 class BatchedBiLSTMClassifier(nn.Module):
@@ -198,13 +199,14 @@ def evaluate(model: BatchedBiLSTMClassifier, x: torch.Tensor, y: torch.Tensor) -
 GRAPH_WARMUP_STEPS = 3
 
 
-def pick_step_mode(requested: str, device: torch.device, optimizer: str) -> str:
-    """``auto`` -> ``graph`` on CUDA with Adam/AdamW (``NOISEFLOOR_CUDA_GRAPHS=0`` turns it off), else ``eager``."""
+def pick_step_mode(requested: str, device: torch.device, optimizer: str, schedule: str = "constant") -> str:
+    """``auto`` -> ``graph`` on CUDA with Adam/AdamW and a constant learning rate (a captured step keeps the rate
+    it was captured with; ``NOISEFLOOR_CUDA_GRAPHS=0`` turns graphs off), else ``eager``."""
     if requested not in ("auto", "eager", "static", "graph"):
         raise ValueError(f"unknown step mode {requested!r}")
-    graphable = device.type == "cuda" and optimizer in ("adam", "adamw")
+    graphable = device.type == "cuda" and optimizer in ("adam", "adamw") and schedule == "constant"
     if requested == "graph" and not graphable:
-        raise ValueError("CUDA graphs need train.device cuda and the adam or adamw optimizer")
+        raise ValueError("CUDA graphs need train.device cuda, the adam or adamw optimizer and lr_schedule constant")
     if requested != "auto":
         return requested
     return "graph" if graphable and os.environ.get("NOISEFLOOR_CUDA_GRAPHS", "1") != "0" else "eager"
@@ -347,7 +349,7 @@ def train_batch(cfg: RunConfig, seeds: Sequence[int], out_dirs: Sequence[str | P
 
     # ---- model: each seed's own initial weights, stacked
     model = BatchedBiLSTMClassifier(initial_models(cfg, seeds, data.row_size, data.n_classes)).to(device)
-    step_mode = pick_step_mode(step_mode, device, tp.optimizer)
+    step_mode = pick_step_mode(step_mode, device, tp.optimizer, tp.lr_schedule)
     # A CUDA graph replays Adam's step, so its step count must live on the GPU
     # (capturable). Every mode on CUDA uses that same optimiser: graph, eager and
     # static then run the same kernels on the same values.
@@ -372,6 +374,7 @@ def train_batch(cfg: RunConfig, seeds: Sequence[int], out_dirs: Sequence[str | P
         if not any(run.ok for run in runs):
             break
         t_epoch = time.perf_counter()
+        set_lr(optimizer, epoch_lr(tp, epoch))
         perms = torch.stack([torch.randperm(n_train, generator=g) for g in data_gens]).to(device)
         step.loss_sum.zero_()
         for i in range(0, n_train, tp.batch_size):

@@ -90,6 +90,7 @@ class TrainParams:
     epochs: int = 10
     weight_decay: float = 0.0
     grad_clip: float | None = None
+    lr_schedule: str = "constant"
     threads: int = 1
     device: str = "auto"
     keep_checkpoint: bool = False
@@ -333,6 +334,8 @@ class RunConfig:
         # part of the identity; the default leaves hashes as they were before it existed.
         if d["train"]["seed_batch"] == 1:
             d["train"].pop("seed_batch")
+        if d["train"]["lr_schedule"] == "constant":          # (likewise: the default leaves hashes as they were)
+            d["train"].pop("lr_schedule")
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

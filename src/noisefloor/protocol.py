@@ -148,6 +148,20 @@ def make_optimizer(p: TrainParams, parameters, *, capturable: bool = False) -> t
     raise ValueError(f"unknown optimizer {p.optimizer!r}")
 
 
+def epoch_lr(p: TrainParams, epoch: int) -> float:
+    """The learning rate of epoch ``epoch`` (0-based): ``lr`` throughout, or along a half cosine from ``lr`` at the
+    first epoch towards 0 after the last (``lr_schedule: cosine``). A function of the epoch alone, so a run that
+    resumes from a checkpoint sets the same rate as one that never stopped."""
+    if p.lr_schedule == "cosine":
+        return p.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / p.epochs))
+    return p.lr
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
 def initial_model(cfg: RunConfig, seed: int, row_size: int, n_classes: int) -> BiLSTMClassifier:
     """Seed ``seed``'s model with its initial weights, drawn from their own stream.
 

@@ -48,6 +48,7 @@ itself.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import json
@@ -398,9 +399,45 @@ def run(params, todo, runs_dir, *, jobs: int | None = None, staging=None, log: L
                     seeds.remove(seed)
                     _say(params, m, log, f", trained ahead; taken from {staging}")
                     yield m
+    for config, seeds in todo:                 # one config under two names: the other's finished run is this one
+        for seed in list(seeds):
+            m = _copy_twin(params, config, seed, runs_dir, log)
+            if m is not None:
+                seeds.remove(seed)
+                yield m
     for _, m in _execute(params, _units_of(params, [(c, s) for c, ss in todo for s in ss], runs_dir), jobs, log):
         _say(params, m, log)
         yield m
+
+
+def _copy_twin(params, config: str, seed: int, runs_dir, log: Log) -> dict | None:
+    """When another config is this one under another name (the same config hash) and its run at ``seed`` is
+    finished and current, that run is this one (training is deterministic): its files copied, its record
+    renamed (``same_as`` names the other); None when there is none."""
+    from .aggregate import finished_record, run_dir
+    from .runfiles import METRICS_FILE
+
+    if not params.program.builtin or config not in params.config_names:    # (a program may not repeat itself)
+        return None
+    own = params.resolve(config).config_hash
+    for other in params.config_names:
+        if other == config or params.resolve(other).config_hash != own:
+            continue
+        source = run_dir(runs_dir, other, seed)
+        m = finished_record(params, source, other, seed)
+        if m is None or m.status != "ok":
+            continue
+        dest = run_dir(runs_dir, config, seed)
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in source.iterdir():
+            if f.is_file() and f.name != METRICS_FILE:
+                shutil.copy2(f, dest / f.name)
+        record = dataclasses.replace(m, config=config, values={**m.values, "same_as": other})
+        record.write(dest)                      # last: the record marks the run finished
+        log(f"{config} seed {seed}: the same config as {other} (the same config hash): its finished run is this "
+            "one, copied, not retrained")
+        return record.to_dict()
+    return None
 
 
 def _units_of(params, runs: list[tuple[str, int]], root) -> list[_Unit]:

@@ -20,9 +20,9 @@ from torch import nn
 from .batched import train_batch
 from .data import Splits, load_dataset
 from .params import RunConfig
-from .protocol import (EVAL_CHUNK, FAULT_ENV, crash_point, derive_seed, finish, initial_model, log_epoch,
-                       make_optimizer, open_run, pick_device, read_checkpoint, record_epoch, resume, set_up, skip_run,
-                       source_generator, source_seed, stderr_log, write_checkpoint)
+from .protocol import (EVAL_CHUNK, FAULT_ENV, crash_point, derive_seed, epoch_lr, finish, initial_model, log_epoch,
+                       make_optimizer, open_run, pick_device, read_checkpoint, record_epoch, resume, set_lr, set_up,
+                       skip_run, source_generator, source_seed, stderr_log, write_checkpoint)
 from .runfiles import CHECKPOINT_FILE
 
 # FAULT_ENV, CHECKPOINT_FILE and derive_seed are imported from here by tests and tools.
@@ -96,6 +96,7 @@ def train_run(cfg: RunConfig, seed: int, out_dir: str | os.PathLike, *,
     model.train()
     for epoch in range(start_epoch, tp.epochs):
         t_epoch = time.perf_counter()
+        set_lr(optimizer, epoch_lr(tp, epoch))
         perm = torch.randperm(n_train, generator=data_gen).to(device)
         loss_sum = torch.zeros((), device=device)
         for i in range(0, n_train, tp.batch_size):
