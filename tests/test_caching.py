@@ -84,10 +84,11 @@ def test_every_listed_code_path_exists_and_every_module_is_placed():
     # server (it runs the same code faster), errors, and the cluster helpers. The harness of a
     # user's program and the determinism check run the user's code, whose declared deps are
     # its fingerprint (noisefloor.program); they change no number of the built-in model. Setting up a
-    # project (deploy) and reading where its runs stand (status) change none either.
+    # project (deploy) and reading where its runs stand (status) change none either, nor does logging
+    # to an experiment tracker (trackers: it reads the results, and writes none).
     outside = {p.name for p in modules - listed}
     assert outside <= {"__init__.py", "__main__.py", "forkserver.py", "errors.py", "cluster.py", "program.py",
-                       "determinism.py", "deploy.py", "status.py"}, outside
+                       "determinism.py", "deploy.py", "status.py", "trackers.py"}, outside
 
 
 # --------------------------------------------------------------------------- Snakemake

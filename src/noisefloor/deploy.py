@@ -109,7 +109,7 @@ def params_text(program: bool) -> str:
         out += _comment("What one (config, seed) run executes: your script. No shell runs the command: each word is "
                         "one argument. It runs in a folder of its own ({out}), which reads like this one.", "")
         out += _section("program", {
-            "command": "python train.py --lr {lr} --seed {seed}", "deps": ["train.py"],
+            "command": "{python} train.py --lr {lr} --seed {seed}", "deps": ["train.py"],
             "parse": {"val_acc": r"val_acc=([-+.\deE]+)"}})
         out += ["", *_comment(schema["hyperparameters"]["description"], ""),
                 "hyperparameters:", "  lr: 0.001"]
