@@ -397,8 +397,19 @@ def test_seeds_and_configs_never_wear_a_verdicts_or_the_searchs_colour(runs, his
                 plots.noise_vs_signal_figure(many, "val_acc", sy.BASELINE, sy.NOISE_SEEDS, sy.NOISE_SEEDS[:12],
                                              percent=True),
                 plots.learning_curves_figure(histories, "val_acc", sy.BASELINE, sy.SIGNAL_SEEDS, runs=runs,
-                                             noise_floor=result.summary.noise_floor, percent=True)):
+                                             noise_floor=result.summary.noise_floor, percent=True),
+                plots.noise_budget_figure(_budget_summary())):              # sources' bars: no verdict either
         assert _clashes(fig, meanings) == []
+
+
+def _budget_summary():
+    rng = np.random.default_rng(1)
+    runs = sy.make_runs()
+    budget = pd.DataFrame([{"config": f"decompose_{k}", "seed": i, "stage": "decompose", "source": k,
+                            "status": "ok", "val_acc": 0.97 + rng.normal(0, sd)}
+                           for k, sd in (("init", 0.002), ("order", 0.001), ("all", 0.003)) for i in range(5)])
+    return analyze(pd.concat([runs.assign(stage="noise"), budget], ignore_index=True), "val_acc",
+                   baseline=sy.BASELINE, n_boot=200).summary
 
 
 def _palette_figure(colours):

@@ -1193,8 +1193,9 @@ def plot_marginal_effects(runs: pd.DataFrame, comparisons: pd.DataFrame, metric:
 # where the noise comes from: the noise budget by source
 # --------------------------------------------------------------------------
 
-_SOURCE_COLOR = "#1b9e77"
-_ALL_SOURCES_COLOR = "#555555"
+# (from the neutral palette: a source's bar is no verdict)
+_SOURCE_COLOR = NEUTRAL_PALETTE[3]
+_ALL_SOURCES_COLOR = NEUTRAL_PALETTE[0]
 
 
 def noise_budget_figure(summary) -> Figure:
@@ -1254,7 +1255,7 @@ def noise_budget_figure(summary) -> Figure:
         if summary.noise_sources_largest_clear is False:  # (None: nothing to compare it with)
             title += " (not clearly above the next)"
     if summary.noise_sources_adds_up is not None:
-        title += (f"; {parts_words(summary.noise_sources_adds_up)} (sum of the variances / all together = "
+        title += (f"\n{parts_words(summary.noise_sources_adds_up)} (sum of the variances / all together = "
                   f"{summary.noise_sources_sum_ratio:.2f})")
     fig.suptitle(title, fontsize=_TITLE_SIZE)
     notes = [f"{name}: {why}" for name, why in (summary.noise_sources_left_out or {}).items()]
