@@ -209,7 +209,8 @@ def test_the_marginal_figure_draws_the_summarys_hyperparameters_on_their_scale()
 
 
 def test_a_search_without_one_at_a_time_variants_gets_its_importance_table():
-    """Every hyperparameter varies at once (a random search): the one-at-a-time table takes Welch rows only."""
+    """Every hyperparameter varies at once (a random search): each is judged on the search's configs (its
+    permutation test), as the search's figure and answer judge it."""
     import pandas as pd
 
     from noisefloor.stats import analyze
@@ -220,7 +221,7 @@ def test_a_search_without_one_at_a_time_variants_gets_its_importance_table():
     rows += [{"config": f"sweep_{i:03d}", "seed": 0, "acc": 0.9 + rng.normal(0, 0.01),
               "hp.lr": float(rng.uniform(0.001, 0.1)), "hp.bs": int(rng.choice([50, 200]))} for i in range(12)]
     result = analyze(pd.DataFrame(rows), "acc", baseline="base", n_boot=200)
-    assert set(result.importance["design"]) == {"all_runs"}
+    assert set(result.importance["design"]) == {"search"}
     assert set(result.importance["verdict"]) <= {"matters", "inconclusive", "insufficient_runs"}
 
 

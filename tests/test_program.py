@@ -121,12 +121,22 @@ def test_the_built_in_model_refuses_program_only_keys(write_params, smoke_raw):
     assert P.load(write_params({**smoke_raw, "program": {"check_determinism": True}})).program.builtin
 
 
-def test_the_built_in_models_run_identities_are_unchanged(smoke):
-    """A program section changed nothing for the built-in model: every existing run stays cached."""
+def test_the_built_in_models_run_identities_are_unchanged(tmp_path):
+    """A program section (and lr_schedule at its default) changed nothing for the built-in model: every existing
+    run stays cached."""
+    import yaml
+
     root = Path(__file__).resolve().parents[1]
-    hashes = {c: P.load(root / "params.yaml").resolve(c).config_hash for c in ("baseline", "lr_hi")}
-    # The hashes of the shipped experiment before programs existed (commit 43a92c5).
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    # the shipped experiment as it was before programs existed (commit 43a92c5): 8 epochs, a constant rate
+    raw["train"]["epochs"] = 8
+    raw["train"].pop("lr_schedule", None)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    hashes = {c: P.load(tmp_path / "params.yaml").resolve(c).config_hash for c in ("baseline", "lr_hi")}
     assert hashes == {"baseline": "4da688c2035cc409", "lr_hi": "84f50e46d00b4c2d"}
+    raw["train"]["lr_schedule"] = "constant"            # spelled out, the default is still no change
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert P.load(tmp_path / "params.yaml").resolve("baseline").config_hash == "4da688c2035cc409"
 
 
 def test_each_value_is_one_argument_in_its_yaml_spelling(tmp_path):
