@@ -83,9 +83,8 @@ def cmd_check(args) -> int:
         print(f"{args.params}: note: decompose: {name} is left out: {why}", file=sys.stderr)
     for names in p.same_configs:
         print(f"{args.params}: note: {same_config_words(names, p.baseline)} (the same settings: the same "
-              "runs, trained again; the analysis names them)", file=sys.stderr)
+              "runs, copied from one to the other, not trained again; the analysis names them)", file=sys.stderr)
     return 0
-
 
 
 def cmd_train(args) -> int:

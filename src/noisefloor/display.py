@@ -83,12 +83,24 @@ def verdict_color(verdict) -> str:
     return VERDICT_COLORS.get(str(verdict), _FALLBACK_COLOR)
 
 
+def _one_way(verdict, direction) -> Verdict | None:
+    """The direction a hyperparameter that matters one way matters in (better or worse), else None."""
+    if str(verdict) == Importance.MATTERS and str(direction) in (Verdict.BETTER, Verdict.WORSE):
+        return Verdict(str(direction))
+    return None
+
+
 def importance_color(verdict, direction=None) -> str:
     """A hyperparameter's colour: the direction of its verdict when it matters one way (better: green, worse:
     red), else its verdict's (negligible: blue as equivalent, inconclusive: grey)."""
-    if str(verdict) == Importance.MATTERS and str(direction) in (Verdict.BETTER, Verdict.WORSE):
-        return VERDICT_COLORS[Verdict(str(direction))]
-    return verdict_color(verdict)
+    way = _one_way(verdict, direction)
+    return VERDICT_COLORS[way] if way is not None else verdict_color(verdict)
+
+
+def importance_label(verdict, direction=None) -> str:
+    """A hyperparameter's verdict in words, with its direction when it matters one way (``matters (better)``)."""
+    way = _one_way(verdict, direction)
+    return verdict_label(verdict) + (f" ({way})" if way is not None else "")
 
 
 def verdict_label(verdict) -> str:

@@ -92,10 +92,10 @@ FIGURES: tuple[Figure, ...] = (
     Figure("importance", "Hyperparameter importance",
            "Each hyperparameter's largest difference from the baseline among its one-at-a-time "
            "variants, in noise floors (for one a search varies: the range of its levels' means over the "
-           "searched configs, judged by the search's permutation test). It matters when one of those variants is better or worse (green: "
-           "better, red: worse, dark grey: both ways, or over all runs), is negligible when all are "
-           "equivalent (blue), and is inconclusive otherwise (grey); the same intervals as the verdict "
-           "table."),
+           "searched configs, judged by the search's permutation test). It matters when one of those "
+           "variants is better or worse (green: better, red: worse, dark grey: both ways, or over all "
+           "runs), is negligible when all are equivalent (blue), and is inconclusive otherwise (grey); the "
+           "same intervals as the verdict table."),
 )
 FIGURE = {f.key: f for f in FIGURES}
 
@@ -117,6 +117,7 @@ def figures_shown(summary, importance=None) -> tuple[Figure, ...]:
         "importance": importance is not None and len(importance) > 0,
     }
     return tuple(f for f in FIGURES if used.get(f.key, True))
+
 
 #: What ``noisefloor analyze`` writes into its folder; summary.json last (it marks a finished analysis).
 ANALYSIS_FILES: tuple[str, ...] = ("comparisons.csv", "importance.csv", "excluded.csv", "metrics.json",

@@ -38,6 +38,7 @@ from .display import (
     fold_single_runs,
     correction_name,
     importance_color,
+    importance_label,
     is_missing,
     parts_words,
     verdict_color,
@@ -965,10 +966,7 @@ def importance_figure(
     trans = transforms.blended_transform_factory(ax.transAxes, ax.transData)
     for i in range(n):
         p_adj = imp["p_adjusted"].iloc[i] if "p_adjusted" in imp else None
-        label = verdict_label(imp["verdict"].iloc[i])
-        if str(imp["verdict"].iloc[i]) == Importance.MATTERS and str(directions[i]) in (Verdict.BETTER,
-                                                                                          Verdict.WORSE):
-            label += f" ({directions[i]})"
+        label = importance_label(imp["verdict"].iloc[i], directions[i])
         if not is_missing(p_adj):
             label += f", adjusted {_p_text(p_adj)}"
         ax.text(1.02, i, label, transform=trans, va="center", ha="left", fontsize=8.5, color=colors[i],
@@ -989,7 +987,8 @@ def plot_importance(
     alpha: float = 0.05,
     metric: str | None = None,
 ) -> Path:
-    """Each hyperparameter's largest difference from the baseline, in noise floors, coloured by the direction of its verdict.
+    """Each hyperparameter's largest difference from the baseline, in noise floors, coloured by its verdict's
+    direction.
 
     The verdict and the adjusted p-value come from the importance table,
     which takes them from the variants' comparisons (the same intervals as

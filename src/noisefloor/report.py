@@ -31,6 +31,7 @@ from .display import (
     VERDICT_MEANINGS,
     correction_name,
     importance_color,
+    importance_label,
     parts_words,
     same_config_words,
     format_diff,
@@ -48,7 +49,7 @@ from .display import (
 )
 from .io import write_text
 from .pipeline import FIGURE
-from .vocab import Importance, Verdict
+from .vocab import Verdict
 from .summary import Adaptive, Summary
 
 __all__ = ["render_report", "variant_sentence", "seeds_needed_sentence", "answer_sentence", "adaptive_sentence"]
@@ -620,14 +621,12 @@ def _importance_table(importance: pd.DataFrame | None, fraction: bool) -> str:
         return ('<p class="muted">No hyperparameter was varied over two or more levels.</p>')
     rows = []
     for _, r in importance.iterrows():
-        configs, direction = r.get("configs"), r.get("direction")
-        one_way = str(r.get("verdict")) == Importance.MATTERS and str(direction) in (Verdict.BETTER, Verdict.WORSE)
-        label = f"{verdict_label(r.get('verdict'))} ({direction})" if one_way else None
+        configs, verdict, direction = r.get("configs"), r.get("verdict"), r.get("direction")
         where = "the search" if r.get("design") == "search" else "all runs"
         rows.append([str(r["hparam"]), configs if isinstance(configs, str) and configs else where,
                      format_spread(r.get("effect"), fraction), format_plain(r.get("effect_over_noise"), 2),
                      str(r.get("test", "")), format_p(r.get("p_adjusted")).lstrip("= "),
-                     _badge(r.get("verdict"), importance_color(r.get("verdict"), direction), label)])
+                     _badge(verdict, importance_color(verdict, direction), importance_label(verdict, direction))])
     return (_table(["Hyperparameter", "Variants", "Largest difference", "× noise floor", "Test", "p adjusted",
                     "Verdict"], rows, verdict_col=6)
             + '<p class="muted">A hyperparameter matters when one of its one-at-a-time variants is better or '

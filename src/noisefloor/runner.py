@@ -399,9 +399,13 @@ def run(params, todo, runs_dir, *, jobs: int | None = None, staging=None, log: L
                     seeds.remove(seed)
                     _say(params, m, log, f", trained ahead; taken from {staging}")
                     yield m
-    for config, seeds in todo:                 # one config under two names: the other's finished run is this one
-        for seed in list(seeds):
-            m = _copy_twin(params, config, seed, runs_dir, log)
+    # One config under two names (a program may not repeat itself, so the built-in model's only): the other's
+    # finished run is this one.
+    twins = {c: [o for o in names if o != c] for names in params.same_configs for c in names} \
+        if params.program.builtin else {}
+    for config, seeds in todo:
+        for seed in list(seeds) if twins.get(config) else ():
+            m = _copy_twin(params, config, seed, twins[config], runs_dir, log)
             if m is not None:
                 seeds.remove(seed)
                 yield m
@@ -410,19 +414,14 @@ def run(params, todo, runs_dir, *, jobs: int | None = None, staging=None, log: L
         yield m
 
 
-def _copy_twin(params, config: str, seed: int, runs_dir, log: Log) -> dict | None:
-    """When another config is this one under another name (the same config hash) and its run at ``seed`` is
-    finished and current, that run is this one (training is deterministic): its files copied, its record
-    renamed (``same_as`` names the other); None when there is none."""
+def _copy_twin(params, config: str, seed: int, twins: list[str], runs_dir, log: Log) -> dict | None:
+    """When one of ``twins`` (this config under another name: the same config hash) has a finished, current run
+    at ``seed``, that run is this one (training is deterministic): its files copied, its record renamed
+    (``same_as`` names the other); None when none has."""
     from .aggregate import finished_record, run_dir
     from .runfiles import METRICS_FILE
 
-    if not params.program.builtin or config not in params.config_names:    # (a program may not repeat itself)
-        return None
-    own = params.resolve(config).config_hash
-    for other in params.config_names:
-        if other == config or params.resolve(other).config_hash != own:
-            continue
+    for other in twins:
         source = run_dir(runs_dir, other, seed)
         m = finished_record(params, source, other, seed)
         if m is None or m.status != "ok":

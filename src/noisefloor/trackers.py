@@ -19,6 +19,7 @@ the tracker already has are skipped.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import math
@@ -212,11 +213,11 @@ class Experiment:
     report: Path | None
     params_file: Path | None
 
-    @property
+    @functools.cached_property
     def hp_columns(self) -> list[str]:
         return [c for c in self.runs.columns if is_hp_column(c)]
 
-    @property
+    @functools.cached_property
     def metric_columns(self) -> list[str]:
         """The runs table's numbers that a run measured (not its settings or bookkeeping)."""
         skip = {*_BOOKKEEPING, *_TAG_COLUMNS, *self.hp_columns}
@@ -233,37 +234,40 @@ class Experiment:
                 if c in self.runs.columns and _scalar(row[c]) is not None}
         return {**tags, KIND_TAG: RUN_KIND, CONFIG_TAG: str(row["config"])}
 
-    def history(self, row: pd.Series) -> pd.DataFrame:
-        """The run's per-epoch records (empty without a histories table)."""
+    @functools.cached_property
+    def _curves(self) -> dict:
+        """Each run's per-epoch records, by (config, seed): the histories table split once."""
         h = self.histories
         if h is None or not len(h):
-            return pd.DataFrame()
-        mine = h[(h["config"].astype(str) == str(row["config"])) & (h["seed"] == row["seed"])]
-        return mine.sort_values("epoch")
+            return {}
+        return {(str(c), s): g.sort_values("epoch") for (c, s), g in h.groupby(["config", "seed"], sort=False)}
+
+    def history(self, row: pd.Series) -> pd.DataFrame:
+        """The run's per-epoch records (empty without a histories table)."""
+        return self._curves.get((str(row["config"]), row["seed"]), pd.DataFrame())
 
     def history_columns(self, history: pd.DataFrame) -> list[str]:
         return [c for c in history.columns if c not in ("config", "seed", "epoch")
                 and pd.api.types.is_numeric_dtype(history[c])]
 
-    def analysis_numbers(self) -> dict[str, float]:
-        """The analysis as numbers: the headline's, and each variant's difference with its interval."""
+    @functools.cached_property
+    def headline(self) -> dict[str, Any]:
+        """The analysis' flat headline (``metrics.json``'s numbers and words)."""
         from .tracking import headline_metrics
 
-        out = {k: float(v) for k, v in headline_metrics(self.summary).items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        return headline_metrics(self.summary)
+
+    def analysis_numbers(self) -> dict[str, float]:
+        """The analysis as numbers: the headline's, and each variant's difference with its interval."""
+        out = {k: float(v) for k, v in self.headline.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         for _, c in self.comparisons.iterrows():
-            for col, name in (("diff", "diff"), ("ci_low", "ci_low"), ("ci_high", "ci_high")):
-                v = _scalar(c.get(col))
-                if isinstance(v, (int, float)) and math.isfinite(v):
-                    out[f"{_safe(c['config'])}.{name}"] = float(v)
+            numbers = _numbers(c, ("diff", "ci_low", "ci_high"))
+            out.update({f"{_safe(c['config'])}.{col}": v for col, v in numbers.items()})
         return out
 
     def analysis_tags(self) -> dict[str, str]:
-        from .tracking import headline_metrics
-
         tags = {f"verdict.{_safe(c['config'])}": str(c["verdict"]) for _, c in self.comparisons.iterrows()}
-        head = headline_metrics(self.summary)
-        tags.update({k: str(v) for k, v in head.items() if isinstance(v, str)})
+        tags.update({k: str(v) for k, v in self.headline.items() if isinstance(v, str)})
         return {**tags, KIND_TAG: ANALYSIS_KIND}
 
     @property

@@ -52,12 +52,16 @@ def _eta2(y: np.ndarray, codes: np.ndarray, n_levels: int) -> np.ndarray:
 
 
 def _boot_shares(y: np.ndarray, codes: np.ndarray, n_levels: int, rng, n_boot: int) -> np.ndarray:
-    """The share over ``n_boot`` resamples of the configs (with replacement, each config keeping its level)."""
+    """The share over ``n_boot`` resamples of the configs (with replacement, each config keeping its level):
+    :func:`_eta2`'s sums, each resample's levels counted in a block of bins of its own."""
     picks = rng.integers(0, len(y), size=(n_boot, len(y)))
-    out = np.empty(n_boot)
-    for i, pick in enumerate(picks):
-        out[i] = _eta2(y[pick][None, :], codes[pick], n_levels)[0]
-    return out
+    ys, bins = y[picks], (codes[picks] + n_levels * np.arange(n_boot)[:, None]).ravel()
+    counts = np.bincount(bins, minlength=n_boot * n_levels).reshape(n_boot, n_levels)
+    sums = np.bincount(bins, weights=ys.ravel(), minlength=n_boot * n_levels).reshape(n_boot, n_levels)
+    total = ((ys - ys.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+    between = (sums ** 2 / np.maximum(counts, 1)).sum(axis=1) - ys.sum(axis=1) ** 2 / ys.shape[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, between / total, np.nan)
 
 
 def marginal_importance(scores, hparams: Mapping[str, pd.Series | list], *, n_perm: int = 2000,
