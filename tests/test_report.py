@@ -386,7 +386,8 @@ def test_a_curve_still_climbing_is_said_in_the_answer_the_verdict_table_and_the_
     html = render_report(s, climbing.comparisons, climbing.importance, {}, tmp_path / "late.html").read_text()
     row = s.not_converged[0]
     assert (f"Not converged: lr_hi was still improving by more than the noise floor over epochs {row.first_epoch} "
-            f"to {row.last_epoch} (lr_hi {format_diff(row.gain, True)})") in _answer(html)
+            f"to {row.last_epoch} (lr_hi {format_diff(row.gain, True)}, at least {format_diff(row.gain_low, True)} "
+            "at 95 % confidence)") in _answer(html)
     table = html.split('<div id="verdicts">')[1].split("</table>")[0]
     assert '<td data-label="Config">lr_hi (not converged)</td>' in table and table.count("not converged") == 1
     assert answer_line(s).endswith("; not converged: lr_hi")

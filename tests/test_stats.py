@@ -490,8 +490,9 @@ def test_seeds_for_equivalence_power_by_simulation():
 def test_still_improving_compares_the_last_third_with_the_noise_floor():
     rows = []
     for seed in range(3):
+        jitter = 0.001 * (seed - 1)                 # the seeds' gains differ: the bound sits below the gain
         for e, (a, b) in enumerate(zip([0.5, 0.7, 0.80, 0.85, 0.88, 0.90], [0.5, 0.8, 0.9, 0.9, 0.9, 0.9]), 1):
-            rows += [{"config": "rising", "seed": seed, "epoch": e, "acc": a},
+            rows += [{"config": "rising", "seed": seed, "epoch": e, "acc": a + (jitter if e == 6 else 0)},
                      {"config": "flat", "seed": seed, "epoch": e, "acc": b}]
     rows.append({"config": "flat", "seed": 9, "epoch": 6, "acc": float("nan")})   # left out
     res = nfs.still_improving(pd.DataFrame(rows), "acc", noise_floor=0.01).set_index("config")
@@ -499,7 +500,46 @@ def test_still_improving_compares_the_last_third_with_the_noise_floor():
     assert (res.loc["rising", "first_epoch"], res.loc["rising", "last_epoch"]) == (5, 6)
     assert res.loc["rising", "gain"] == pytest.approx(0.02) and res.loc["rising", "not_converged"]
     assert res.loc["flat", "gain"] == pytest.approx(0.0) and not res.loc["flat", "not_converged"]
+    # The bound: the seeds' gains (0.019, 0.020, 0.021 and 0, 0, 0) pooled, 4 degrees of freedom.
+    sd = math.sqrt(2 * 0.001 ** 2 / 4)
+    assert res.loc["rising", "gain_low"] == pytest.approx(0.02 - stats.t.ppf(0.95, 4) * sd / math.sqrt(3))
+    # A noise floor just under the gain: the gain is not shown to exceed it.
+    assert not nfs.still_improving(pd.DataFrame(rows), "acc", noise_floor=0.0195).set_index("config").loc[
+        "rising", "not_converged"]
     # a loss improves downwards
     loss = pd.DataFrame(rows).assign(acc=lambda d: 1 - d["acc"])
     assert nfs.still_improving(loss, "acc", noise_floor=0.01, direction="min").set_index("config").loc[
         "rising", "not_converged"]
+
+
+def _climbing_curves(rng, gain, n_seeds, floor, epochs=9):
+    """Learning curves whose mean gains ``gain`` over the last third; each run's level has the noise floor's
+    spread (it carries over from epoch to epoch) and each epoch's evaluation adds its own noise."""
+    rows = []
+    for config, n in (("baseline", 20), ("variant", n_seeds)):
+        for seed in range(n):
+            level = rng.normal(0.0, floor)
+            for e in range(1, epochs + 1):
+                rise = gain * max(0.0, (e - 7) / 2)       # the last third (epochs 7 to 9) climbs by `gain`
+                rows.append({"config": config, "seed": seed, "epoch": e,
+                             "acc": 0.9 + level + rise + rng.normal(0.0, 0.6 * floor)})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("n_seeds", [4, 8])
+def test_a_curve_that_gains_the_noise_floor_is_flagged_by_chance_at_most_at_the_test_s_level(n_seeds):
+    # Truth: the variant's mean curve gains exactly the noise floor (no more), so "gained more than the noise
+    # floor" is false. Comparing the mean's gain itself with the floor flags it about half the time; the
+    # lower bound at 95 % flags it at most 5 % of the time. A config that gains three floors is caught.
+    rng = np.random.default_rng(7)
+    floor, n_sim = 0.01, 400
+
+    def flagged(gain):
+        hits = 0
+        for _ in range(n_sim):
+            r = nfs.still_improving(_climbing_curves(rng, gain, n_seeds, floor), "acc", noise_floor=floor)
+            hits += bool(r.set_index("config").loc["variant", "not_converged"])
+        return hits / n_sim
+
+    assert flagged(floor) <= binom_upper(n_sim, 0.05)
+    assert flagged(3 * floor) >= 0.8

@@ -27,7 +27,7 @@ ROW_KEYS = {
                           "net_share_ci_low", "net_share_ci_high", "effect", "p_adjusted"],
     "search_confirmed": ["config", "group", "search_diff", "n", "diff", "ci", "verdict"],
     "noise_sources": ["source", "n", "sd", "sd_ci", "share", "share_ci"],
-    "not_converged": ["config", "first_epoch", "last_epoch", "gain"],
+    "not_converged": ["config", "first_epoch", "last_epoch", "gain", "gain_low"],
 }
 CURVE_KEYS = ["n", "estimate", "low", "high"]
 ADAPTIVE_KEYS = ["spending", "max_seeds", "step", "rounds", "runs", "runs_at_cap", "configs", "next_round"]

@@ -170,11 +170,16 @@ def convergence_sentence(s: Summary, fraction: bool) -> str:
     """The configs whose learning curves had not levelled off (read from the summary's ``not_converged``)."""
     rows = sorted(s.not_converged, key=lambda r: -r.gain)
     first, last = rows[0].first_epoch, rows[0].last_epoch
-    gains = ", ".join(f"{r.config} {format_diff(r.gain, fraction)}" for r in rows)
+    # A summary written before the bound was kept has no gain_low: the gains alone, then.
+    bounded = all(r.gain_low is not None for r in rows)
+    gains = ", ".join(f"{r.config} {format_diff(r.gain, fraction)}"
+                      + (f", at least {format_diff(r.gain_low, fraction)}" if bounded else "") for r in rows)
+    level = f" at {float(s.confidence_level) * 100:g} % confidence" if bounded else ""
     verb = "was" if len(rows) == 1 else "were"
     return (f"Not converged: {_names([r.config for r in rows])} {verb} still improving by more than the noise "
-            f"floor over epochs {first} to {last} ({gains}), so a difference may be partly how fast a config "
-            "learns rather than where it ends; train longer (train.epochs) before reading the verdicts as final.")
+            f"floor over epochs {first} to {last} ({gains}{level}), so a difference may be partly "
+            "how fast a config learns rather than where it ends; train longer (train.epochs) before reading the "
+            "verdicts as final.")
 
 
 def sampling_floor_sentence(s: Summary, fraction: bool) -> str:

@@ -234,7 +234,8 @@ class NoiseSource(_Row):
 
 @dataclass(frozen=True)
 class NotConverged(_Row):
-    """A config whose mean learning curve still gained more than the noise floor (:attr:`Summary.not_converged`).
+    """A config whose learning curves were shown to gain more than the noise floor at the end
+    (:attr:`Summary.not_converged`).
 
     Attributes
     ----------
@@ -244,12 +245,16 @@ class NotConverged(_Row):
         The window: the last third of training.
     gain : float
         What its mean curve gained over the window, in the better direction (metric units).
+    gain_low : float
+        The gain's one-sided lower bound at the summary's confidence level (above the noise floor, or the config
+        would not be here).
     """
 
     config: str
     first_epoch: int
     last_epoch: int
     gain: float
+    gain_low: float
 
 
 @dataclass(frozen=True)
@@ -535,8 +540,9 @@ class Summary:
 
     # --- convergence ---------------------------------------------------------
     not_converged: list[NotConverged] = _f("not converged",
-                                           "configs whose mean learning curve still gained more than the noise floor "
-                                           "over the last third of training (config, first_epoch, last_epoch, gain); "
+                                           "configs whose learning curves were shown to gain more than the noise "
+                                           "floor over the last third of training (the one-sided lower bound of the "
+                                           "mean gain above it; config, first_epoch, last_epoch, gain, gain_low); "
                                            "empty when every curve levelled off, null without per-epoch histories of "
                                            "the metric", rows=NotConverged)
 

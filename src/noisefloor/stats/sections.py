@@ -518,7 +518,7 @@ def noise_budget_section(runs: pd.DataFrame, metric: str, s: Settings,
 
 
 def convergence_section(histories: pd.DataFrame | None, r: Runs, s: Settings, nf: NoiseFloor) -> Fields:
-    """The usable runs' mean curves that still gained more than the noise floor at the end (null: no curves)."""
+    """The usable runs' mean curves shown to gain more than the noise floor at the end (null: no curves)."""
     metric = r.metric
     if histories is None or metric not in histories.columns or not {"config", "seed", "epoch"} <= set(histories):
         return dict(not_converged=None)
@@ -531,6 +531,7 @@ def convergence_section(histories: pd.DataFrame | None, r: Runs, s: Settings, nf
     h = h[ok & ~blew_up.reindex(keys).to_numpy()]
     if not len(h):
         return dict(not_converged=None)
-    late = still_improving(h, metric, noise_floor=float(nf.sd), direction=s.direction)
-    return dict(not_converged=late.loc[late["not_converged"], ["config", "first_epoch", "last_epoch", "gain"]]
+    late = still_improving(h, metric, noise_floor=float(nf.sd), direction=s.direction,
+                           confidence_level=s.confidence_level)
+    return dict(not_converged=late.loc[late["not_converged"], ["config", "first_epoch", "last_epoch", "gain", "gain_low"]]
                 .to_dict("records"))
