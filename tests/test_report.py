@@ -331,6 +331,13 @@ def test_a_search_folds_its_single_run_configs_and_says_what_one_run_each_can_te
     assert "The search ran 41 configs at seed 0" in sentence
     assert f"Its best, {s.search_winner}, is the true best of the top 5 with probability" in sentence
     assert "40 variants at 1 seed;" in html
+    # The baseline's run at the search seed is among the searched; when it is the best, the answer says so.
+    top = pd.DataFrame(rows).assign(val_acc=lambda d: d["val_acc"].where(
+        (d["config"] != "baseline") | (d["seed"] != 0), 0.99))
+    won = analyze(top, "val_acc", n_boot=200)
+    assert won.summary.search_winner == "baseline"
+    assert ("Its best is the baseline itself (baseline): no searched config beat it at that seed; it is the true "
+            "best of the top 5 with probability") in answer_sentence(won.summary, won.comparisons, True)
 
 
 def test_a_seed_that_changes_nothing_is_said_first_on_the_page_and_in_the_answer_line(tmp_path):

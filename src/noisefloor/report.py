@@ -229,7 +229,10 @@ def search_sentence(s: Summary, fraction: bool) -> str:
     text += "."
     if s.search_winner_probability is not None:
         tied = " (tied with the runner-up)" if not s.search_winner_lead else ""
-        text += (f" Its best, {s.search_winner}{tied}, is the true best of the top {s.search_winner_top_k} with "
+        # The baseline's run at the search seed is one of the searched: when it wins, say so in words.
+        best = (f"Its best is the baseline itself ({s.search_winner}){tied}: no searched config beat it at that "
+                "seed; it" if s.search_winner == s.baseline else f"Its best, {s.search_winner}{tied},")
+        text += (f" {best} is the true best of the top {s.search_winner_top_k} with "
                  f"probability {format_plain(s.search_winner_probability, 2)} under the measured noise")
         text += "." if s.search_confirmed else (": one run each is too few for a verdict, so confirm the top "
                                                 "configs on fresh seeds (sweep.confirm).")
