@@ -242,16 +242,29 @@ def test_analyze_reads_an_experiment_straight_from_a_tracking_server(mlflow_serv
     (["--mlflow", "lr", "--tracking-uri", "http://127.0.0.1:{closed}"], "--mlflow: cannot read http://127.0.0.1"),
     (["{table}", "--mlflow", "lr"], "give the runs as one of RUNS.csv, --mlflow EXPERIMENT or --wandb"),
     (["--wandb", "me/nope"], "--wandb: cannot read me/nope"),
+    (["--mlflow", "lr", "--tracking-uri", "sqlite:///{tmp}/typo.db"], "--mlflow: no MLflow store at sqlite:///"),
 ])
 def test_a_tracker_that_cannot_be_read_is_one_line(mlflow_server, tmp_path, capsys, monkeypatch, argv, message):
     # No W&B login here (and no network): its client refuses before it asks anything.
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
-    fill = dict(uri=mlflow_server, closed=_free_port(), table=tmp_path / "runs.csv")
+    fill = dict(uri=mlflow_server, closed=_free_port(), table=tmp_path / "runs.csv", tmp=tmp_path)
     code = cli.main(["analyze", *[a.format(**fill) for a in argv], "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and message.format(**fill) in err[0], err
+    assert not (tmp_path / "typo.db").exists()          # reading never creates a store
+
+
+def test_mlflow_s_default_store_that_is_not_there_is_named_and_not_created(tmp_path, capsys, monkeypatch):
+    # No --tracking-uri and no MLFLOW_TRACKING_URI: MLflow's default, a mlflow.db in the current folder.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["analyze", "--mlflow", "lr", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "--mlflow: no MLflow store at sqlite:///" in err[0] and "give the store's --tracking-uri" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []            # no mlflow.db, no mlruns, no out
 
 
 def wandb_records(folder) -> dict[str, dict]:

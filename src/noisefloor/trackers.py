@@ -127,6 +127,10 @@ def read_mlflow(experiment: str, tracking_uri: str | None = None) -> pd.DataFram
     from mlflow.tracking import MlflowClient
 
     uri = tracking_uri or mlflow.get_tracking_uri()
+    missing = _missing_local_store(uri)
+    if missing is not None:        # reading must not create an empty store (MLflow would, then find nothing)
+        raise TrackerError(f"--mlflow: no MLflow store at {uri} ({missing} does not exist); give the store's "
+                           "--tracking-uri (a server's http://..., or sqlite:///path/to/mlflow.db)")
     with _environ(_MLFLOW_HTTP, MLFLOW_TRACKING_URI=uri):
         try:
             found = MlflowClient(tracking_uri=uri).get_experiment_by_name(experiment)
@@ -146,6 +150,25 @@ def read_mlflow(experiment: str, tracking_uri: str | None = None) -> pd.DataFram
         runs = runs.sort_values("start_time", kind="stable")
     runs = runs.rename(columns={f"tags.{CONFIG_TAG}": "config", f"tags.{STAGE_TAG}": "stage"})
     return _as_exported(runs.drop(columns=[c for c in runs.columns if c.startswith("tags.")]))
+
+
+def _missing_local_store(uri: str) -> str | None:
+    """The file or folder a local MLflow store ``uri`` names when it does not exist (None: it exists, or the
+    store is not local)."""
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(uri)
+    if parsed.scheme == "sqlite":
+        path = unquote(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+        if not path or path == ":memory:":
+            return None
+    elif parsed.scheme == "file":
+        path = unquote(parsed.path)
+    elif parsed.scheme == "" or len(parsed.scheme) == 1:       # a plain path (or a Windows drive letter)
+        path = uri
+    else:
+        return None
+    return None if Path(path).exists() else path
 
 
 def read_wandb(path: str) -> pd.DataFrame:
