@@ -398,6 +398,18 @@ def test_a_curve_still_climbing_is_said_in_the_answer_the_verdict_table_and_the_
     table = html.split('<div id="verdicts">')[1].split("</table>")[0]
     assert '<td data-label="Config">lr_hi (not converged)</td>' in table and table.count("not converged") == 1
     assert answer_line(s).endswith("; not converged: lr_hi")
+    # Every config still climbing: named, with the range of their gains rather than a number each.
+    everywhere = histories.assign(val_acc=histories["val_acc"] + 0.02 * (histories["epoch"] - last)
+                                  * (1 + 0.1 * histories["config"].astype("category").cat.codes))
+    s = analyze(runs, "val_acc", histories=everywhere, n_boot=200).summary
+    rows = sorted(s.not_converged, key=lambda r: r.gain)
+    assert len(rows) == runs["config"].nunique() > 2
+    sentence = _answer(render_report(s, climbing.comparisons, climbing.importance, {}, tmp_path / "all.html")
+                       .read_text())
+    assert (f"over epochs {rows[0].first_epoch} to {rows[0].last_epoch} (gains {format_diff(rows[0].gain, True)} "
+            f"to {format_diff(rows[-1].gain, True)}, each at least {format_diff(min(r.gain_low for r in rows), True)}"
+            " at 95 % confidence)") in sentence
+    assert sentence.count(" pp") < 12
 
 
 @pytest.mark.parametrize("eval_size, said", [(150, True), (100_000, False)])

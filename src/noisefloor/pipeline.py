@@ -65,8 +65,9 @@ FIGURES: tuple[Figure, ...] = (
     Figure("learning_curves", "Learning curves",
            "Left: the baseline under different seeds (what seed noise looks like during training). "
            "Right: every config at every shared seed (thin) and its mean over them (bold). The lower "
-           "row zooms on the last third of training. The title flags configs still improving by more "
-           "than the noise floor over that last third: not converged, consider more epochs."),
+           "row zooms on the last third of training. The title flags configs shown to gain more than "
+           "the noise floor over that last third (the lower bound of the gain above it): not converged, "
+           "consider more epochs."),
     Figure("search_payoff", "Expected best against the number of trials",
            "How many configs were worth trying? For n trials, the best score a search of n configs is "
            "expected to find (Dodge et al. 2019: the expected best of n draws from the observed runs), for "

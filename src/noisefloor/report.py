@@ -129,13 +129,13 @@ def answer_sentence(summary: Summary, comparisons: pd.DataFrame, fraction: bool)
     for names in s.same_configs or []:
         parts.append(f"{same_config_words(names, str(s.baseline))} (their runs record the same config "
                      "hash: the same settings and code), so comparing them measures seed noise alone.")
-    if s.sampling_floor_notable:
-        parts.append(sampling_floor_sentence(s, fraction))
     if s.not_converged:
         parts.append(convergence_sentence(s, fraction))
+    # About reading a config's level, not its verdict: said after the verdicts.
+    after = [sampling_floor_sentence(s, fraction)] if s.sampling_floor_notable else []
     if not s.n_variants:
         parts.append("No variant was compared with the baseline.")
-        return " ".join(parts)
+        return " ".join(parts + after)
     parts.append(f"Of {s.n_variants} variant{'' if s.n_variants == 1 else 's'}: {s.verdict_counts_text()}.")
     decided = comparisons[comparisons["verdict"].isin([Verdict.BETTER, Verdict.WORSE])] if len(comparisons) else comparisons
     for _, r in decided.iterrows():
@@ -154,7 +154,7 @@ def answer_sentence(summary: Summary, comparisons: pd.DataFrame, fraction: bool)
         parts.append(confirmation_sentence(s, fraction))
     if s.search_importance:
         parts.append(search_driver_sentence(s))
-    return " ".join(parts)
+    return " ".join(parts + after)
 
 
 def _capital(text: str) -> str:
@@ -172,9 +172,14 @@ def convergence_sentence(s: Summary, fraction: bool) -> str:
     first, last = rows[0].first_epoch, rows[0].last_epoch
     # A summary written before the bound was kept has no gain_low: the gains alone, then.
     bounded = all(r.gain_low is not None for r in rows)
-    gains = ", ".join(f"{r.config} {format_diff(r.gain, fraction)}"
-                      + (f", at least {format_diff(r.gain_low, fraction)}" if bounded else "") for r in rows)
     level = f" at {float(s.confidence_level) * 100:g} % confidence" if bounded else ""
+    if len(rows) <= 2:
+        gains = ", ".join(f"{r.config} {format_diff(r.gain, fraction)}"
+                          + (f", at least {format_diff(r.gain_low, fraction)}" if bounded else "") for r in rows)
+    else:                   # many configs: their range, not a list of numbers
+        gains = f"gains {format_diff(rows[-1].gain, fraction)} to {format_diff(rows[0].gain, fraction)}"
+        if bounded:
+            gains += f", each at least {format_diff(min(r.gain_low for r in rows), fraction)}"
     verb = "was" if len(rows) == 1 else "were"
     return (f"Not converged: {_names([r.config for r in rows])} {verb} still improving by more than the noise "
             f"floor over epochs {first} to {last} ({gains}{level}), so a difference may be partly "
