@@ -65,13 +65,13 @@ def snakemake_command(workdir: Path, *args: str) -> list[str]:
 
 
 def snakemake(workdir: Path, *args: str, check=True, params="params.yaml",
-              results=None) -> subprocess.CompletedProcess:
+              results=None, timeout=900) -> subprocess.CompletedProcess:
     # A bare PATH, as for a user who calls .venv/bin/snakemake without activating
     # the venv: no rule may depend on finding noisefloor (or python) there.
     env = dict(os.environ, PATH=os.defpath)
     cmd = snakemake_command(workdir, "--cores", "2", "--config", f"params={params}",
                             *([f"results={results}"] if results else []), *args)
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc

@@ -69,12 +69,13 @@ def make_histories(runs: pd.DataFrame, seed: int = 1) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def analysis(runs: pd.DataFrame):
+def analysis(runs: pd.DataFrame, histories: pd.DataFrame | None = None):
     """The real analysis of the synthetic runs (so the figures and the report see consistent numbers)."""
     from noisefloor.stats import analyze
 
     # A margin of 0.35 pp (as a user would set in params) makes one variant "equivalent".
-    return analyze(runs, "val_acc", baseline=BASELINE, eval_size=2000, n_boot=200, equivalence_margin=0.0035)
+    return analyze(runs, "val_acc", baseline=BASELINE, eval_size=2000, n_boot=200, equivalence_margin=0.0035,
+                   histories=histories)
 
 
 def make_search(confirm: int = 0) -> pd.DataFrame:
