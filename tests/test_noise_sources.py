@@ -117,6 +117,19 @@ def test_the_analysis_reads_the_decomposition_apart_from_the_verdicts():
     assert "init + order + dropout" in ax.get_legend().get_texts()[0].get_text()
 
 
+@pytest.mark.parametrize("dropout, layers, named", [(0.0, 2, ["init", "order"]), (0.2, 1, ["init", "order"]),
+                                                    (0.2, 2, ["init", "order", "dropout"])])
+def test_the_noise_floor_names_only_the_sources_its_model_can_vary(dropout, layers, named):
+    from noisefloor.report import answer_sentence
+    from noisefloor.stats import analyze
+
+    runs = decomposition_table(np.random.default_rng(4)).assign(**{"hp.dropout": dropout, "hp.num_layers": layers})
+    result = analyze(runs, "acc", n_boot=200)
+    assert result.summary.noise_floor_sources == named
+    assert f"Seed noise alone ({', '.join(named)}) moves acc" in answer_sentence(result.summary,
+                                                                               result.comparisons, True)
+
+
 def test_without_a_decomposition_the_figure_says_how_to_get_one():
     import pandas as pd
 
@@ -332,7 +345,8 @@ def test_a_decomposition_under_snakemake_gives_the_noise_budget_and_its_figure(t
     assert (dec["status"] == "ok").all() and dec["n_val"].nunique() == 1
     summary = json.loads((tmp_path / "results" / "analysis" / "summary.json").read_text())
     assert [r["source"] for r in summary["noise_sources"]] == ["init", "order", "data", "all"]
-    assert summary["noise_floor_sources"] == ["init", "order", "dropout"] and summary["n_runs"] == 7
+    # (the smoke model has one LSTM layer: its seeds' dropout stream varies nothing, and is not named)
+    assert summary["noise_floor_sources"] == ["init", "order"] and summary["n_runs"] == 7
     for r in summary["noise_sources"]:
         values = dec.loc[dec["source"] == r["source"], "val_acc"]
         assert r["sd"] == pytest.approx(values.std(ddof=1))

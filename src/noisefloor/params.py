@@ -23,7 +23,7 @@ from typing import Any, Mapping
 import yaml
 
 from .errors import NoisefloorError
-from .vocab import hp_column
+from .vocab import hp_column, inert_sources
 
 
 #: The sources of randomness a built-in run's seed can vary (see noisefloor.decompose).
@@ -683,11 +683,10 @@ def _with_sources(params: Params, raw: dict, source: str) -> Params:
     order = (*SOURCES, NUMERIC)
     chosen = tuple(s for s in order if s in (section.get("sources") or SOURCES))
     # A source nothing varies in this model is left out (its runs would all be the reference run), with why.
-    left_out = {}
-    if "dropout" in chosen and (params.model.dropout == 0 or params.model.num_layers == 1):
-        left_out["dropout"] = ("the model has no dropout (model.dropout 0)" if params.model.dropout == 0 else
-                               "dropout acts between LSTM layers and the model has one (model.num_layers 1)")
-        chosen = tuple(s for s in chosen if s != "dropout")
+    left_out = {k: why for k, why in inert_sources(params.model.dropout, params.model.num_layers).items()
+                if k in chosen}
+    if left_out:
+        chosen = tuple(s for s in chosen if s not in left_out)
         if not chosen:
             raise ParamsError(f"{source}: decompose.sources: dropout is all it names, and {left_out['dropout']}")
     seeds = tuple(section["seeds"])

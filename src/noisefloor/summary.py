@@ -487,7 +487,9 @@ class Summary:
 
     # --- where the noise comes from (the decomposition by source) ---------
     noise_floor_sources: list = _f("noise floor's sources", "the sources of randomness the baseline's seeds "
-                                                            "varied: the noise floor includes these and no others")
+                                                            "varied: the noise floor includes these and no others "
+                                                            "(a source its model cannot vary, dropout without "
+                                                            "dropout, is not named)")
     noise_sources: list[NoiseSource] = _f("noise by source",
                                           "each source of randomness alone: the baseline run with only that source's "
                                           "seed changing and every other source held at a reference seed; its runs, "

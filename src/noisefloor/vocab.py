@@ -86,3 +86,16 @@ def is_hp_column(column) -> bool:
 def hp_name(column: str) -> str:
     """The hyperparameter a column holds (``"hp.lr"`` -> ``"lr"``; other names unchanged)."""
     return column.removeprefix(HP_PREFIX)
+
+
+def inert_sources(dropout: float, num_layers: int) -> dict[str, str]:
+    """The built-in model's sources of randomness that nothing varies in a model of this shape, each with why.
+
+    Dropout acts between the LSTM's layers: with a rate of 0, or one layer, its random draws change nothing,
+    so a seed's dropout stream is inert (the decomposition leaves it out, the noise floor does not name it).
+    """
+    if dropout == 0:
+        return {"dropout": "the model has no dropout (model.dropout 0)"}
+    if num_layers == 1:
+        return {"dropout": "dropout acts between LSTM layers and the model has one (model.num_layers 1)"}
+    return {}

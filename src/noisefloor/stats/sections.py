@@ -40,7 +40,7 @@ from .variance import (brown_forsythe_test, fixed_seed_signal, hp_variance_share
                        welch_anova)
 from .winner import winner
 from ..sweep import confirm_name
-from ..vocab import Verdict, hp_name
+from ..vocab import Verdict, hp_column, hp_name, inert_sources
 
 #: A part of the summary: field name -> value (every name a :class:`~noisefloor.summary.Summary` field).
 Fields = Mapping[str, Any]
@@ -489,9 +489,11 @@ def noise_budget_section(runs: pd.DataFrame, metric: str, s: Settings,
     out = {}
     stage = runs["stage"].astype(str)
     if "sources" in runs.columns:
-        floor = runs.loc[stage == "noise", "sources"].dropna().unique()
+        noise = runs[stage == "noise"]
+        floor = noise["sources"].dropna().unique()
         if len(floor) == 1:
-            out["noise_floor_sources"] = str(floor[0]).split("+")
+            inert = _inert_sources(noise)
+            out["noise_floor_sources"] = [x for x in str(floor[0]).split("+") if x not in inert]
     dec = runs[stage == "decompose"]
     if not len(dec) or "source" not in dec.columns or metric not in dec.columns:
         return out
@@ -512,6 +514,17 @@ def noise_budget_section(runs: pd.DataFrame, metric: str, s: Settings,
         noise_sources_largest_clear=budget.largest_clear, noise_sources_skipped=skipped or None,
         noise_sources_left_out=dict(left_out) if left_out else None)
     return out
+
+
+def _inert_sources(noise: pd.DataFrame) -> dict[str, str]:
+    """The sources the baseline's model cannot vary (dropout without dropout), read from its runs' recorded
+    model (``hp.dropout``, ``hp.num_layers``); none when the table does not say."""
+    shape = {}
+    for name, default in (("dropout", None), ("num_layers", 2)):
+        column = hp_column(name)
+        values = pd.to_numeric(noise[column], errors="coerce").unique() if column in noise.columns else []
+        shape[name] = float(values[0]) if len(values) == 1 and np.isfinite(values[0]) else default
+    return {} if shape["dropout"] is None else inert_sources(shape["dropout"], int(shape["num_layers"]))
 
 
 # --------------------------------------------------------------------------- convergence
