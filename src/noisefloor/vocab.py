@@ -1,4 +1,5 @@
-"""The project's words, written once: verdicts, pipeline stages and hyperparameter columns.
+"""The project's words, written once: verdicts, pipeline stages and hyperparameter columns (and which
+sources of randomness a model of the built-in shape cannot vary, which the analysis and the params both ask).
 
 Every module that names a verdict, a stage or a hyperparameter column takes
 the name from here, so a renamed verdict or stage is one edit and a typo is
