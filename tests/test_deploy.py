@@ -42,6 +42,16 @@ def test_init_writes_a_project_that_checks_once_the_script_is_there(tmp_path, ca
     assert (tmp_path / "dvc.yaml").read_text() == deploy.dvc_text(P.load(tmp_path / "params.yaml"))
 
 
+def test_init_makes_a_new_folder_and_refuses_a_file(tmp_path, capsys):
+    new = tmp_path / "projects" / "mine"
+    assert init(new, "--program") == 0 and (new / "params.yaml").is_file() and (new / "Snakefile").is_file()
+    assert f"init: made {new}" in capsys.readouterr().err
+    (tmp_path / "a-file").write_text("")
+    assert init(tmp_path / "a-file") == 2 and "a-file: not a folder" in capsys.readouterr().err
+    assert init(tmp_path / "nowhere", "--dvc") == 2
+    assert "nowhere: no such folder" in capsys.readouterr().err and not (tmp_path / "nowhere").exists()
+
+
 def test_the_params_skeleton_names_every_program_and_stats_key(tmp_path):
     text = deploy.params_text(program=True)
     schema = P.schema()["properties"]

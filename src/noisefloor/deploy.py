@@ -165,7 +165,8 @@ def dvc_staleness(params, dvc_yaml: Path) -> str | None:
 
 
 def init(folder: Path, *, program: bool = False, dvc: bool = False, log: Log = print) -> list[Path]:
-    """Write a project's Snakefile, params.yaml, dvc.yaml, Snakemake profile and .gitignore lines into ``folder``.
+    """Write a project's Snakefile, params.yaml, dvc.yaml, Snakemake profile and .gitignore lines into ``folder``
+    (made, with its parents, when it does not exist yet).
 
     Parameters
     ----------
@@ -180,8 +181,13 @@ def init(folder: Path, *, program: bool = False, dvc: bool = False, log: Log = p
         The files written (files that exist are kept and named in the log).
     """
     folder = Path(folder)
-    if not folder.is_dir():
+    if folder.exists() and not folder.is_dir():
         raise InitError(f"{folder}: not a folder")
+    if not folder.exists():
+        if dvc:
+            raise InitError(f"{folder}: no such folder (--dvc reads the params.yaml of a project that exists)")
+        folder.mkdir(parents=True)          # a new project's folder, as `git init NEW` makes one
+        log(f"init: made {folder}")
     written: list[Path] = []
 
     def write(path: Path, text: str, replace: bool = False) -> None:
