@@ -174,7 +174,7 @@ def convergence_sentence(s: Summary, fraction: bool) -> str:
     bounded = all(r.gain_low is not None for r in rows)
     level = f" at {float(s.confidence_level) * 100:g} % confidence" if bounded else ""
     if len(rows) <= 2:
-        gains = ", ".join(f"{r.config} {format_diff(r.gain, fraction)}"
+        gains = "; ".join(f"{r.config} {format_diff(r.gain, fraction)}"
                           + (f", at least {format_diff(r.gain_low, fraction)}" if bounded else "") for r in rows)
     else:                   # many configs: their range, not a list of numbers
         gains = f"gains {format_diff(rows[-1].gain, fraction)} to {format_diff(rows[0].gain, fraction)}"

@@ -244,7 +244,7 @@ class NotConverged(_Row):
     first_epoch, last_epoch : int
         The window: the last third of training.
     gain : float
-        What its mean curve gained over the window, in the better direction (metric units).
+        What its seeds gained over the window, on average, in the better direction (metric units).
     gain_low : float
         The gain's one-sided lower bound at the summary's confidence level (above the noise floor, or the config
         would not be here).
@@ -544,7 +544,8 @@ class Summary:
     not_converged: list[NotConverged] = _f("not converged",
                                            "configs whose learning curves were shown to gain more than the noise "
                                            "floor over the last third of training (the one-sided lower bound of the "
-                                           "mean gain above it; config, first_epoch, last_epoch, gain, gain_low); "
+                                           "seeds' mean gain above it; config, first_epoch, last_epoch, gain, "
+                                           "gain_low); "
                                            "empty when every curve levelled off, null without per-epoch histories of "
                                            "the metric", rows=NotConverged)
 

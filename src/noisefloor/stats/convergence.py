@@ -16,12 +16,13 @@ def still_improving(histories: pd.DataFrame, metric: str, *, noise_floor: float,
     """Per config: how much the curves still gained over the last epochs, and whether that is shown to exceed
     the noise floor.
 
-    A config's gain is its mean curve's rise over the window. It is an average of a few seeds' rises, so it
-    has noise of its own: a curve that levelled off can gain as much as the noise floor by chance when it is
-    the mean of a few seeds. A config is called not converged only when the one-sided lower bound of its gain
-    (at ``confidence_level``) is above the noise floor. The bound uses the seeds' own rises over the window,
-    their spread pooled over the configs (the window's seed-to-seed noise is a property of training, and
-    pooling lets a config of one or two seeds be judged too).
+    A config's gain is the mean of its seeds' own rises over the window (the seeds that reached both of its
+    epochs; a seed that stopped early says nothing of how far a curve still climbs). It is an average of a
+    few seeds, so it has noise of its own: a curve that levelled off can gain as much as the noise floor by
+    chance. A config is called not converged only when the one-sided lower bound of its gain (at
+    ``confidence_level``, Student's t) is above the noise floor. The bound uses the config's own seeds'
+    spread, so a noisy config is judged by its own noise; a config with one seed borrows the spread pooled
+    over the others (it is then assumed to be as noisy as they are).
 
     Parameters
     ----------
@@ -45,10 +46,10 @@ def still_improving(histories: pd.DataFrame, metric: str, *, noise_floor: float,
     -------
     pandas.DataFrame
         One row per config: ``config``, ``first_epoch``, ``last_epoch``,
-        ``gain`` (the mean curve's rise, in the better direction, metric
-        units), ``gain_low`` (its lower bound; NaN when no config has two
-        seeds over the window) and ``not_converged`` (``gain_low >
-        noise_floor``).
+        ``gain`` (the seeds' mean rise, in the better direction, metric
+        units; the mean curve's when no seed has both epochs), ``gain_low``
+        (its lower bound; NaN when it cannot be estimated) and
+        ``not_converged`` (``gain_low > noise_floor``).
     """
     _check_direction(direction)
     sign = 1 if direction == "max" else -1
@@ -66,14 +67,17 @@ def still_improving(histories: pd.DataFrame, metric: str, *, noise_floor: float,
         by_seed = g.pivot_table(index="seed", columns="epoch", values=metric, aggfunc="mean")
         rise = (sign * (by_seed.get(last) - by_seed.get(first))).dropna().to_numpy(dtype=float)
         rises.append(rise)
-        rows.append({"config": config, "first_epoch": first, "last_epoch": last,
-                     "gain": float(curve.loc[last] - curve.loc[first]) * sign, "n": len(rise)})
+        gain = float(rise.mean()) if len(rise) else float(curve.loc[last] - curve.loc[first]) * sign
+        rows.append({"config": config, "first_epoch": first, "last_epoch": last, "gain": gain, "rise": rise})
+    # the spread pooled over the configs with two seeds or more: for a config of one seed
     df = sum(max(len(r) - 1, 0) for r in rises)
-    sd = math.sqrt(sum(float(((r - r.mean()) ** 2).sum()) for r in rises if len(r)) / df) if df else math.nan
-    t = float(sps.t.ppf(confidence_level, df)) if df else math.nan
+    pooled = math.sqrt(sum(float(((r - r.mean()) ** 2).sum()) for r in rises if len(r)) / df) if df else math.nan
     for row in rows:
-        n = row.pop("n")
-        row["gain_low"] = row["gain"] - t * sd / math.sqrt(n) if n else math.nan
-        row["not_converged"] = bool(np.isfinite(noise_floor) and noise_floor > 0 and np.isfinite(row["gain_low"])
-                                    and row["gain_low"] > noise_floor)
+        rise = row.pop("rise")
+        n = len(rise)
+        sd, dof = (float(rise.std(ddof=1)), n - 1) if n >= 2 else (pooled, df)
+        low = row["gain"] - float(sps.t.ppf(confidence_level, dof)) * sd / math.sqrt(n) if n and dof else math.nan
+        row["gain_low"] = low
+        row["not_converged"] = bool(np.isfinite(noise_floor) and noise_floor > 0 and np.isfinite(low)
+                                    and low > noise_floor)
     return pd.DataFrame(rows, columns=["config", "first_epoch", "last_epoch", "gain", "gain_low", "not_converged"])
