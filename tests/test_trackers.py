@@ -256,6 +256,18 @@ def test_a_tracker_that_cannot_be_read_is_one_line(mlflow_server, tmp_path, caps
     assert not (tmp_path / "typo.db").exists()          # reading never creates a store
 
 
+def test_only_a_local_store_that_is_not_there_is_refused(tmp_path):
+    from noisefloor.trackers import _missing_local_store
+
+    (tmp_path / "a b.db").write_text("")
+    there = [f"sqlite:///{tmp_path}/a b.db", f"sqlite:///{tmp_path}/a b.db?mode=ro", "sqlite:///:memory:",
+             tmp_path.as_uri(), str(tmp_path), "databricks", "databricks://profile", "http://127.0.0.1:5000",
+             "postgresql://user@host/db"]
+    assert [_missing_local_store(u) for u in there] == [None] * len(there)
+    assert _missing_local_store(f"sqlite:///{tmp_path}/none.db") == f"{tmp_path}/none.db"
+    assert _missing_local_store(f"{tmp_path.as_uri()}/mlruns") == f"{tmp_path}/mlruns"
+
+
 def test_mlflow_s_default_store_that_is_not_there_is_named_and_not_created(tmp_path, capsys, monkeypatch):
     # No --tracking-uri and no MLFLOW_TRACKING_URI: MLflow's default, a mlflow.db in the current folder.
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

@@ -154,12 +154,19 @@ def read_mlflow(experiment: str, tracking_uri: str | None = None) -> pd.DataFram
 
 def _missing_local_store(uri: str) -> str | None:
     """The file or folder a local MLflow store ``uri`` names when it does not exist (None: it exists, or the
-    store is not local)."""
+    store is not local: a server, a database server, Databricks)."""
     from urllib.parse import unquote, urlparse
 
+    if uri == "databricks":
+        return None
     parsed = urlparse(uri)
-    if parsed.scheme == "sqlite":
-        path = unquote(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+    if parsed.scheme.split("+")[0] == "sqlite":
+        try:                                   # as MLflow's SQLAlchemy reads it (no query, no %-decoding)
+            from sqlalchemy.engine import make_url
+
+            path = make_url(uri).database
+        except Exception:
+            return None
         if not path or path == ":memory:":
             return None
     elif parsed.scheme == "file":
