@@ -412,6 +412,23 @@ def test_a_curve_still_climbing_is_said_in_the_answer_the_verdict_table_and_the_
     assert sentence.count(" pp") < 12
 
 
+def test_only_a_winning_best_of_several_is_called_an_optimistic_pick():
+    from noisefloor.report import answer_sentence
+
+    result = analyze(sy.make_runs(), "val_acc", n_boot=200)
+    s = result.summary
+    assert s.best_verdict == "better" and s.n_variants > 1
+    assert (f"The best of the {s.n_variants} variants ({s.best_config}) is an optimistic pick"
+            in answer_sentence(s, result.comparisons, True))
+    # The same runs with the winner's lead gone: its best is undecided, and nothing invites acting on it.
+    runs = sy.make_runs()
+    best = runs["config"] == s.best_config
+    runs.loc[best, "val_acc"] = runs.loc[best, "val_acc"] - s.best_diff
+    undecided = analyze(runs, "val_acc", n_boot=200)
+    assert undecided.summary.best_verdict != "better"
+    assert "optimistic pick" not in answer_sentence(undecided.summary, undecided.comparisons, True)
+
+
 @pytest.mark.parametrize("eval_size, said", [(150, True), (100_000, False)])
 def test_a_small_evaluation_set_is_said_on_the_first_screen(tmp_path, eval_size, said):
     result = analyze(sy.make_runs(), "val_acc", eval_size=eval_size, n_boot=200)

@@ -145,8 +145,10 @@ def answer_sentence(summary: Summary, comparisons: pd.DataFrame, fraction: bool)
             "the table says where each variant stopped, and Details how many seeds would decide."
             if s.adaptive else "the table says how many seeds would decide."))
     confirmation_groups = {c.group for c in s.search_confirmed or []}
-    if s.best_config is not None and s.n_variants > 1 and s.best_config not in confirmation_groups:
-        parts.append(f"The best of several variants ({s.best_config}) is an optimistic pick until it is "
+    # Only a winner invites acting on it: an undecided best needs no warning against selection.
+    if (s.best_config is not None and s.n_variants > 1 and s.best_verdict == Verdict.BETTER
+            and s.best_config not in confirmation_groups):
+        parts.append(f"The best of the {s.n_variants} variants ({s.best_config}) is an optimistic pick until it is "
                      "confirmed on fresh seeds.")
     if s.search_trials and s.n_insufficient_runs and s.search_expected_best is not None:
         parts.append(search_sentence(s, fraction))
@@ -183,8 +185,8 @@ def convergence_sentence(s: Summary, fraction: bool) -> str:
     verb = "was" if len(rows) == 1 else "were"
     return (f"Not converged: {_names([r.config for r in rows])} {verb} still improving by more than the noise "
             f"floor over epochs {first} to {last} ({gains}{level}), so a difference may be partly "
-            "how fast a config learns rather than where it ends; train longer (train.epochs) before reading the "
-            "verdicts as final.")
+            "how fast a config learns rather than where it ends; train longer (more epochs: train.epochs for the "
+            "built-in model) before reading the verdicts as final.")
 
 
 def sampling_floor_sentence(s: Summary, fraction: bool) -> str:
