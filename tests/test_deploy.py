@@ -54,6 +54,9 @@ def test_init_makes_a_new_folder_and_refuses_a_file(tmp_path, capsys):
 
 def test_the_params_skeleton_names_every_program_and_stats_key(tmp_path):
     text = deploy.params_text(program=True)
+    # the optional sections a program can have (decompose is the built-in model's: check refuses it there)
+    assert text.rstrip().endswith("# Optional sections (see the README): resources, sweep, adaptive, tracking.")
+    assert "decompose" in deploy.params_text(program=False).rstrip().splitlines()[-1]
     schema = P.schema()["properties"]
     for section in ("program", "stats"):
         body = text.split(f"\n{section}:\n")[1].split("\n\n")[0]

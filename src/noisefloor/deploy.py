@@ -125,7 +125,9 @@ def params_text(program: bool) -> str:
     out += ["seeds:", "  noise: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]   # the baseline: the noise floor",
             "  signal: [0, 1, 2, 3, 4]                 # every variant (a subset of noise: paired by seed)", ""]
     out += _section("stats", {"baseline": "baseline", "metric": "val_acc"})
-    optional = [k for k in ("resources", "sweep", "adaptive", "decompose", "tracking") if k in schema]
+    # (decompose is the built-in model's alone: a program owns its randomness)
+    optional = [k for k in ("resources", "sweep", "adaptive", *(() if program else ("decompose",)), "tracking")
+                if k in schema]
     out += ["", "# Optional sections (see the README): " + ", ".join(optional) + "."]
     return "\n".join(out) + "\n"
 

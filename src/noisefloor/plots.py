@@ -1215,8 +1215,8 @@ def noise_budget_figure(summary) -> Figure:
     measured = [r for r in rows if r.sd is not None]
     if not measured:
         ax.set_axis_off()
-        _empty_message(ax, "No noise budget: add a decompose section to run the baseline once per source of "
-                           "randomness (init, order, dropout, data) with the others held still")
+        _empty_message(ax, "No noise budget: for the built-in model, a decompose section runs the baseline once "
+                           "per source of randomness (init, order, dropout, data) with the others held still")
         return fig
     level = int(round(100 * (summary.confidence_level or 0.95)))
     x = np.arange(len(measured))
