@@ -183,6 +183,7 @@ def test_the_default_experiment_converges_and_its_report_reads_at_both_sizes(tmp
         assert r["figures"] == shown
         # (the learning curves' caption says what the flag would mean; nothing is flagged)
         assert "converged" not in r["answer"] and "(not converged)" not in r["text"]
+        assert r["answer"].startswith("Seed noise alone (init, order) moves val_acc")   # the model has no dropout
         assert r["scroll_width"] <= r["inner_width"], r
         assert len(r["badges_right"]) == 4 and all(0 < right <= r["inner_width"] for right in r["badges_right"])
         if width == 1400:
