@@ -412,6 +412,15 @@ def test_a_curve_still_climbing_is_said_in_the_answer_the_verdict_table_and_the_
     assert sentence.count(" pp") < 12
 
 
+def test_the_question_names_the_baseline_once(tmp_path):
+    result = analyze(sy.make_runs(), "val_acc", n_boot=200)
+    html = render_report(result.summary, result.comparisons, result.importance, {}, tmp_path / "r.html").read_text()
+    assert "? The <b>baseline</b> at 20 seeds, 5 variants at" in html and "Baseline <b>baseline</b>" not in html
+    renamed = analyze(sy.make_runs().replace({"config": {"baseline": "ref"}}), "val_acc", baseline="ref", n_boot=200)
+    assert "? Baseline <b>ref</b> at 20 seeds" in render_report(renamed.summary, renamed.comparisons,
+                                                                renamed.importance, {}, tmp_path / "s.html").read_text()
+
+
 def test_only_a_winning_best_of_several_is_called_an_optimistic_pick():
     from noisefloor.report import answer_sentence
 

@@ -406,7 +406,8 @@ def _question(s: Summary) -> str:
     ns = sorted({int(x.n) for x in (s.config_spreads or [])[1:] if x.n})
     seeds = f"{ns[0]}" if len(ns) == 1 else (f"{ns[0]} to {ns[-1]}" if ns else "no")
     question = (f"Does any variant change {escape(str(s.metric))}{better} beyond seed noise? "
-                f"Baseline <b>{escape(str(s.baseline))}</b> at {_n(s.n_baseline)} seeds")
+                + ("The <b>baseline</b>" if str(s.baseline) == "baseline" else      # not "Baseline baseline"
+                   f"Baseline <b>{escape(str(s.baseline))}</b>") + f" at {_n(s.n_baseline)} seeds")
     if not s.n_variants:
         return question + ", and no variant: how large is its seed noise?"
     return (question + f", {_n(s.n_variants)} variant{'' if s.n_variants == 1 else 's'} "
