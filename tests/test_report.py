@@ -172,7 +172,7 @@ def test_first_screen_is_the_answer(tmp_path, result, plot_files):
     s = result.summary
     # the question: metric, baseline, how many seeds
     assert "Does any variant change val_acc (higher is better) beyond seed noise?" in top
-    assert f"Baseline baseline at {s.n_baseline} seeds, {s.n_variants} variants at 4 to 5 seeds" in top
+    assert f"The baseline at {s.n_baseline} seeds, {s.n_variants} variants at 4 to 5 seeds" in top
     # the noise floor, and the verdict counts as in the summary
     assert f"Seed noise alone moves val_acc by ±{format_spread(s.noise_floor, True)}" in top
     assert "Of 5 variants: 1 better, 1 worse, 1 equivalent, 2 inconclusive." in top
