@@ -126,8 +126,8 @@ def params_text(program: bool) -> str:
             "  signal: [0, 1, 2, 3, 4]                 # every variant (a subset of noise: paired by seed)", ""]
     out += _section("stats", {"baseline": "baseline", "metric": "val_acc"})
     # (decompose is the built-in model's alone: a program owns its randomness)
-    optional = [k for k in ("resources", "sweep", "adaptive", *(() if program else ("decompose",)), "tracking")
-                if k in schema]
+    optional = [k for k in ("resources", "sweep", "adaptive", "decompose", "tracking")
+                if k in schema and not (program and k == "decompose")]
     out += ["", "# Optional sections (see the README): " + ", ".join(optional) + "."]
     return "\n".join(out) + "\n"
 

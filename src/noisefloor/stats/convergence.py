@@ -65,7 +65,7 @@ def still_improving(histories: pd.DataFrame, metric: str, *, noise_floor: float,
         window = epochs if epochs is not None else max(2, math.ceil(len(curve) / 3))
         first = int(curve.index[max(0, len(curve) - window)])
         by_seed = g.pivot_table(index="seed", columns="epoch", values=metric, aggfunc="mean")
-        rise = (sign * (by_seed.get(last) - by_seed.get(first))).dropna().to_numpy(dtype=float)
+        rise = (sign * (by_seed[last] - by_seed[first])).dropna().to_numpy(dtype=float)
         rises.append(rise)
         gain = float(rise.mean()) if len(rise) else float(curve.loc[last] - curve.loc[first]) * sign
         rows.append({"config": config, "first_epoch": first, "last_epoch": last, "gain": gain, "rise": rise})

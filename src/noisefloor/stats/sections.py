@@ -546,5 +546,5 @@ def convergence_section(histories: pd.DataFrame | None, r: Runs, s: Settings, nf
         return dict(not_converged=None)
     late = still_improving(h, metric, noise_floor=float(nf.sd), direction=s.direction,
                            confidence_level=s.confidence_level)
-    return dict(not_converged=late.loc[late["not_converged"], ["config", "first_epoch", "last_epoch", "gain", "gain_low"]]
-                .to_dict("records"))
+    rows = late.loc[late["not_converged"], ["config", "first_epoch", "last_epoch", "gain", "gain_low"]]
+    return dict(not_converged=rows.to_dict("records"))
